@@ -1,0 +1,1 @@
+"""Host glue: :mod:`steadygrad.adapters.deepxde` and :mod:`steadygrad.adapters.torchdiffeq`."""

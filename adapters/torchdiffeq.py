@@ -1,0 +1,5 @@
+"""torchdiffeq glue (placeholder until the multistep solvers land)."""
+
+
+def register() -> None:
+    return None

@@ -1,0 +1,1 @@
+"""Standard benchmark problems (``steadygrad bench``)."""

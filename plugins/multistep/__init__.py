@@ -1,0 +1,1 @@
+"""Linear multistep ODE solvers with adjoint-consistent gradients."""
