@@ -1,3 +1,109 @@
-"""Command line: ``python -m steadygrad {run,bench,demo,list}``."""
-def main(argv=None) -> int:
+"""Command line: ``python -m steadygrad {run,bench,demo,list}`` (also installed as ``steadygrad``).
+
+``run`` executes an unmodified DeepXDE/torchdiffeq script with a derivative backend active::
+
+    python -m steadygrad run beam.py --derivatives mollifier --width 0.1 -- --script-arg
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+__all__ = ["main"]
+
+
+def _floats(text: str) -> float | tuple[float, ...]:
+    vals = tuple(float(v) for v in text.split(","))
+    return vals[0] if len(vals) == 1 else vals
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(","))
+
+
+def _run_parser(sub) -> None:
+    p = sub.add_parser("run", help="run an unmodified DeepXDE script with a steadygrad derivative backend",
+                       description="Run SCRIPT as __main__ with the chosen derivative backend enabled in DeepXDE "
+                                   "(and steadygrad's ODE solvers registered in torchdiffeq). Arguments after '--' "
+                                   "(or not recognised here) are passed to the script.")
+    p.add_argument("script", help="path of the Python script to run")
+    p.add_argument("--derivatives", default="mollifier", help="derivative backend (entry point name; default mollifier)")
+    p.add_argument("--width", type=_floats, help="mollifier half-width in input units, one value or one per axis")
+    p.add_argument("--kernel", default="polynomial", help="kernel shape: polynomial, bump, gaussian, 'polynomial:q=6'")
+    p.add_argument("--points", type=int, default=8, help="stencil points per half-width (scattered mode)")
+    p.add_argument("--spacing", type=_floats, help="explicit stencil spacing (overrides --points)")
+    p.add_argument("--axes", type=_ints, help="comma-separated input axes to mollify (default: all)")
+    p.add_argument("--mode", default="scattered", choices=("scattered", "grid", "auto"))
+    p.add_argument("--boundary", default="extend", choices=("extend", "valid", "reflect", "replicate"))
+    p.add_argument("--strict", action="store_true", help="error instead of falling back to autodiff")
+
+
+def _cmd_run(args, script_args: Sequence[str]) -> int:
+    from .adapters.deepxde import run_script
+
+    options = {}
+    if args.derivatives == "mollifier":
+        if args.width is None:
+            raise SystemExit("steadygrad run: --width is required with --derivatives mollifier "
+                             "(kernel half-width in the script's input units, e.g. --width 0.05)")
+        options = dict(width=args.width, kernel=args.kernel, points=args.points, spacing=args.spacing,
+                       axes=args.axes, mode=args.mode, boundary=args.boundary)
+    run_script(args.script, script_args, args.derivatives, strict=args.strict, **options)
     return 0
+
+
+def _cmd_list(args, _rest) -> int:
+    from . import registry
+
+    for group in registry.GROUPS:
+        print(f"{group}:")
+        for name in registry.names(group):
+            try:
+                obj = registry.load(group, name)
+                print(f"  {name:<12} {obj.__module__}.{obj.__qualname__}")
+            except ValueError as err:
+                print(f"  {name:<12} BROKEN ({err})")
+    return 0
+
+
+def _cmd_demo(args, _rest) -> int:
+    from .demo import main as demo
+
+    return demo(quick=not args.full)
+
+
+def _cmd_bench(args, _rest) -> int:
+    from .bench.runner import run_benchmarks
+
+    run_benchmarks(args.problems or None, device=args.device, quick=args.quick, out=args.out,
+                   seed=args.seed, noise=args.noise)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m steadygrad``; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="steadygrad", description="derivatives you can trust in scientific ML")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _run_parser(sub)
+    sub.add_parser("list", help="list discovered plugins (derivatives, kernels, ODE solvers)")
+    d = sub.add_parser("demo", help="mollifier vs autodiff on a beam problem, and corrected leapfrog gradients")
+    d.add_argument("--full", action="store_true", help="longer training")
+    b = sub.add_parser("bench", help="run the standard benchmark problems")
+    b.add_argument("problems", nargs="*", help="problem names (default: all); see docs/benchmarks.md")
+    b.add_argument("--device", default="cpu", help="cpu or cuda")
+    b.add_argument("--quick", action="store_true", help="small sizes: a few minutes on a 2-core CPU")
+    b.add_argument("--out", default="bench-results", help="output folder for the table, JSON and plots")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--noise", type=_floats, help="noise levels for the inverse problems, e.g. 0,0.01,0.05,0.1")
+
+    script_args: list[str] = []
+    if argv and argv[0] == "run" and "--" in argv:
+        cut = argv.index("--")
+        argv, script_args = argv[:cut], argv[cut + 1:]
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "run":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    handlers = {"run": _cmd_run, "list": _cmd_list, "demo": _cmd_demo, "bench": _cmd_bench}
+    return handlers[args.command](args, unknown + script_args)
