@@ -166,8 +166,8 @@ def _serve(ys, xs, axis: int, component: int | None):
 
 def _fallback(name: str, *args, **kwargs):
     st = _state
-    if st.operator.name != "autodiff":
-        ys = args[0]
+    ys = args[0]
+    if st.operator.name != "autodiff" and field_of(ys) is None:
         if st.strict:
             raise UnservableDerivative(
                 f"dde.grad.{name} on a tensor that is not a {st.operator.name} field (it was sliced, "

@@ -15,17 +15,21 @@ def default_rate(x: np.ndarray) -> np.ndarray:
 
 
 def diffusion_reaction_bvp(k: Callable[[np.ndarray], np.ndarray] = default_rate, lam: float = 0.01,
-                           f: Callable[[np.ndarray], np.ndarray] = lambda x: np.sin(2 * np.pi * x),
+                           f: Callable[[np.ndarray], np.ndarray] = lambda x: -np.ones_like(x),
+                           boundary: tuple[float, float] = (1.0, 1.0),
                            tol: float = 1e-10) -> Callable[[np.ndarray], np.ndarray]:
-    """Solve lam u'' - k(x) u = f(x) on [0, 1], u(0) = u(1) = 0, with ``solve_bvp``.
+    """Solve lam u'' - k(x) u = f(x) on [0, 1], u(0), u(1) = ``boundary``, with ``solve_bvp``.
 
+    The defaults (f = -1, u = 1 at both ends) keep u in [1, 2.1], so k = (lam u'' - f) / u is
+    identifiable everywhere while lam u'' (-0.9 .. 0.35) makes it derivative-sensitive.
     Returns a callable x -> u(x) (the collocation solution's C1 interpolant), accurate to ~tol.
     """
     def rhs(x, y):
         return np.vstack((y[1], (k(x) * y[0] + f(x)) / lam))
 
     x = np.linspace(0.0, 1.0, 2001)
-    sol = solve_bvp(rhs, lambda ya, yb: np.array([ya[0], yb[0]]), x, np.zeros((2, x.size)),
+    ua, ub = boundary
+    sol = solve_bvp(rhs, lambda ya, yb: np.array([ya[0] - ua, yb[0] - ub]), x, np.ones((2, x.size)),
                     tol=tol, max_nodes=200000)
     if not sol.success:
         raise RuntimeError(f"solve_bvp failed: {sol.message}")

@@ -1,0 +1,139 @@
+"""MollifierLayer: grid vs scattered agreement, consistency with autodiff, modes, errors."""
+import pytest
+import torch
+
+from steadygrad.mollifier import MollifierLayer, field_of
+
+
+def _net(dim=2, out=2, dtype=torch.float64, device="cpu"):
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(dim, 32), torch.nn.Tanh(), torch.nn.Linear(32, out)).to(dtype).to(device)
+
+
+def _grid(h, n1, n2, dtype=torch.float64, device="cpu"):
+    x = torch.arange(n1, dtype=dtype, device=device) * h
+    y = torch.arange(n2, dtype=dtype, device=device) * h + 0.3
+    return torch.stack(torch.meshgrid(x, y, indexing="ij"), -1).reshape(-1, 2)
+
+
+ALPHAS = [(0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (3, 1), (0, 4), (2, 2)]
+
+
+def test_grid_and_scattered_agree_float64(device):
+    net = _net(device=device)
+    h = 0.025
+    X = _grid(h, 24, 20, device=device).requires_grad_()
+    sc = MollifierLayer(net, width=0.2, spacing=h, mode="scattered")
+    gr = MollifierLayer(net, width=0.2, spacing=h, mode="grid")
+    us, ug = sc(X), gr(X)
+    assert field_of(ug)[0].mode == "grid" and field_of(us)[0].mode == "scattered"
+    for alpha in ALPHAS:
+        for c in (0, 1):
+            ds, dg = sc.derivative(us, alpha, c), gr.derivative(ug, alpha, c)
+            assert (ds - dg).abs().max() <= 1e-10 * max(1.0, float(ds.detach().abs().max())), alpha
+
+
+def test_auto_mode_picks_grid_on_lattice_and_matches():
+    net = _net()
+    h = 0.02
+    X = _grid(h, 30, 30)
+    auto = MollifierLayer(net, width=0.1, spacing=h, mode="auto")
+    u = auto(X)
+    assert field_of(u)[0].mode == "grid"
+    ref = MollifierLayer(net, width=0.1, spacing=h)(X)
+    assert torch.allclose(u, ref, atol=1e-13)
+    off = X[:5].clone()
+    off[0, 0] += 1e-3
+    scattered = auto(off)  # off-lattice points fall back to scattered
+    assert field_of(scattered)[0].mode == "scattered"
+
+
+def test_derivatives_consistent_with_autodiff_of_output():
+    """D^alpha u from the kernel agrees with autodiff of the layer output to quadrature precision."""
+    net = _net()
+    X = (torch.rand(50, 2, dtype=torch.float64) * 0.8).requires_grad_()
+    layer = MollifierLayer(net, width=0.1)
+    u = layer(X)
+    ux = torch.autograd.grad(u[:, 0].sum(), X, create_graph=True)[0]
+    uxx = torch.autograd.grad(ux[:, 0].sum(), X, create_graph=True)[0]
+    assert torch.allclose(layer.derivative(u, (1, 0)), ux[:, :1], atol=1e-9)
+    assert torch.allclose(layer.derivative(u, (0, 1)), ux[:, 1:], atol=1e-9)
+    assert torch.allclose(layer.derivative(u, (2, 0)), uxx[:, :1], atol=1e-8)
+    assert torch.allclose(layer.derivative(u, (1, 1)), uxx[:, 1:], atol=1e-8)
+
+
+def test_restricted_axes_use_autodiff_for_the_rest():
+    net = _net()
+    X = torch.rand(40, 2, dtype=torch.float64).requires_grad_()
+    layer = MollifierLayer(net, width=0.05, axes=[0])
+    u = layer(X)
+    ut = layer.derivative(u, (0, 1))
+    assert torch.allclose(ut, torch.autograd.grad(u[:, 0].sum(), X, create_graph=True)[0][:, 1:], atol=1e-13)
+    uxx = layer.derivative(u, (2, 0))
+    uxxt = layer.derivative(u, (2, 1))
+    assert torch.allclose(uxxt, torch.autograd.grad(uxx.sum(), X, create_graph=True)[0][:, 1:], atol=1e-11)
+    assert len(layer.stencil(2).offsets(torch.float64, "cpu")) == 17  # stencil only along x
+
+
+def test_gradients_reach_network_parameters():
+    net = _net(out=1)
+    X = torch.rand(30, 2, dtype=torch.float64)
+    layer = MollifierLayer(net, width=0.1, points=4)
+    u = layer(X)
+    layer.derivative(u, (2, 0)).pow(2).mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dtypes_and_devices(device, dtype):
+    net = _net(dim=1, out=1, dtype=dtype, device=device)
+    x = torch.linspace(0, 1, 41, dtype=dtype, device=device)[:, None]
+    for mode in ("scattered", "grid"):
+        layer = MollifierLayer(net, width=0.1, spacing=0.025, mode=mode)
+        u = layer(x)
+        d = layer.derivative(u, (2,))
+        assert u.dtype == dtype and d.device.type == device.type and torch.isfinite(d).all()
+
+
+def test_1d_sin_accuracy_through_layer():
+    k = 6.0
+    x = torch.linspace(0, 1, 101, dtype=torch.float64)[:, None]
+    layer = MollifierLayer(lambda z: torch.sin(k * z), width=0.05, mode="grid", spacing=0.01)
+    u = layer(x)
+    T = float(layer.kernel.transfer([k * 0.05])[0])
+    assert torch.allclose(layer.derivative(u, (4,)), k**4 * T * torch.sin(k * x), atol=1e-6 * k**4)
+
+
+def test_valid_boundary_masks_points():
+    x = torch.linspace(0, 1, 51, dtype=torch.float64)[:, None]
+    layer = MollifierLayer(lambda z: torch.sin(z), width=0.06, mode="grid", spacing=0.02, boundary="valid")
+    field = layer.field(x)
+    u = field.output()
+    assert field.mask.sum() == 51 - 6 and torch.isnan(u[~field.mask]).all() and torch.isfinite(u[field.mask]).all()
+    for boundary in ("reflect", "replicate"):
+        f2 = MollifierLayer(lambda z: torch.sin(z), width=0.06, mode="grid", spacing=0.02, boundary=boundary).field(x)
+        assert torch.allclose(f2.output()[field.mask], u[field.mask], atol=1e-14)
+
+
+def test_bad_input_errors():
+    net = _net(dim=1, out=1)
+    x = torch.linspace(0, 1, 11, dtype=torch.float64)[:, None]
+    with pytest.raises(ValueError, match="below 2 grid spacings"):
+        MollifierLayer(net, width=0.15, mode="grid")(x)  # spacing 0.1
+    with pytest.raises(ValueError, match="regular lattice"):
+        MollifierLayer(net, width=0.3, spacing=0.1, mode="grid")(torch.cat([x, x[:1] + 0.037]))
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        MollifierLayer(lambda z: torch.log(z - 0.5), width=0.1)(x)
+    with pytest.raises(ValueError, match="smoothness"):
+        layer = MollifierLayer(net, width=0.1, kernel="polynomial:q=3")
+        layer.derivative(layer(x), (3,))
+    with pytest.raises(ValueError, match="mode"):
+        MollifierLayer(net, width=0.1, mode="fft")
+    with pytest.raises(ValueError, match="width"):
+        MollifierLayer(net, width=-0.1)(x)
+    with pytest.raises(ValueError, match="one value per mollified axis"):
+        MollifierLayer(_net(), width=(0.1, 0.1, 0.1))(torch.rand(4, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="not produced by a MollifierLayer"):
+        MollifierLayer.derivative(x, (1,))
+    with pytest.raises(ValueError, match="grid mode mollifies every input axis"):
+        MollifierLayer(_net(), width=0.1, axes=[0], mode="grid")(torch.rand(4, 2, dtype=torch.float64))
