@@ -1,0 +1,303 @@
+"""PDE benchmark problems through DeepXDE: autodiff vs mollifier (scattered and grid).
+
+Every problem trains on lattice points (so grid mode applies) and reports time per
+training step, peak memory and the error of the solution or recovered parameter against
+a reference computed here (analytic, scipy ``solve_bvp``, or a sparse finite-volume solve).
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .measure import peak_memory
+from .reference import default_rate, diffusion_reaction_bvp
+
+__all__ = ["PDE_PROBLEMS", "VARIANTS", "run_pde_problem", "heat2d_reference"]
+
+VARIANTS = ("autodiff", "mollifier-scattered", "mollifier-grid")
+
+
+@dataclass
+class Setup:
+    """What a problem builder returns."""
+
+    data: object
+    net: object
+    evaluate: Callable[[object], dict]
+    spacing: float | tuple
+    width: float | tuple
+    variables: list = field(default_factory=list)
+    lr: float = 1e-3
+
+
+def _dde():
+    os.environ.setdefault("DDE_BACKEND", "pytorch")
+    import deepxde as dde
+
+    return dde
+
+
+def _noisy(u, noise, rng):
+    return u + noise * np.abs(u).max() * rng.standard_normal(u.shape)
+
+
+def _rel(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def poisson1d(noise, quick, rng) -> Setup:
+    """-u'' = pi^2 sin(pi x), u(0) = u(1) = 0 (forward; exact u = sin(pi x))."""
+    dde = _dde()
+    n = 63
+    geom = dde.geometry.Interval(0, 1)
+    bc = dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on)
+    data = dde.data.PDE(geom, lambda x, y: dde.grad.hessian(y, x) + np.pi**2 * dde.backend.sin(np.pi * x), [bc],
+                        num_domain=n, num_boundary=2, train_distribution="uniform")
+    net = dde.nn.FNN([1, 32, 32, 1], "tanh", "Glorot uniform")
+    xs = np.linspace(0, 1, 201)[:, None]
+    return Setup(data, net, lambda m: {"u_l2": _rel(m.predict(xs), np.sin(np.pi * xs))}, 1 / (n + 1), 4 / (n + 1))
+
+
+def beam(noise, quick, rng) -> Setup:
+    """u'''' = -1, u(0) = u'(0) = 0, u''(1) = u'''(1) = 0 (forward, 4th order)."""
+    dde = _dde()
+    n = 63
+
+    def ddy(x, y):
+        return dde.grad.hessian(y, x)
+
+    geom = dde.geometry.Interval(0, 1)
+    left = lambda x, on: on and np.isclose(x[0], 0)  # noqa: E731
+    right = lambda x, on: on and np.isclose(x[0], 1)  # noqa: E731
+    bcs = [dde.icbc.DirichletBC(geom, lambda x: 0, left), dde.icbc.NeumannBC(geom, lambda x: 0, left),
+           dde.icbc.OperatorBC(geom, lambda x, y, _: ddy(x, y), right),
+           dde.icbc.OperatorBC(geom, lambda x, y, _: dde.grad.jacobian(ddy(x, y), x), right)]
+    data = dde.data.PDE(geom, lambda x, y: dde.grad.hessian(ddy(x, y), x) + 1, bcs, num_domain=n, num_boundary=2,
+                        train_distribution="uniform")
+    net = dde.nn.FNN([1, 32, 32, 1], "tanh", "Glorot uniform")
+    xs = np.linspace(0, 1, 201)[:, None]
+    exact = -(xs**4) / 24 + xs**3 / 6 - xs**2 / 4
+    return Setup(data, net, lambda m: {"u_l2": _rel(m.predict(xs), exact)}, 1 / (n + 1), 4 / (n + 1))
+
+
+def diffusion_const(noise, quick, rng) -> Setup:
+    """D u'' = -(1 + x) sin(3x) ... inverse for the constant D (true 0.5); data from solve_bvp."""
+    dde = _dde()
+    D_true, n = 0.5, 63
+    f = lambda x: 4 * np.sin(3 * x) + 1  # noqa: E731
+    u_ref = diffusion_reaction_bvp(k=lambda x: 0 * x, lam=D_true, f=lambda x: -f(x), boundary=(0.0, 0.0))
+    geom = dde.geometry.Interval(0, 1)
+    xo = np.linspace(0, 1, n + 2)[:, None]
+    D = dde.Variable(1.0)
+    bc = dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on)
+    obs = dde.icbc.PointSetBC(xo, _noisy(u_ref(xo), noise, rng))
+    pde = lambda x, y: D * dde.grad.hessian(y, x) + 4 * dde.backend.sin(3 * x) + 1  # noqa: E731
+    data = dde.data.PDE(geom, pde, [bc, obs], num_domain=n, num_boundary=2, train_distribution="uniform", anchors=xo)
+    net = dde.nn.FNN([1, 32, 32, 1], "tanh", "Glorot uniform")
+    return Setup(data, net, lambda m: {"param_rel_err": abs(float(D) - D_true) / D_true},
+                 1 / (n + 1), 4 / (n + 1), variables=[D])
+
+
+def diffusion_reaction(noise, quick, rng) -> Setup:
+    """0.01 u'' - k(x) u = -1, u = 1 at both ends; recover k(x) from noisy u (solve_bvp data)."""
+    dde = _dde()
+    n, lam = 63, 0.01
+    u_ref = diffusion_reaction_bvp(default_rate, lam)
+    geom = dde.geometry.Interval(0, 1)
+    xo = np.linspace(0, 1, n + 2)[:, None]
+    bc = dde.icbc.DirichletBC(geom, lambda x: 1, lambda _, on: on, component=0)
+    obs = dde.icbc.PointSetBC(xo, _noisy(u_ref(xo), noise, rng), component=0)
+
+    def pde(x, y):
+        return lam * dde.grad.hessian(y, x, component=0) - y[:, 1:2] * y[:, 0:1] + 1
+
+    data = dde.data.PDE(geom, pde, [bc, obs], num_domain=n, num_boundary=2, train_distribution="uniform", anchors=xo)
+    net = dde.nn.FNN([1, 32, 32, 32, 2], "tanh", "Glorot uniform")
+    xs = np.linspace(0, 1, 201)[:, None]
+    k = default_rate(xs)
+
+    def evaluate(m):
+        kp = m.predict(xs)[:, 1:2]
+        return {"param_rel_err": _rel(kp, k), "param_corr": float(np.corrcoef(kp[:, 0], k[:, 0])[0, 1])}
+
+    return Setup(data, net, evaluate, 1 / (n + 1), 4 / (n + 1))
+
+
+def heat_conductivity(x, y):
+    """lambda(x, y) = 1 + 0.5 exp(-((x-0.5)^2 + (y-0.5)^2) / 0.05)."""
+    return 1 + 0.5 * np.exp(-((x - 0.5) ** 2 + (y - 0.5) ** 2) / 0.05)
+
+
+def heat2d_reference(m: int = 129):
+    """Solve div(lambda grad u) = -1 on [0,1]^2, u = 0 on the boundary, by a 5-point finite-volume
+    scheme (scipy sparse direct solve); returns an interpolator u(x, y)."""
+    import scipy.sparse as sp
+    from scipy.interpolate import RegularGridInterpolator
+    from scipy.sparse.linalg import spsolve
+
+    h = 1 / (m - 1)
+    xs = np.linspace(0, 1, m)
+    n = m - 2
+    idx = np.arange(n * n).reshape(n, n)
+    rows, cols, vals = [], [], []
+    for i in range(n):
+        for j in range(n):
+            x, y = xs[i + 1], xs[j + 1]
+            lam = {(1, 0): heat_conductivity(x + h / 2, y), (-1, 0): heat_conductivity(x - h / 2, y),
+                   (0, 1): heat_conductivity(x, y + h / 2), (0, -1): heat_conductivity(x, y - h / 2)}
+            rows.append(idx[i, j])
+            cols.append(idx[i, j])
+            vals.append(-sum(lam.values()) / h**2)
+            for (di, dj), lv in lam.items():
+                ii, jj = i + di, j + dj
+                if 0 <= ii < n and 0 <= jj < n:
+                    rows.append(idx[i, j])
+                    cols.append(idx[ii, jj])
+                    vals.append(lv / h**2)
+    A = sp.csr_matrix((vals, (rows, cols)), shape=(n * n, n * n))
+    u = np.zeros((m, m))
+    u[1:-1, 1:-1] = spsolve(A, -np.ones(n * n)).reshape(n, n)
+    return RegularGridInterpolator((xs, xs), u, method="cubic")
+
+
+def heat2d(noise, quick, rng) -> Setup:
+    """div(lambda(x,y) grad u) = -1 on [0,1]^2 with unknown lambda (paper's 2nd-order case)."""
+    dde = _dde()
+    n = 17 if quick else 33
+    u_ref = heat2d_reference(129)
+    g = np.linspace(0, 1, n)
+    X = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    geom = dde.geometry.Rectangle([0, 0], [1, 1])
+    bc = dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on, component=0)
+    obs = dde.icbc.PointSetBC(X, _noisy(u_ref(X)[:, None], noise, rng), component=0)
+
+    def pde(x, y):
+        lam = y[:, 1:2]
+        u_x, u_y = dde.grad.jacobian(y, x, i=0, j=0), dde.grad.jacobian(y, x, i=0, j=1)
+        l_x, l_y = dde.grad.jacobian(y, x, i=1, j=0), dde.grad.jacobian(y, x, i=1, j=1)
+        lap = dde.grad.hessian(y, x, component=0, i=0, j=0) + dde.grad.hessian(y, x, component=0, i=1, j=1)
+        return lam * lap + l_x * u_x + l_y * u_y + 1
+
+    data = dde.data.PDE(geom, pde, [bc, obs], num_domain=0, num_boundary=0, anchors=X)
+    net = dde.nn.FNN([2, 32, 32, 2], "tanh", "Glorot uniform")
+    gi = np.linspace(0.15, 0.85, 29)
+    Xi = np.stack(np.meshgrid(gi, gi, indexing="ij"), -1).reshape(-1, 2)
+    lam_true = heat_conductivity(Xi[:, 0], Xi[:, 1])
+
+    def evaluate(m):
+        lp = m.predict(Xi)[:, 1]
+        return {"param_rel_err": _rel(lp, lam_true), "param_corr": float(np.corrcoef(lp, lam_true)[0, 1])}
+
+    h = 1 / (n - 1)
+    return Setup(data, net, evaluate, (h, h), (3 * h, 3 * h))
+
+
+PDE_PROBLEMS: dict[str, tuple[Callable, bool, int, int]] = {
+    # name: (builder, inverse?, iterations quick, iterations full)
+    "poisson1d": (poisson1d, False, 1500, 10000),
+    "beam": (beam, False, 1500, 10000),
+    "diffusion_const": (diffusion_const, True, 1500, 10000),
+    "diffusion_reaction": (diffusion_reaction, True, 1500, 20000),
+    "heat2d": (heat2d, True, 300, 10000),
+}
+
+
+def run_pde_problem(name: str, variant: str, noise: float, quick: bool, seed: int, device: str,
+                    iterations: int | None = None) -> dict:
+    """Train one problem with one derivative variant; returns a result row."""
+    import torch
+
+    import steadygrad.deepxde as sgd
+
+    dde = _dde()
+    builder, inverse, it_quick, it_full = PDE_PROBLEMS[name]
+    iterations = iterations or (it_quick if quick else it_full)
+    dde.config.set_default_float("float64")
+    dde.config.set_random_seed(seed)
+    if device.startswith("cuda"):
+        torch.set_default_device(device)
+    try:
+        setup = builder(noise, quick, np.random.default_rng(seed))
+        if variant == "autodiff":
+            sgd.enable("autodiff")
+        else:
+            mode = variant.split("-")[1]
+            sgd.enable("mollifier", width=setup.width, spacing=setup.spacing, mode=mode, strict=True)
+        model = dde.Model(setup.data, setup.net)
+        model.compile("adam", lr=setup.lr, external_trainable_variables=setup.variables or None)
+        with peak_memory(device) as mem:
+            t0 = time.perf_counter()
+            model.train(iterations=iterations, display_every=max(iterations, 1), verbose=0)
+            seconds = time.perf_counter() - t0
+        if variant == "mollifier-grid":  # same field off the lattice: evaluate in scattered mode
+            sgd.enable("mollifier", width=setup.width, spacing=setup.spacing, mode="scattered")
+        row = {"status": "ok", "ms_per_step": 1000 * seconds / iterations, **mem, **setup.evaluate(model)}
+    except (torch.cuda.OutOfMemoryError, MemoryError) as err:
+        row = {"status": "oom", "error": str(err).splitlines()[0][:200]}
+    finally:
+        sgd.disable()
+        if device.startswith("cuda"):
+            torch.set_default_device("cpu")
+    row.update(problem=name, variant=variant, noise=noise if inverse else None, iterations=iterations)
+    return row
+
+
+def residual4(quick: bool, device: str, seed: int) -> list[dict]:
+    """One training step of a 4th-order residual (biharmonic) on an n x n grid.
+
+    Compares a plain fit step (network forward + backward, no derivatives), the mollifier in
+    grid and scattered mode, and DeepXDE's nested autodiff on the same network and points.
+    """
+    import torch
+
+    from ..mollifier import MollifierLayer
+    from .measure import measure
+
+    dde = _dde()
+    torch.manual_seed(seed)
+    n = 64 if quick else 512
+    h = 1.0 / (n - 1)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.Tanh(), torch.nn.Linear(64, 64), torch.nn.Tanh(),
+                              torch.nn.Linear(64, 1)).to(device)
+    g = torch.linspace(0, 1, n, device=device)
+    X = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    target = torch.zeros(len(X), 1, device=device)
+
+    def plain():
+        net.zero_grad()
+        (net(X) - target).pow(2).mean().backward()
+
+    def mollifier(mode):
+        layer = MollifierLayer(net, width=3 * h, spacing=h, mode=mode)
+
+        def step():
+            net.zero_grad()
+            u = layer(X)
+            res = (layer.derivative(u, (4, 0)) + 2 * layer.derivative(u, (2, 2)) + layer.derivative(u, (0, 4)))
+            res.pow(2).mean().backward()
+        return step
+
+    def autodiff():
+        net.zero_grad()
+        x = X.clone().requires_grad_(True)
+        y = net(x)
+        dde.grad.clear()
+        u_xx, u_yy = dde.grad.hessian(y, x, i=0, j=0), dde.grad.hessian(y, x, i=1, j=1)
+        res = dde.grad.hessian(u_xx, x, i=0, j=0) + 2 * dde.grad.hessian(u_xx, x, i=1, j=1) + \
+            dde.grad.hessian(u_yy, x, i=1, j=1)
+        res.pow(2).mean().backward()
+        dde.grad.clear()
+
+    cases = {"plain-fit": plain, "mollifier-grid": mollifier("grid"), "mollifier-scattered": mollifier("scattered"),
+             "autodiff": autodiff}
+    rows = []
+    for name, step in cases.items():
+        res = measure(step, repeats=3 if quick else 10, device=device)
+        rows.append({"problem": "residual4", "variant": name, "grid": f"{n}x{n}", "status": res["status"],
+                     "ms_per_step": None if res["seconds"] is None else 1000 * res["seconds"],
+                     "peak_mb": res.get("peak_mb"), "memory_kind": res.get("memory_kind")})
+    return rows
