@@ -54,7 +54,8 @@ def peak_memory(device: str):
         yield out
         peak = _rss_kib("VmHWM") if ok else None
         out["peak_mb"] = None if peak is None else max(0.0, (peak - base) / 1024)
-        out["memory_kind"] = "process RSS peak" if ok else "unavailable"
+        out["memory_kind"] = ("process RSS peak (coarse: freed heap pages stay resident and hide reuse)"
+                              if ok else "unavailable")
 
 
 def measure(step: Callable[[], object], repeats: int, device: str = "cpu", warmup: int = 1) -> Measurement:
