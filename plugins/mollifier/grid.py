@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from .stencil import Stencil
 
-__all__ = ["BOUNDARIES", "convolve_axis", "grid_derivative", "valid_mask", "lattice_indices"]
+__all__ = ["BOUNDARIES", "convolve_axis", "convolve_separable", "grid_derivative", "valid_mask", "lattice_indices"]
 
 BOUNDARIES = ("valid", "reflect", "replicate")
 
@@ -28,6 +28,16 @@ def convolve_axis(values: torch.Tensor, weights: torch.Tensor, axis: int, pad: s
         flat = F.pad(flat, (K, K), mode=pad)
     out = F.conv1d(flat, weights.flip(0).view(1, 1, -1))
     return out.reshape(*shape[:-1], out.shape[-1]).movedim(-1, axis)
+
+
+def convolve_separable(values: torch.Tensor, stencil: Stencil, orders: Sequence[int], pad: str | None) -> torch.Tensor:
+    """Apply the stencil's 1D weights of per-axis ``orders`` along the last len(orders) axes."""
+    d = len(orders)
+    out = values
+    for i, n in enumerate(orders):
+        w = torch.as_tensor(stencil.weights_axis(i, n), dtype=values.dtype, device=values.device)
+        out = convolve_axis(out, w, values.dim() - d + i, pad)
+    return out
 
 
 def valid_mask(shape: Sequence[int], half: Sequence[int], device=None) -> torch.Tensor:
@@ -65,11 +75,7 @@ def grid_derivative(values: torch.Tensor, stencil: Stencil, orders: Sequence[int
             raise ValueError(f"grid axis {a} has {n} points, fewer than the stencil's {2 * K + 1}")
         if boundary == "reflect" and n <= K:
             raise ValueError(f"grid axis {a} has {n} points; reflect padding needs more than {K}")
-    pad = None if boundary == "valid" else boundary
-    out = values
-    for i, n in enumerate(orders):
-        w = torch.as_tensor(stencil.weights_axis(i, n), dtype=values.dtype, device=values.device)
-        out = convolve_axis(out, w, values.dim() - d + i, pad)
+    out = convolve_separable(values, stencil, orders, None if boundary == "valid" else boundary)
     mask = valid_mask(grid_shape, stencil.half, values.device)
     if boundary == "valid":
         full = values.new_full(values.shape, float("nan"))

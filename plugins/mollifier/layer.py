@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from .grid import BOUNDARIES, convolve_axis, lattice_indices, valid_mask
+from .grid import BOUNDARIES, convolve_separable, lattice_indices, valid_mask
 from .kernels import Kernel
 from .stencil import Stencil
 
@@ -111,12 +111,8 @@ class MollifiedField:
         """Convolution of the box values (m, n_1..n_d) -> (m, N_1..N_d) for per-axis orders."""
         key = ("grid", orders)
         if key not in self._cache:
-            out = self.values
             pad = None if self.boundary in ("extend", "valid") else self.boundary
-            for i, n in enumerate(orders):
-                w = torch.as_tensor(self.stencil.weights_axis(i, n), dtype=out.dtype, device=out.device)
-                out = convolve_axis(out, w, 1 + i, pad)
-            self._cache[key] = out
+            self._cache[key] = convolve_separable(self.values, self.stencil, orders, pad)
         return self._cache[key]
 
     def _gather(self, box: torch.Tensor) -> torch.Tensor:
