@@ -267,3 +267,25 @@ def test_methods_metadata():
     assert Leapfrog().shift == -1.0 and AB2().shift == -0.5
     assert np.allclose(Leapfrog().parasitic_unit_roots(), [-1.0])
     assert len(Milne().parasitic_unit_roots()) == 3 and len(AB4().parasitic_unit_roots()) == 0
+
+
+@pytest.mark.parametrize("method", ["leapfrog", "ab3"])
+def test_per_step_weights_in_one_tensor_match_parameter_list(prob, method):
+    """A (N, 3, 3) weight tensor indexed by step is per-step, not shared: no trapezoidal ends."""
+    N = 40
+
+    class Stacked(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.h = prob.T / N
+            self.W = torch.nn.Parameter(torch.tensor(np.array([prob.W(n * self.h) for n in range(N)])))
+
+        def forward(self, t, x):
+            return torch.tanh(self.W[min(int(round(float(t) / self.h)), N - 1)] @ x)
+
+    f = Stacked()
+    xs = odeint(f, torch.tensor(prob.x0), torch.tensor([0.0, prob.T], dtype=torch.float64), method=method,
+                options={"step_size": prob.T / N})
+    (0.5 * (xs[-1] - torch.tensor(prob.y)).pow(2).sum()).backward()
+    listed = _per_step_gradients(method, N, True, prob)[0]
+    assert np.allclose(f.W.grad.numpy() * N / prob.T, listed, rtol=1e-12, atol=1e-14)

@@ -1,4 +1,4 @@
-"""Timing and peak-memory measurement for benchmarks (CPU RSS or CUDA allocator)."""
+"""Timing and peak-memory measurement for benchmarks (CPU heap or CUDA allocator)."""
 from __future__ import annotations
 
 import os
@@ -11,34 +11,63 @@ import torch
 __all__ = ["Measurement", "measure", "peak_memory"]
 
 
-def _rss_kib(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _reset_cpu_peak() -> bool:
-    """Reset the kernel's peak-RSS counter (Linux >= 4.0); False if unsupported."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
 class Measurement(dict):
     """Result record: seconds, peak_mb (above the baseline), status ('ok' / 'oom' / 'error')."""
 
 
+CPU_MEMORY_KIND = "CPU heap peak sampled after every tensor op (glibc mallinfo2)"
+
+
+def _heap_in_use():
+    """Bytes of the C heap in use (glibc ``mallinfo2``: arena chunks + mmapped blocks), or None."""
+    import ctypes
+    import ctypes.util
+
+    class _MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in
+                    ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+                     "fordblks", "keepcost")]
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        fn = libc.mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = _MallInfo2
+
+    def in_use() -> int:
+        info = fn()
+        return info.uordblks + info.hblkhd
+    return in_use
+
+
+def _cpu_peak_mode(in_use):
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _HeapPeak(TorchDispatchMode):
+        """Reads heap usage after every aten op (forward and backward): a peak is always
+        reached right after an allocating op, so this sees it exactly, op by op."""
+
+        def __init__(self):
+            super().__init__()
+            self.base = in_use()
+            self.peak = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            self.peak = max(self.peak, in_use() - self.base)
+            return out
+    return _HeapPeak()
+
+
 @contextmanager
 def peak_memory(device: str):
-    """Yield a dict filled with ``peak_mb``: peak memory above the start of the block."""
+    """Yield a dict filled with ``peak_mb``: peak memory above the start of the block (MiB).
+
+    CUDA: the caching allocator's max allocated.  CPU: heap in use, sampled after every tensor
+    op (it slows small ops down, so wrap one step rather than a whole training run; the first
+    call also counts one-off allocations of libraries and op caches: measure a second call).
+    """
     out: dict = {}
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -48,20 +77,23 @@ def peak_memory(device: str):
         torch.cuda.synchronize()
         out["peak_mb"] = (torch.cuda.max_memory_allocated() - base) / 2**20
         out["memory_kind"] = "cuda max allocated"
-    else:
-        ok = _reset_cpu_peak()
-        base = _rss_kib("VmRSS") or 0
+        return
+    in_use = _heap_in_use()
+    if in_use is None:
         yield out
-        peak = _rss_kib("VmHWM") if ok else None
-        out["peak_mb"] = None if peak is None else max(0.0, (peak - base) / 1024)
-        out["memory_kind"] = ("process RSS peak (coarse: freed heap pages stay resident and hide reuse)"
-                              if ok else "unavailable")
+        out.update(peak_mb=None, memory_kind="unavailable (needs glibc)")
+        return
+    with _cpu_peak_mode(in_use) as mode:
+        yield out
+    out["peak_mb"] = mode.peak / 2**20
+    out["memory_kind"] = CPU_MEMORY_KIND
 
 
 def measure(step: Callable[[], object], repeats: int, device: str = "cpu", warmup: int = 1) -> Measurement:
-    """Time ``step`` (seconds per call, median of ``repeats``) and its peak memory.
+    """Time ``step`` (seconds per call, median of ``repeats``), then its peak memory in one more call.
 
-    Out-of-memory errors are reported as ``status='oom'`` rather than raised.
+    The memory call is separate because CPU memory is read from the profiler, which slows
+    the step down.  Out-of-memory errors are reported as ``status='oom'`` rather than raised.
     """
     res = Measurement(status="ok", seconds=None, peak_mb=None)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
@@ -69,13 +101,15 @@ def measure(step: Callable[[], object], repeats: int, device: str = "cpu", warmu
         for _ in range(warmup):
             step()
         times = []
-        with peak_memory(device) as mem:
-            for _ in range(repeats):
-                sync()
-                t0 = time.perf_counter()
+        for _ in range(repeats):
+            sync()
+            t0 = time.perf_counter()
+            step()
+            sync()
+            times.append(time.perf_counter() - t0)
+        for _ in range(1 if device.startswith("cuda") else 2):  # CPU: the 1st pass warms up op caches
+            with peak_memory(device) as mem:
                 step()
-                sync()
-                times.append(time.perf_counter() - t0)
         times.sort()
         res.update(seconds=times[len(times) // 2], **mem)
     except (torch.cuda.OutOfMemoryError, MemoryError) as err:

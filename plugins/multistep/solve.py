@@ -106,9 +106,11 @@ def integrate(func: Func, y0: torch.Tensor, grid: torch.Tensor, method: LinearMu
         x = x + h * sum(b * F[m + j] for j, b in enumerate(method.beta) if b != 0)
         traj[m + k] = x
         F.pop(m, None)
-    finite = torch.isfinite(traj.reshape(N + 1, -1)).all(dim=1)
-    if not bool(finite.all()):
-        bad = int((~finite).nonzero()[0])
+    # a row sum is non-finite iff the row has NaN/Inf (or overflows): O(N) extra memory, not O(traj)
+    suspect = (~torch.isfinite(traj.reshape(N + 1, -1).sum(dim=1))).nonzero().flatten().tolist()
+    bad_rows = [n for n in suspect if not bool(torch.isfinite(traj[n]).all())]
+    if bad_rows:
+        bad = bad_rows[0]
         raise FloatingPointError(f"{method.name}: the solution became non-finite (NaN/Inf) at step {bad} "
                                  f"(t = {float(grid[bad]):.6g}); reduce the step size or check func")
     return traj
@@ -184,7 +186,7 @@ def _adjoint(P: _Problem, grad_out: torch.Tensor):
         jumps[n] = jumps.get(n, zero) + grad_out[i]
     a: dict[int, torch.Tensor] = {}
     grads: list = [None] * len(P.params)
-    uses = [0] * len(P.params)
+    uses: list = [0] * len(P.params)  # per element: number of steps whose gradient touches it
     first: list = [None] * len(P.params)
     last_used = [False] * len(P.params)
     end_g: tuple = (None,) * len(P.params)
@@ -205,7 +207,8 @@ def _adjoint(P: _Problem, grad_out: torch.Tensor):
                 for i, g in enumerate(gp):
                     if g is not None:
                         grads[i] = h * g if grads[i] is None else grads[i] + h * g
-                        uses[i] += 1
+                        if not exact:
+                            uses[i] = uses[i] + (g != 0)
                         if n == 0:
                             first[i] = h * g
                         if n == N - 1:
@@ -243,11 +246,15 @@ def _adjoint(P: _Problem, grad_out: torch.Tensor):
         p0 = q0
         y0_grad = q0 + jumps.get(0, zero)
         for i in range(len(P.params)):
-            if uses[i] > 1:  # shared over steps: trapezoidal weights h/2 at t_0 and t_N
-                if first[i] is not None:
-                    grads[i] = grads[i] - 0.5 * first[i]
-                if last_used[i] and end_g[i] is not None:
-                    grads[i] = grads[i] + 0.5 * h * end_g[i]
+            # elements shared over steps get trapezoidal weights h/2 at t_0 and t_N; elements of a
+            # per-step parameter (e.g. slices of an (N, ...) weight tensor) are used once: left alone
+            if grads[i] is None or not torch.is_tensor(uses[i]):
+                continue
+            shared = uses[i] > 1
+            if first[i] is not None:
+                grads[i] = grads[i] - 0.5 * first[i] * shared
+            if last_used[i] and end_g[i] is not None:
+                grads[i] = grads[i] + 0.5 * h * end_g[i] * shared
     for name, g in [("y0", y0_grad)] + [(f"parameter {i}", g) for i, g in enumerate(grads) if g is not None]:
         if not bool(torch.isfinite(g).all()):
             raise FloatingPointError(f"{m.name}: non-finite gradient for {name} in the backward pass")
