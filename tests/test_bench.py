@@ -9,26 +9,27 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _bench(tmp_path, *problems):
+def _bench(tmp_path, *args):
     env = dict(os.environ, DDE_BACKEND="pytorch", PYTHONWARNINGS="ignore")
-    res = subprocess.run([sys.executable, "-m", "steadygrad", "bench", *problems, "--quick", "--out", str(tmp_path)],
+    res = subprocess.run([sys.executable, "-m", "steadygrad", "bench", *args, "--quick", "--out", str(tmp_path)],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads((tmp_path / "results.json").read_text()), res
 
 
 def test_bench_quick_pde_and_ode(tmp_path):
-    data, res = _bench(tmp_path, "poisson1d", "residual4", "ode_memory")
+    data, res = _bench(tmp_path, "poisson1d", "residual4", "ode_memory", "--jobs", "2")  # PDE cases in 2 workers
     rows = data["rows"]
-    assert data["meta"]["command"].endswith("--quick") and "CPUs" in data["meta"]["machine"]
+    assert "--quick --jobs 2" in data["meta"]["command"] and "CPUs" in data["meta"]["machine"]
     poisson = {r["variant"]: r for r in rows if r["problem"] == "poisson1d"}
     assert set(poisson) == {"autodiff", "mollifier-scattered", "mollifier-grid"}
     assert all(r["status"] == "ok" and r["u_l2"] < 0.05 for r in poisson.values()), poisson
     r4 = {r["variant"]: r for r in rows if r["problem"] == "residual4"}
     assert set(r4) == {"plain-fit", "mollifier-grid", "mollifier-scattered", "autodiff"}
     assert all(r["ms_per_step"] > 0 for r in r4.values() if r["status"] == "ok")
-    mem = [r for r in rows if r["problem"] == "ode_memory"]
-    assert {r["variant"] for r in mem} >= {"leapfrog-corrected", "rk4-autodiff", "rk4-odeint_adjoint"}
+    mem = {(r["variant"], r["N"]): r["peak_mb"] for r in rows if r["problem"] == "ode_memory"}
+    assert {v for v, _ in mem} >= {"leapfrog-corrected", "rk4-autodiff", "rk4-odeint_adjoint"}
+    assert mem["rk4-autodiff", 200] > 5 * mem["leapfrog-corrected", 200] > 0, mem
     for name in ("results.md", "pde.png", "ode_memory.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert "### residual4" in (tmp_path / "results.md").read_text() and "%|" in res.stderr  # tqdm progress

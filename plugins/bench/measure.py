@@ -77,6 +77,9 @@ def peak_memory(device: str):
         torch.cuda.synchronize()
         out["peak_mb"] = (torch.cuda.max_memory_allocated() - base) / 2**20
         out["memory_kind"] = "cuda max allocated"
+        requested = torch.cuda.memory_stats().get("requested_bytes.all.peak")
+        if requested is not None:  # bytes tensors asked for, before the allocator's block rounding
+            out["peak_requested_mb"] = (requested - base) / 2**20
         return
     in_use = _heap_in_use()
     if in_use is None:

@@ -27,9 +27,26 @@ def _jobs(problems, quick, noise):
             yield name, None, None
 
 
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+
+
+def _pde_case(args) -> dict:
+    from .pde import run_pde_problem
+
+    return run_pde_problem(*args)
+
+
 def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", quick: bool = False,
-                   out: str = "bench-results", seed: int = 0, noise=None) -> list[dict]:
-    """Run benchmark problems and write ``out/results.{md,json}`` and plots; returns the rows."""
+                   out: str = "bench-results", seed: int = 0, noise=None, jobs: int = 1) -> list[dict]:
+    """Run benchmark problems and write ``out/results.{md,json}`` and plots; returns the rows.
+
+    ``jobs > 1`` trains the PDE cases in that many worker processes (one thread each); the
+    remaining problems (timing-sensitive residual4, ODE problems) run serially afterwards.
+    """
     from tqdm import tqdm
 
     from .pde import run_pde_problem
@@ -46,22 +63,42 @@ def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", q
     if noise is None:
         noise = (0.05,) if quick else (0.0, 0.01, 0.05, 0.1)
     noise = (noise,) if isinstance(noise, float) else tuple(noise)
-    jobs = list(_jobs(problems, quick, noise))
+    if jobs < 1:
+        raise SystemExit(f"steadygrad bench: --jobs must be >= 1, got {jobs}")
+    cases = list(_jobs(problems, quick, noise))
     rows: list[dict] = []
     started = time.time()
+    bar = tqdm(total=len(cases), desc="steadygrad bench", unit="case")
+    pde_args = [(n, v, lvl or 0.0, quick, seed, device) for n, v, lvl in cases if n in PDE_PROBLEMS]
+    if jobs > 1 and pde_args:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_worker_init) as pool:
+            futures = {pool.submit(_pde_case, a): i for i, a in enumerate(pde_args)}
+            done: dict[int, dict] = {}
+            for fut in as_completed(futures):
+                done[futures[fut]] = fut.result()
+                bar.update()
+        rows.extend(done[i] for i in range(len(pde_args)))
+        cases = [c for c in cases if c[0] not in PDE_PROBLEMS]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name, variant, level in tqdm(jobs, desc="steadygrad bench", unit="case"):
+        for name, variant, level in cases:
             if name in PDE_PROBLEMS:
                 rows.append(run_pde_problem(name, variant, level or 0.0, quick, seed, device))
             elif name == "residual4":
                 rows.extend(residual4(quick, device, seed))
             else:
                 rows.extend(ODE_PROBLEMS[name](quick, device, seed))
+            bar.update()
+    bar.close()
     os.makedirs(out, exist_ok=True)
-    meta = {"command": "python -m steadygrad bench " + " ".join(problems) + f" --device {device}"
-                       + (" --quick" if quick else ""), "machine": machine(), "device": device,
-            "seconds": time.time() - started, "date": time.strftime("%Y-%m-%d %H:%M")}
+    flags = f" --device {device}" + (" --quick" if quick else "") + (f" --jobs {jobs}" if jobs > 1 else "")
+    flags += " --noise " + ",".join(f"{x:g}" for x in noise)
+    meta = {"command": "python -m steadygrad bench " + " ".join(problems) + flags, "machine": machine(),
+            "device": device, "seconds": time.time() - started, "date": time.strftime("%Y-%m-%d %H:%M")}
     with open(os.path.join(out, "results.json"), "w") as fh:
         json.dump({"meta": meta, "rows": rows}, fh, indent=1)
     with open(os.path.join(out, "results.md"), "w") as fh:
