@@ -68,8 +68,8 @@ def ode_memory(quick: bool, device: str, seed: int) -> list[dict]:
     from torchdiffeq import odeint, odeint_adjoint
 
     torch.manual_seed(seed)
-    batch, dim, hidden = (256, 32, 128) if quick else (4096, 64, 256)
-    Ns = [50, 100, 200] if quick else [100, 200, 400, 800]
+    batch, dim, hidden = (128, 32, 128) if quick else (4096, 64, 256)
+    Ns = [40, 80, 160] if quick else [100, 200, 400, 800]
     f = _MLP(dim, hidden).to(device)
     x0 = torch.randn(batch, dim, device=device)
     variants = {

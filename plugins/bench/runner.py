@@ -68,6 +68,14 @@ def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", q
     cases = list(_jobs(problems, quick, noise))
     rows: list[dict] = []
     started = time.time()
+    os.makedirs(out, exist_ok=True)
+    partial = os.path.join(out, "results.partial.jsonl")  # every finished row at once: survives a killed run
+    open(partial, "w").close()
+
+    def record(new: list[dict]) -> None:
+        with open(partial, "a") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in new)
+
     bar = tqdm(total=len(cases), desc="steadygrad bench", unit="case")
     pde_args = [(n, v, lvl or 0.0, quick, seed, device) for n, v, lvl in cases if n in PDE_PROBLEMS]
     if jobs > 1 and pde_args:
@@ -80,6 +88,7 @@ def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", q
             done: dict[int, dict] = {}
             for fut in as_completed(futures):
                 done[futures[fut]] = fut.result()
+                record([done[futures[fut]]])
                 bar.update()
         rows.extend(done[i] for i in range(len(pde_args)))
         cases = [c for c in cases if c[0] not in PDE_PROBLEMS]
@@ -87,14 +96,15 @@ def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", q
         warnings.simplefilter("ignore")
         for name, variant, level in cases:
             if name in PDE_PROBLEMS:
-                rows.append(run_pde_problem(name, variant, level or 0.0, quick, seed, device))
+                new = [run_pde_problem(name, variant, level or 0.0, quick, seed, device)]
             elif name == "residual4":
-                rows.extend(residual4(quick, device, seed))
+                new = residual4(quick, device, seed)
             else:
-                rows.extend(ODE_PROBLEMS[name](quick, device, seed))
+                new = ODE_PROBLEMS[name](quick, device, seed)
+            rows.extend(new)
+            record(new)
             bar.update()
     bar.close()
-    os.makedirs(out, exist_ok=True)
     flags = f" --device {device}" + (" --quick" if quick else "") + (f" --jobs {jobs}" if jobs > 1 else "")
     flags += " --noise " + ",".join(f"{x:g}" for x in noise)
     meta = {"command": "python -m steadygrad bench " + " ".join(problems) + flags, "machine": machine(),
