@@ -28,7 +28,7 @@ def _source(eps2):
 
 
 def test_cahn_hilliard_reference_converges_to_manufactured_solution():
-    eps2 = 0.02
+    eps2 = 0.01
     errs = []
     for m in (33, 65):
         _, xs, phi = cahn_hilliard_steady(m, eps2=eps2, s=_source(eps2))

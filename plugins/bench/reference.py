@@ -88,16 +88,16 @@ class TimeDependentWeights:
 
 
 def ch_rate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """k(x, y) = 20 (1 + exp(-((x - 0.6)^2 + (y - 0.4)^2) / 0.04)), the space-dependent rate."""
-    return 20.0 * (1.0 + np.exp(-((x - 0.6) ** 2 + (y - 0.4) ** 2) / 0.04))
+    """k(x, y) = 30 (1 + exp(-((x - 0.6)^2 + (y - 0.4)^2) / 0.04)), the space-dependent rate."""
+    return 30.0 * (1.0 + np.exp(-((x - 0.6) ** 2 + (y - 0.4) ** 2) / 0.04))
 
 
 def ch_source(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """s(x, y) = 30 sin(pi x) sin(pi y) (1 + x)."""
-    return 30.0 * np.sin(np.pi * x) * np.sin(np.pi * y) * (1.0 + x)
+    """s(x, y) = 40 sin(pi x) sin(pi y) (1 + x)."""
+    return 40.0 * np.sin(np.pi * x) * np.sin(np.pi * y) * (1.0 + x)
 
 
-def cahn_hilliard_steady(m: int = 129, eps2: float = 0.02, k=ch_rate, s=ch_source, tol: float = 1e-10):
+def cahn_hilliard_steady(m: int = 129, eps2: float = 0.01, k=ch_rate, s=ch_source, tol: float = 1e-10):
     """Steady Cahn-Hilliard-type reaction-diffusion on [0, 1]^2 (the chromatin model's form):
 
         Laplace(mu) - k(x, y) phi + s(x, y) = 0,    mu = -eps2 Laplace(phi) + phi^3 - phi,

@@ -18,8 +18,12 @@ __all__ = ["BOUNDARIES", "convolve_axis", "convolve_separable", "grid_derivative
 BOUNDARIES = ("valid", "reflect", "replicate")
 
 
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
 def convolve_axis(values: torch.Tensor, weights: torch.Tensor, axis: int, pad: str | None) -> torch.Tensor:
-    """Apply 1D weights (2K+1,) along ``axis``; ``pad`` None shrinks the axis by 2K."""
+    """Apply 1D weights (2K+1,) along ``axis`` (a convolution: sum_k w_k v[i - k]); ``pad`` None
+    shrinks the axis by 2K."""
     K = (weights.numel() - 1) // 2
     moved = values.movedim(axis, -1)
     shape = moved.shape
@@ -30,13 +34,34 @@ def convolve_axis(values: torch.Tensor, weights: torch.Tensor, axis: int, pad: s
     return out.reshape(*shape[:-1], out.shape[-1]).movedim(-1, axis)
 
 
+def _correlate_nd(values: torch.Tensor, kernels: Sequence[torch.Tensor], pad: str | None) -> torch.Tensor:
+    """Separable cross-correlation over the last d <= 3 axes with conv{d}d (``kernels`` already
+    flipped): no transposes or copies."""
+    d = len(kernels)
+    batch = values.shape[:-d]
+    out = values.reshape(-1, 1, *values.shape[-d:])
+    for i, w in enumerate(kernels):
+        K = (w.numel() - 1) // 2
+        if pad is not None:
+            pads = [0, 0] * d
+            pads[2 * (d - 1 - i):2 * (d - i)] = [K, K]  # F.pad lists the last axis first
+            out = F.pad(out, pads, mode=pad)
+        shape = [1] * d
+        shape[i] = w.numel()
+        out = _CONV[d](out, w.view(1, 1, *shape))
+    return out.reshape(*batch, *out.shape[2:])
+
+
 def convolve_separable(values: torch.Tensor, stencil: Stencil, orders: Sequence[int], pad: str | None) -> torch.Tensor:
     """Apply the stencil's 1D weights of per-axis ``orders`` along the last len(orders) axes."""
     d = len(orders)
+    if d in _CONV:
+        flipped = [stencil.weights_axis_tensor(i, n, values.dtype, values.device, flip=True)
+                   for i, n in enumerate(orders)]
+        return _correlate_nd(values, flipped, pad)
     out = values
     for i, n in enumerate(orders):
-        w = torch.as_tensor(stencil.weights_axis(i, n), dtype=values.dtype, device=values.device)
-        out = convolve_axis(out, w, values.dim() - d + i, pad)
+        out = convolve_axis(out, stencil.weights_axis_tensor(i, n, values.dtype, values.device), values.dim() - d + i, pad)
     return out
 
 

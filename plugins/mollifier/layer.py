@@ -116,17 +116,27 @@ class MollifiedField:
         return self._cache[key]
 
     def _gather(self, box: torch.Tensor) -> torch.Tensor:
-        """Pick the (m,) values at the points' lattice indices from a (m, N_1..N_d) box -> (N, m)."""
-        idx = self.index
-        if self.boundary == "valid":
-            K = torch.as_tensor(self.stencil.half, device=idx.device)
-            idx = idx - K
-            shape = torch.as_tensor(box.shape[1:], device=idx.device)
-            inside = ((idx >= 0) & (idx < shape)).all(dim=1)
-            idx = torch.where(inside[:, None], idx, torch.zeros_like(idx))
-            picked = box[(slice(None), *idx.unbind(1))].T
-            return torch.where(inside[:, None], picked, torch.full_like(picked, float("nan")))
-        return box[(slice(None), *idx.unbind(1))].T
+        """Pick the (m,) values at the points' lattice indices from a (m, N_1..N_d) box -> (N, m).
+
+        Uses ``index_select`` on the flattened box: its backward is a scatter-add, much cheaper
+        on GPUs than the sort that advanced-indexing backward needs.
+        """
+        key = ("flat", tuple(box.shape[1:]))
+        if key not in self._cache:
+            idx = self.index
+            inside = None
+            if self.boundary == "valid":
+                idx = idx - torch.as_tensor(self.stencil.half, device=idx.device)
+                shape = torch.as_tensor(box.shape[1:], device=idx.device)
+                inside = ((idx >= 0) & (idx < shape)).all(dim=1)
+                idx = torch.where(inside[:, None], idx, torch.zeros_like(idx))
+            strides = torch.as_tensor(torch.empty(box.shape[1:], device="meta").stride(), device=idx.device)
+            self._cache[key] = ((idx * strides).sum(dim=1), inside)
+        flat, inside = self._cache[key]
+        picked = box.reshape(box.shape[0], -1).index_select(1, flat).T
+        if inside is not None:
+            picked = torch.where(inside[:, None], picked, torch.full_like(picked, float("nan")))
+        return picked
 
     # ---- public --------------------------------------------------------------------------
     @property
@@ -172,7 +182,8 @@ class MollifiedField:
         else:
             if any(beta):
                 raise UnservableDerivative("grid mode mollifies every axis; use scattered mode for autodiff axes")
-            out = self._gather(self._grid_conv(orders)[component:component + 1])
+            box = self._grid_conv(orders)
+            out = self._gather(box if box.shape[0] == 1 else box[component:component + 1])
         out = _tag(out, self, component, alpha)
         self._cache[key] = out
         return out
@@ -269,16 +280,14 @@ class MollifierLayer(nn.Module):
         return MollifiedField(self, x, st, "scattered", g.reshape(x.shape[0], offsets.shape[0], -1), z=z)
 
     def _grid(self, x: torch.Tensor, st: Stencil, index: torch.Tensor) -> MollifiedField:
-        K = torch.as_tensor(st.half, device=x.device)
         extend = self.boundary == "extend"
-        size = index.max(dim=0).values + 1 + (2 * K if extend else 0)
-        h = torch.as_tensor(st.spacings, dtype=x.dtype, device=x.device)
-        origin = x.detach().min(dim=0).values - (K * h if extend else 0)
-        axes_coords = [origin[i] + h[i] * torch.arange(int(size[i]), device=x.device, dtype=x.dtype)
-                       for i in range(x.shape[1])]
+        size = [n + 1 + (2 * K if extend else 0) for n, K in zip(index.max(dim=0).values.tolist(), st.half)]
+        origin = x.detach().min(dim=0).values
+        axes_coords = [origin[i] + h * torch.arange(-K if extend else 0, n - (K if extend else 0), device=x.device,
+                                                    dtype=x.dtype) for i, (n, K, h) in enumerate(zip(size, st.half, st.spacings))]
         box = torch.stack(torch.meshgrid(*axes_coords, indexing="ij"), dim=-1).reshape(-1, x.shape[1])
         g = self._check(self.net(box))
-        values = g.T.reshape(g.shape[1], *(int(s) for s in size))
+        values = g.T.reshape(g.shape[1], *size)
         return MollifiedField(self, x, st, "grid", values, index=index, boundary=self.boundary)
 
     def field(self, x: torch.Tensor) -> MollifiedField:

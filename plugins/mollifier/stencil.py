@@ -120,6 +120,15 @@ class Stencil:
         """1D weights on the i-th mollified axis (float64)."""
         return weights_1d(self.kernel, order, self.widths[i], self.spacings[i])
 
+    def weights_axis_tensor(self, i: int, order: int, dtype: torch.dtype, device, flip: bool = False) -> torch.Tensor:
+        """:meth:`weights_axis` as a tensor (reversed if ``flip``: the form a cross-correlation
+        needs), cached per dtype/device so that no host-to-device copy happens per call."""
+        key = ("axis", i, int(order), dtype, str(device), flip)
+        if key not in self._weights:
+            w = self.weights_axis(i, order)
+            self._weights[key] = torch.as_tensor(w[::-1].copy() if flip else w, dtype=dtype, device=device)
+        return self._weights[key]
+
     def offsets(self, dtype: torch.dtype, device) -> torch.Tensor:
         """Offsets y_s, shape (S, dim), S = prod(2K_i + 1); zero on non-mollified axes."""
         key = (dtype, str(device))
