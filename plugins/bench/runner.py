@@ -41,7 +41,8 @@ def _pde_case(args) -> dict:
 
 
 def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", quick: bool = False,
-                   out: str = "bench-results", seed: int = 0, noise=None, jobs: int = 1) -> list[dict]:
+                   out: str = "bench-results", seed: int = 0, noise=None, jobs: int = 1,
+                   iterations: int | None = None) -> list[dict]:
     """Run benchmark problems and write ``out/results.{md,json}`` and plots; returns the rows.
 
     ``jobs > 1`` trains the PDE cases in that many worker processes (one thread each); the
@@ -77,7 +78,9 @@ def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", q
             fh.writelines(json.dumps(r) + "\n" for r in new)
 
     bar = tqdm(total=len(cases), desc="steadygrad bench", unit="case")
-    pde_args = [(n, v, lvl or 0.0, quick, seed, device) for n, v, lvl in cases if n in PDE_PROBLEMS]
+    if iterations is not None and iterations < 1:
+        raise SystemExit(f"steadygrad bench: --iterations must be >= 1, got {iterations}")
+    pde_args = [(n, v, lvl or 0.0, quick, seed, device, iterations) for n, v, lvl in cases if n in PDE_PROBLEMS]
     if jobs > 1 and pde_args:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -96,7 +99,7 @@ def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", q
         warnings.simplefilter("ignore")
         for name, variant, level in cases:
             if name in PDE_PROBLEMS:
-                new = [run_pde_problem(name, variant, level or 0.0, quick, seed, device)]
+                new = [run_pde_problem(name, variant, level or 0.0, quick, seed, device, iterations)]
             elif name == "residual4":
                 new = residual4(quick, device, seed)
             else:
@@ -106,7 +109,7 @@ def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", q
             bar.update()
     bar.close()
     flags = f" --device {device}" + (" --quick" if quick else "") + (f" --jobs {jobs}" if jobs > 1 else "")
-    flags += " --noise " + ",".join(f"{x:g}" for x in noise)
+    flags += " --noise " + ",".join(f"{x:g}" for x in noise) + (f" --iterations {iterations}" if iterations else "")
     meta = {"command": "python -m steadygrad bench " + " ".join(problems) + flags, "machine": machine(),
             "device": device, "seconds": time.time() - started, "date": time.strftime("%Y-%m-%d %H:%M")}
     with open(os.path.join(out, "results.json"), "w") as fh:
