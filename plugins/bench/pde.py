@@ -187,7 +187,7 @@ def heat2d(noise, quick, rng) -> Setup:
         return (lam * lap + l_x * u_x + l_y * u_y + f) / f
 
     data = dde.data.PDE(geom, pde, [bc, obs], num_domain=0, num_boundary=0, anchors=X)
-    net = dde.nn.FNN([2, 32, 32, 2], "tanh", "Glorot uniform")
+    net = dde.nn.PFNN([2, [32, 32], [32, 32], 2], "tanh", "Glorot uniform")  # separate u and lambda nets
     gi = np.linspace(0.15, 0.85, 29)
     Xi = np.stack(np.meshgrid(gi, gi, indexing="ij"), -1).reshape(-1, 2)
     lam_true = heat_conductivity(Xi[:, 0], Xi[:, 1])
