@@ -13,3 +13,11 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 @pytest.fixture(params=DEVICES)
 def device(request):
     return torch.device(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_dtype():
+    """DeepXDE's set_default_float changes torch's global default dtype: undo it after each test."""
+    dtype = torch.get_default_dtype()
+    yield
+    torch.set_default_dtype(dtype)

@@ -24,9 +24,9 @@ class MLP(torch.nn.Module):
 
 
 def _peak(solve, N, device):
-    f = MLP().to(device)
-    x0 = torch.randn(BATCH, DIM, device=device)
-    t = torch.tensor([0.0, 1.0], device=device)
+    f = MLP().to(device=device, dtype=torch.float32)  # explicit: STATE_MB assumes 4-byte floats
+    x0 = torch.randn(BATCH, DIM, device=device, dtype=torch.float32)
+    t = torch.tensor([0.0, 1.0], device=device, dtype=torch.float32)
     for _ in range(2):  # the first pass warms up one-off allocations (libraries, op caches)
         f.zero_grad()
         with peak_memory(device.type) as mem:
@@ -44,9 +44,9 @@ SOLVES = {
 
 def test_cpu_peak_counts_live_tensor_bytes():
     def work():
-        a = torch.ones(2**20)  # 4 MiB
+        a = torch.ones(2**20, dtype=torch.float32)  # 4 MiB
         del a
-        b = torch.ones(2**21) * 2  # 8 MiB + an 8 MiB temporary: the peak is 16, not the 20 MiB sum
+        b = torch.ones(2**21, dtype=torch.float32) * 2  # 8 MiB + an 8 MiB temporary: the peak is 16, not the 20 MiB sum
         del b
 
     with peak_memory("cpu"):

@@ -197,7 +197,7 @@ def heat2d(noise, quick, rng) -> Setup:
         return {"param_rel_err": _rel(lp, lam_true), "param_corr": float(np.corrcoef(lp, lam_true)[0, 1])}
 
     h = 1 / (n - 1)
-    return Setup(data, net, evaluate, (h, h), (3 * h, 3 * h))
+    return Setup(data, net, evaluate, (h, h), (3 * h, 3 * h), loss_weights=[1.0, 10.0, 100.0])
 
 
 def cahn_hilliard(noise, quick, rng) -> Setup:
