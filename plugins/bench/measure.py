@@ -73,13 +73,14 @@ def peak_memory(device: str):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
+        base_requested = torch.cuda.memory_stats().get("requested_bytes.all.current")
         yield out
         torch.cuda.synchronize()
         out["peak_mb"] = (torch.cuda.max_memory_allocated() - base) / 2**20
         out["memory_kind"] = "cuda max allocated"
         requested = torch.cuda.memory_stats().get("requested_bytes.all.peak")
-        if requested is not None:  # bytes tensors asked for, before the allocator's block rounding
-            out["peak_requested_mb"] = (requested - base) / 2**20
+        if requested is not None and base_requested is not None:  # bytes asked for, before block rounding
+            out["peak_requested_mb"] = (requested - base_requested) / 2**20
         return
     in_use = _heap_in_use()
     if in_use is None:
