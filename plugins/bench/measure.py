@@ -4,11 +4,12 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Callable
 
 import torch
 
-__all__ = ["Measurement", "measure", "peak_memory"]
+__all__ = ["Measurement", "measure", "peak_memory", "step_peak_memory"]
 
 
 class Measurement(dict):
@@ -18,6 +19,7 @@ class Measurement(dict):
 CPU_MEMORY_KIND = "CPU heap peak sampled after every tensor op (glibc mallinfo2)"
 
 
+@lru_cache(maxsize=1)
 def _heap_in_use():
     """Bytes of the C heap in use (glibc ``mallinfo2``: arena chunks + mmapped blocks), or None."""
     import ctypes
@@ -93,11 +95,20 @@ def peak_memory(device: str):
     out["memory_kind"] = CPU_MEMORY_KIND
 
 
+def step_peak_memory(step: Callable[[], object], device: str) -> dict:
+    """:func:`peak_memory` of one call of ``step``; on CPU the call is made twice and the second
+    one counts (the first also allocates library and op caches once)."""
+    for _ in range(1 if device.startswith("cuda") else 2):
+        with peak_memory(device) as mem:
+            step()
+    return mem
+
+
 def measure(step: Callable[[], object], repeats: int, device: str = "cpu", warmup: int = 1) -> Measurement:
     """Time ``step`` (seconds per call, median of ``repeats``), then its peak memory in one more call.
 
-    The memory call is separate because CPU memory is read from the profiler, which slows
-    the step down.  Out-of-memory errors are reported as ``status='oom'`` rather than raised.
+    The memory call is separate because sampling the CPU heap after every op slows the step
+    down.  Out-of-memory errors are reported as ``status='oom'`` rather than raised.
     """
     res = Measurement(status="ok", seconds=None, peak_mb=None)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
@@ -111,9 +122,7 @@ def measure(step: Callable[[], object], repeats: int, device: str = "cpu", warmu
             step()
             sync()
             times.append(time.perf_counter() - t0)
-        for _ in range(1 if device.startswith("cuda") else 2):  # CPU: the 1st pass warms up op caches
-            with peak_memory(device) as mem:
-                step()
+        mem = step_peak_memory(step, device)
         times.sort()
         res.update(seconds=times[len(times) // 2], **mem)
     except (torch.cuda.OutOfMemoryError, MemoryError) as err:

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from .measure import peak_memory
+from .measure import step_peak_memory
 from .reference import default_rate, diffusion_reaction_bvp
 
 __all__ = ["PDE_PROBLEMS", "VARIANTS", "run_pde_problem", "heat2d_reference"]
@@ -281,9 +281,8 @@ def run_pde_problem(name: str, variant: str, noise: float, quick: bool, seed: in
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
-        for _ in range(2):  # two more steps, memory of the second: per-op CPU sampling is slow
-            with peak_memory(device) as mem:
-                model.train(iterations=1, display_every=1, verbose=0)
+        # memory of one more step: per-op CPU sampling is too slow for the whole run
+        mem = step_peak_memory(lambda: model.train(iterations=1, display_every=1, verbose=0), device)
         if variant == "mollifier-grid":  # same field off the lattice: evaluate in scattered mode
             sgd.enable("mollifier", width=setup.width, spacing=setup.spacing, mode="scattered")
         row = {"status": "ok", "ms_per_step": 1000 * seconds / iterations, **mem, **setup.evaluate(model)}
