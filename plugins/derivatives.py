@@ -53,7 +53,7 @@ class MollifierOperator(DerivativeOperator):
 
     def __init__(self, width: float | Sequence[float], kernel="polynomial", points: int = 8,
                  spacing=None, axes: Sequence[int] | None = None, mode: str = "scattered",
-                 boundary: str = "extend", check_finite: bool = True):
+                 boundary: str = "extend", check_finite: bool | str = True):
         self.layer = MollifierLayer(None, width, kernel=kernel, points=points, spacing=spacing,
                                     axes=axes, mode=mode, boundary=boundary, check_finite=check_finite)
         self.autodiff_compatible = mode == "scattered"

@@ -137,3 +137,93 @@ def test_bad_input_errors():
         MollifierLayer.derivative(x, (1,))
     with pytest.raises(ValueError, match="grid mode mollifies every input axis"):
         MollifierLayer(_net(), width=0.1, axes=[0], mode="grid")(torch.rand(4, 2, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("boundary", ["extend", "valid", "reflect"])
+def test_grid_paths_agree_matmul_conv_gather(monkeypatch, boundary):
+    """Banded-matmul vs convolution passes, and C-order (reshape) vs shuffled/partial (index)
+    gathers, give the same numbers point by point."""
+    from steadygrad.mollifier import grid
+
+    net = _net()
+    h = 0.025
+    X = _grid(h, 24, 20)
+    perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(1))
+    layer = MollifierLayer(net, width=0.1, spacing=h, mode="grid", boundary=boundary)
+    ref = {a: layer.derivative(layer(X), a, 1).detach() for a in ALPHAS}
+    assert layer.field(X).plan.flat is None or boundary == "valid"  # C order: the gather is a reshape
+    monkeypatch.setattr(grid, "MATMUL_MAX_LENGTH", 0)  # every pass by convolution
+    conv = MollifierLayer(net, width=0.1, spacing=h, mode="grid", boundary=boundary)
+    shuffled, partial = X[perm], X[:-7]  # partial: C order but not the whole bounding box
+    u_conv, u_shuf, u_part = conv(X), conv(shuffled), conv(partial)
+    assert field_of(u_shuf)[0].plan.flat is not None and field_of(u_part)[0].plan.flat is not None
+    for a in ALPHAS:
+        d_conv = conv.derivative(u_conv, a, 1)
+        torch.testing.assert_close(d_conv, ref[a], rtol=1e-9, atol=1e-9, equal_nan=True)
+        torch.testing.assert_close(conv.derivative(u_shuf, a, 1), ref[a][perm], rtol=1e-9, atol=1e-9, equal_nan=True)
+        if boundary != "valid":  # partial box: a different bounding box, so different 'valid' rim
+            torch.testing.assert_close(conv.derivative(u_part, a, 1), ref[a][:-7], rtol=1e-9, atol=1e-9)
+
+
+def test_lattice_plan_reused_only_for_the_same_points():
+    net = _net()
+    h = 0.025
+    X = _grid(h, 16, 12)
+    layer = MollifierLayer(net, width=0.1, spacing=h, mode="grid")
+    plan = layer.field(X).plan
+    assert layer.field(X).plan is plan and layer.field(X.clone()).plan is plan  # same tensor, equal values
+    fresh = lambda pts: MollifierLayer(net, width=0.1, spacing=h, mode="grid")(pts)  # noqa: E731
+    X.add_(h)  # in place: a new version, shifted points
+    torch.testing.assert_close(layer(X), fresh(X), rtol=0, atol=0)
+    Y = X[:, [1, 0]].contiguous()  # other points, same shape
+    torch.testing.assert_close(layer(Y), fresh(Y), rtol=0, atol=0)
+    layer.width = 0.15  # configuration changes invalidate the cached stencil and plan
+    u = layer(Y)
+    assert field_of(u)[0].stencil.widths == (0.15, 0.15)
+    torch.testing.assert_close(u, MollifierLayer(net, width=0.15, spacing=h, mode="grid")(Y), rtol=0, atol=0)
+
+
+def test_auto_mode_skips_huge_boxes_without_building_them():
+    net = _net()
+    pts = torch.tensor([[0.0, 0.0], [5.0, 5.0]], dtype=torch.float64)  # on the lattice, box of 10^6 nodes
+    u = MollifierLayer(net, width=0.02, spacing=0.005, mode="auto")(pts)
+    assert field_of(u)[0].mode == "scattered"
+
+
+def _nan_net(z):
+    return torch.where(z[:, :1] > 0.55, torch.full_like(z[:, :1], float("nan")), torch.sin(z[:, :1]))
+
+
+@pytest.mark.parametrize("policy", ["sync", "deferred", True])
+def test_nonfinite_network_values_raise(policy, device):
+    """'sync' raises at the call; 'deferred' (True on CUDA) in backward or at the next call."""
+    x = torch.linspace(0, 1, 11, dtype=torch.float64, device=device)[:, None]
+    layer = MollifierLayer(_nan_net, width=0.2, spacing=0.1, mode="grid", check_finite=policy)
+    deferred = policy == "deferred" or (policy is True and device.type == "cuda")
+    w = torch.ones((), dtype=torch.float64, device=device, requires_grad=True)
+    ok = MollifierLayer(lambda z: w * torch.sin(z), width=0.2, spacing=0.1, mode="grid", check_finite=policy)
+    for _ in range(2):  # finite values: no error anywhere
+        ok.derivative(ok(x), (2,)).sum().backward()
+    assert w.grad is not None
+    if not deferred:
+        with pytest.raises(FloatingPointError, match="7 non-finite"):
+            layer(x)
+        return
+    layer.net = lambda z: w * _nan_net(z)
+    u = layer(x)  # no host synchronisation here
+    with pytest.raises(FloatingPointError, match="7 non-finite"):
+        layer.derivative(u, (2,)).sum().backward()
+    with torch.no_grad():
+        layer(x)  # no backward: the next call raises
+        with pytest.raises(FloatingPointError, match="7 non-finite"):
+            layer(x)
+
+
+def test_used_layer_pickles():
+    import pickle
+
+    layer = MollifierLayer(torch.nn.Linear(1, 1), width=0.2, spacing=0.1, mode="grid")
+    x = torch.linspace(0, 1, 11)[:, None]
+    u = layer(x)
+    clone = pickle.loads(pickle.dumps(layer))
+    torch.testing.assert_close(clone(x), u)

@@ -1,11 +1,15 @@
 """Grid mode: separable convolution of values sampled on a regular grid.
 
 ``values`` has shape (*batch, N_1, ..., N_d); the last d axes are the spatial grid with
-spacings h_1..h_d.  Derivatives are computed as sum_k w_k g(x - k h) along each axis, which
-``conv1d`` (a cross-correlation) evaluates with the flipped weights.
+spacings h_1..h_d.  Derivatives are sum_k w_k g(x - k h) along each axis.  An unpadded pass
+along an axis of length L <= ``MATMUL_MAX_LENGTH`` is one matrix product with the banded
+(L - 2K, L) stencil matrix (few large kernels, full float32 precision); longer or padded axes
+use ``conv{d}d`` (a cross-correlation, hence the flipped weights).
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -13,55 +17,62 @@ import torch.nn.functional as F
 
 from .stencil import Stencil
 
-__all__ = ["BOUNDARIES", "convolve_axis", "convolve_separable", "grid_derivative", "valid_mask", "lattice_indices"]
+__all__ = ["BOUNDARIES", "MATMUL_MAX_LENGTH", "LatticePlan", "axis_pass", "convolve_separable", "grid_derivative",
+           "valid_mask", "lattice_plan"]
 
 BOUNDARIES = ("valid", "reflect", "replicate")
-
+MATMUL_MAX_LENGTH = 2048
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
-def convolve_axis(values: torch.Tensor, weights: torch.Tensor, axis: int, pad: str | None) -> torch.Tensor:
-    """Apply 1D weights (2K+1,) along ``axis`` (a convolution: sum_k w_k v[i - k]); ``pad`` None
-    shrinks the axis by 2K."""
-    K = (weights.numel() - 1) // 2
-    moved = values.movedim(axis, -1)
-    shape = moved.shape
-    flat = moved.reshape(-1, 1, shape[-1])
-    if pad is not None:
-        flat = F.pad(flat, (K, K), mode=pad)
-    out = F.conv1d(flat, weights.flip(0).view(1, 1, -1))
-    return out.reshape(*shape[:-1], out.shape[-1]).movedim(-1, axis)
-
-
-def _correlate_nd(values: torch.Tensor, kernels: Sequence[torch.Tensor], pad: str | None) -> torch.Tensor:
-    """Separable cross-correlation over the last d <= 3 axes with conv{d}d (``kernels`` already
-    flipped): no transposes or copies."""
-    d = len(kernels)
+def _conv_pass(values: torch.Tensor, flipped: torch.Tensor, i: int, d: int, pad: str | None) -> torch.Tensor:
+    """Cross-correlate grid axis i of the last d axes with ``flipped`` weights: conv{d}d on a
+    (B, 1, *grid) view (no transposes) for d <= 3, conv1d on a moved axis otherwise."""
+    K = (flipped.numel() - 1) // 2
     batch = values.shape[:-d]
-    out = values.reshape(-1, 1, *values.shape[-d:])
-    for i, w in enumerate(kernels):
-        K = (w.numel() - 1) // 2
+    if d not in _CONV:  # rare: more than 3 mollified axes
+        moved = values.movedim(values.dim() - d + i, -1)
+        flat = moved.reshape(-1, 1, moved.shape[-1])
         if pad is not None:
-            pads = [0, 0] * d
-            pads[2 * (d - 1 - i):2 * (d - i)] = [K, K]  # F.pad lists the last axis first
-            out = F.pad(out, pads, mode=pad)
-        shape = [1] * d
-        shape[i] = w.numel()
-        out = _CONV[d](out, w.view(1, 1, *shape))
+            flat = F.pad(flat, (K, K), mode=pad)
+        out = F.conv1d(flat, flipped.view(1, 1, -1))
+        return out.reshape(*moved.shape[:-1], out.shape[-1]).movedim(-1, values.dim() - d + i)
+    out = values.reshape(-1, 1, *values.shape[-d:])
+    if pad is not None:
+        pads = [0, 0] * d
+        pads[2 * (d - 1 - i):2 * (d - i)] = [K, K]  # F.pad lists the last axis first
+        out = F.pad(out, pads, mode=pad)
+    shape = [1] * d
+    shape[i] = flipped.numel()
+    out = _CONV[d](out, flipped.view(1, 1, *shape))
     return out.reshape(*batch, *out.shape[2:])
+
+
+def axis_pass(values: torch.Tensor, stencil: Stencil, i: int, order: int, d: int, pad: str | None) -> torch.Tensor:
+    """Apply the stencil's 1D weights of ``order`` along grid axis i (of the last d axes).
+
+    ``pad`` None shrinks the axis by 2K; 'reflect'/'replicate' pad it first.
+    """
+    axis = values.dim() - d + i
+    L = values.shape[axis]
+    if pad is None and L <= MATMUL_MAX_LENGTH:
+        band = stencil.band_matrix(i, order, L, values.dtype, values.device)  # (L - 2K, L)
+        pre, post = values.shape[:axis], values.shape[axis + 1:]
+        if not post:
+            return (values.reshape(-1, L) @ band.T).reshape(*pre, band.shape[0])
+        if pre.numel() == 1:  # a plain 2-D product: fewer ops than a broadcast batched one
+            return (band @ values.reshape(L, -1)).reshape(*pre, band.shape[0], *post)
+        out = band @ values.reshape(-1, L, post.numel())
+        return out.reshape(*pre, band.shape[0], *post)
+    return _conv_pass(values, stencil.weights_axis_tensor(i, order, values.dtype, values.device, flip=True), i, d, pad)
 
 
 def convolve_separable(values: torch.Tensor, stencil: Stencil, orders: Sequence[int], pad: str | None) -> torch.Tensor:
     """Apply the stencil's 1D weights of per-axis ``orders`` along the last len(orders) axes."""
-    d = len(orders)
-    if d in _CONV:
-        flipped = [stencil.weights_axis_tensor(i, n, values.dtype, values.device, flip=True)
-                   for i, n in enumerate(orders)]
-        return _correlate_nd(values, flipped, pad)
     out = values
     for i, n in enumerate(orders):
-        out = convolve_axis(out, stencil.weights_axis_tensor(i, n, values.dtype, values.device), values.dim() - d + i, pad)
+        out = axis_pass(out, stencil, i, n, len(orders), pad)
     return out
 
 
@@ -110,21 +121,74 @@ def grid_derivative(values: torch.Tensor, stencil: Stencil, orders: Sequence[int
     return out, mask
 
 
-def lattice_indices(x: torch.Tensor, spacing: Sequence[float]) -> torch.Tensor:
-    """Integer lattice coordinates of points x (N, d) relative to their per-axis minimum.
+@dataclass
+class LatticePlan:
+    """Where points (N, d) sit on a lattice, and the box of nodes grid mode evaluates.
 
-    Raises ``ValueError`` naming the first offending point if x is not on a regular lattice.
+    Attributes:
+        index: (N, d) integer lattice coordinates relative to the points' per-axis minimum.
+        size: nodes per axis of the evaluated box.
+        box: (prod(size), d) coordinates of the box nodes, C order.
+        flat: (N,) positions of the points in the flattened convolution output, or None when
+            the points are exactly that output in C order (the gather is then a reshape).
+        inside: (N,) bool, points whose full stencil lies in the box ('valid' only), else None.
     """
+
+    index: torch.Tensor
+    size: tuple
+    box: torch.Tensor
+    flat: torch.Tensor | None
+    inside: torch.Tensor | None
+
+
+def lattice_plan(x: torch.Tensor, spacing: Sequence[float], half: Sequence[int], boundary: str,
+                 max_nodes: int | None = None) -> LatticePlan | None:
+    """Lattice analysis of points x (N, d) for grid mode, with one host synchronisation.
+
+    ``boundary`` 'extend' grows the box by the stencil half-widths ``half`` (every point gets
+    its full stencil); the other boundaries evaluate the points' bounding box only.  Returns
+    None if the box would have more than ``max_nodes`` nodes.  Raises ``ValueError`` naming
+    the first offending point if x is not on a regular lattice.
+    """
+    x = x.detach()
+    d = x.shape[1]
     h = torch.as_tensor(spacing, dtype=x.dtype, device=x.device)
-    rel = (x - x.min(dim=0).values) / h
-    idx = torch.round(rel)
+    origin = x.min(dim=0).values
+    rel = (x - origin) / h
+    rounded = torch.round(rel)
+    err = (rel - rounded).abs()
+    index = rounded.long()
+    top = index.max(dim=0).values
+    # C-order positions in the bounding box: if they are 0..N-1 the gather is the identity
+    strides = torch.flip(torch.cumprod(torch.flip(top + 1, (0,)), 0), (0,))
+    strides = torch.cat([strides[1:], strides.new_ones(1)])
+    flat = (index * strides).sum(dim=1)
+    identity = (flat == torch.arange(len(x), device=x.device)).all()
+    summary = torch.cat([err.max().reshape(1).double(), top.double(), identity.reshape(1).double()]).tolist()
     tol = 1e-6 if x.dtype == torch.float64 else 2e-3
-    err = (rel - idx).abs()
-    if bool((err > tol).any()):
+    if summary[0] > tol:
         bad = int(err.max(dim=1).values.argmax())
         raise ValueError(
             f"grid mode needs inputs on a regular lattice with spacing {tuple(float(v) for v in spacing)}, "
             f"but point {bad} = {x[bad].tolist()} is off the lattice by {float(err[bad].max()):.3g} "
-            "spacings; use mode='scattered' (or 'auto') for scattered points"
-        )
-    return idx.long()
+            "spacings; use mode='scattered' (or 'auto') for scattered points")
+    extend = boundary == "extend"
+    bounds = [int(t) + 1 for t in summary[1:1 + d]]
+    size = tuple(n + (2 * K if extend else 0) for n, K in zip(bounds, half))
+    if max_nodes is not None and math.prod(size) > max_nodes:
+        return None
+    coords = [origin[i] + spacing[i] * torch.arange(-K if extend else 0, n - (K if extend else 0),
+                                                     device=x.device, dtype=x.dtype)
+              for i, (n, K) in enumerate(zip(size, half))]
+    box = torch.stack(torch.meshgrid(*coords, indexing="ij"), dim=-1).reshape(-1, d)
+    inside = None
+    if boundary == "valid":  # the convolution output is the box shrunk by K per side
+        shifted = index - torch.as_tensor(half, device=x.device)
+        out_shape = torch.as_tensor([n - 2 * K for n, K in zip(size, half)], device=x.device)
+        inside = ((shifted >= 0) & (shifted < out_shape)).all(dim=1)
+        out_strides = torch.as_tensor(torch.empty([max(n - 2 * K, 1) for n, K in zip(size, half)],
+                                                  device="meta").stride(), device=x.device)
+        flat = torch.where(inside, (shifted * out_strides).sum(dim=1), torch.zeros_like(flat))
+    elif summary[-1] == 1.0 and len(x) == math.prod(bounds):
+        flat = None
+    return LatticePlan(index, size, box, flat, inside)

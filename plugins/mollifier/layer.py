@@ -17,12 +17,13 @@ values, so mixed derivatives such as u_t and u_xxt need one extra backward pass 
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from .grid import BOUNDARIES, convolve_separable, lattice_indices, valid_mask
+from .grid import BOUNDARIES, LatticePlan, axis_pass, lattice_plan, valid_mask
 from .kernels import Kernel
 from .stencil import Stencil
 
@@ -80,9 +81,9 @@ class MollifiedField:
 
     def __init__(self, layer: "MollifierLayer", x: torch.Tensor, stencil: Stencil, mode: str,
                  values: torch.Tensor, z: torch.Tensor | None = None,
-                 index: torch.Tensor | None = None, boundary: str = "extend"):
+                 plan: LatticePlan | None = None, boundary: str = "extend"):
         self.layer, self.x, self.stencil, self.mode = layer, x, stencil, mode
-        self.values, self.z, self.index, self.boundary = values, z, index, boundary
+        self.values, self.z, self.plan, self.boundary = values, z, plan, boundary
         self.dim = x.shape[1]
         self._cache: dict = {}
         self._stencil_values: dict = {}
@@ -108,31 +109,33 @@ class MollifiedField:
         return self._stencil_values[key]
 
     def _grid_conv(self, orders: tuple) -> torch.Tensor:
-        """Convolution of the box values (m, n_1..n_d) -> (m, N_1..N_d) for per-axis orders."""
-        key = ("grid", orders)
-        if key not in self._cache:
-            pad = None if self.boundary in ("extend", "valid") else self.boundary
-            self._cache[key] = convolve_separable(self.values, self.stencil, orders, pad)
-        return self._cache[key]
+        """Convolution of the box values (m, n_1..n_d) -> (m, N_1..N_d) for per-axis orders.
+
+        Passes run axis by axis and every partial result is cached, so derivatives that share
+        their leading orders (u_xxxx, u_xx, u_xxyy) share those passes.
+        """
+        d = len(orders)
+        pad = None if self.boundary in ("extend", "valid") else self.boundary
+        start, out = 0, self.values
+        for k in range(d, 0, -1):
+            if ("grid", orders[:k]) in self._cache:
+                start, out = k, self._cache[("grid", orders[:k])]
+                break
+        for i in range(start, d):
+            out = axis_pass(out, self.stencil, i, orders[i], d, pad)
+            self._cache[("grid", orders[:i + 1])] = out
+        return out
 
     def _gather(self, box: torch.Tensor) -> torch.Tensor:
         """Pick the (m,) values at the points' lattice indices from a (m, N_1..N_d) box -> (N, m).
 
-        Uses ``index_select`` on the flattened box: its backward is a scatter-add, much cheaper
-        on GPUs than the sort that advanced-indexing backward needs.
+        A reshape when the points are the whole box in C order; otherwise ``index_select`` on
+        the flattened box (its backward is a scatter-add, much cheaper on GPUs than the sort
+        that advanced-indexing backward needs).
         """
-        key = ("flat", tuple(box.shape[1:]))
-        if key not in self._cache:
-            idx = self.index
-            inside = None
-            if self.boundary == "valid":
-                idx = idx - torch.as_tensor(self.stencil.half, device=idx.device)
-                shape = torch.as_tensor(box.shape[1:], device=idx.device)
-                inside = ((idx >= 0) & (idx < shape)).all(dim=1)
-                idx = torch.where(inside[:, None], idx, torch.zeros_like(idx))
-            strides = torch.as_tensor(torch.empty(box.shape[1:], device="meta").stride(), device=idx.device)
-            self._cache[key] = ((idx * strides).sum(dim=1), inside)
-        flat, inside = self._cache[key]
+        flat, inside = self.plan.flat, self.plan.inside
+        if flat is None:
+            return box.reshape(box.shape[0], -1).T
         picked = box.reshape(box.shape[0], -1).index_select(1, flat).T
         if inside is not None:
             picked = torch.where(inside[:, None], picked, torch.full_like(picked, float("nan")))
@@ -145,7 +148,7 @@ class MollifiedField:
         if self.mode == "scattered" or self.boundary == "extend":
             return torch.ones(self.x.shape[0], dtype=torch.bool, device=self.x.device)
         box_mask = valid_mask(self.values.shape[1:], self.stencil.half, self.x.device)
-        return box_mask[tuple(self.index.unbind(1))]
+        return box_mask[tuple(self.plan.index.unbind(1))]
 
     def output(self) -> torch.Tensor:
         """The mollified field u (N, m), tagged."""
@@ -207,14 +210,20 @@ class MollifierLayer(nn.Module):
         boundary: grid mode only: 'extend' (evaluate g beyond the points' bounding box; exact,
             identical to scattered), 'valid' (NaN where the stencil leaves the box; see the
             field's ``mask``), 'reflect' or 'replicate' (pad the box values).
-        check_finite: raise ``FloatingPointError`` if g returns NaN/Inf.
+        check_finite: raise ``FloatingPointError`` if g returns NaN/Inf.  True: at once on
+            the CPU; on CUDA without stalling the GPU pipeline ('deferred'): the error is raised
+            when backward reaches the network values, or at the layer's next call, whichever
+            comes first.  'sync' always checks at once (one host synchronisation per call);
+            False never checks.
     """
 
     def __init__(self, net: Callable[[torch.Tensor], torch.Tensor], width: float | Sequence[float],
                  kernel: str | Kernel = "polynomial", points: int = 8,
                  spacing: float | Sequence[float] | None = None, axes: Sequence[int] | None = None,
-                 mode: str = "scattered", boundary: str = "extend", check_finite: bool = True):
+                 mode: str = "scattered", boundary: str = "extend", check_finite: bool | str = True):
         super().__init__()
+        if check_finite not in (True, False, "sync", "deferred"):
+            raise ValueError(f"check_finite must be True, False, 'sync' or 'deferred', got {check_finite!r}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if boundary not in ("extend",) + BOUNDARIES:
@@ -230,6 +239,13 @@ class MollifierLayer(nn.Module):
         self.axes = None if axes is None else tuple(int(a) for a in axes)
         self.mode, self.boundary, self.check_finite = mode, boundary, check_finite
         self._stencils: dict = {}
+        self._last_plan: dict | None = None
+        self._pending: _DeferredCheck | None = None
+
+    def __getstate__(self) -> dict:
+        # caches (device tensors, a weak reference, a pending CUDA event) are not pickled
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
+        return {**state, "_stencils": {}, "_last_plan": None, "_pending": None}
 
     # ---- configuration ------------------------------------------------------------------
     def _axes(self, dim: int) -> tuple:
@@ -255,7 +271,7 @@ class MollifierLayer(nn.Module):
         if spacing is None:
             spacing = (self._per_axis(self.spacing, len(axes), "spacing") if self.spacing is not None
                        else tuple(w / self.points for w in widths))
-        key = (dim, tuple(spacing))
+        key = (dim, tuple(spacing), widths, axes, self.kernel.key())
         if key not in self._stencils:
             self._stencils[key] = Stencil(self.kernel, widths, spacing, axes, dim)
         return self._stencils[key]
@@ -264,11 +280,20 @@ class MollifierLayer(nn.Module):
     def _check(self, values: torch.Tensor) -> torch.Tensor:
         if values.dim() != 2:
             raise ValueError(f"the wrapped network must return (N, m) values, got shape {tuple(values.shape)}")
-        if self.check_finite and not bool(torch.isfinite(values).all()):
-            bad = int((~torch.isfinite(values)).sum())
-            raise FloatingPointError(
-                f"the wrapped network returned {bad} non-finite values (NaN/Inf); the mollified "
-                "field and all its derivatives would be NaN")
+        if self._pending is not None:  # a deferred check of the previous call
+            pending, self._pending = self._pending, None
+            pending()
+        if not self.check_finite:
+            return values
+        bad = torch.isfinite(values.detach()).logical_not().sum()
+        deferred = self.check_finite == "deferred" or (self.check_finite is True and values.device.type == "cuda")
+        if not deferred:
+            _raise_if_nonfinite(int(bad))
+            return values
+        check = _DeferredCheck(bad)
+        self._pending = check
+        if values.requires_grad:
+            values.register_hook(check.hook)
         return values
 
     def _scattered(self, x: torch.Tensor, st: Stencil) -> MollifiedField:
@@ -279,16 +304,38 @@ class MollifierLayer(nn.Module):
         g = self._check(self.net(z))
         return MollifiedField(self, x, st, "scattered", g.reshape(x.shape[0], offsets.shape[0], -1), z=z)
 
-    def _grid(self, x: torch.Tensor, st: Stencil, index: torch.Tensor) -> MollifiedField:
-        extend = self.boundary == "extend"
-        size = [n + 1 + (2 * K if extend else 0) for n, K in zip(index.max(dim=0).values.tolist(), st.half)]
-        origin = x.detach().min(dim=0).values
-        axes_coords = [origin[i] + h * torch.arange(-K if extend else 0, n - (K if extend else 0), device=x.device,
-                                                    dtype=x.dtype) for i, (n, K, h) in enumerate(zip(size, st.half, st.spacings))]
-        box = torch.stack(torch.meshgrid(*axes_coords, indexing="ij"), dim=-1).reshape(-1, x.shape[1])
-        g = self._check(self.net(box))
-        values = g.T.reshape(g.shape[1], *size)
-        return MollifiedField(self, x, st, "grid", values, index=index, boundary=self.boundary)
+    def _grid(self, x: torch.Tensor, st: Stencil, plan: LatticePlan) -> MollifiedField:
+        g = self._check(self.net(plan.box))
+        values = g.T.reshape(g.shape[1], *plan.size)
+        return MollifiedField(self, x, st, "grid", values, plan=plan, boundary=self.boundary)
+
+    def _lattice(self, x: torch.Tensor) -> tuple[Stencil, LatticePlan | None]:
+        """Stencil and lattice plan for grid/auto mode (plan None: auto chose scattered).
+
+        The last plan is reused for the same tensor (or equal values, one comparison), so a
+        training loop over fixed points pays for the lattice analysis once.
+        """
+        config = (self.mode, self.boundary, self.width, self.spacing, self.points, self.kernel.key())
+        last = self._last_plan
+        if last is not None and last["config"] == config and last["copy"].shape == x.shape \
+                and last["copy"].dtype == x.dtype and last["copy"].device == x.device \
+                and ((last["ref"]() is x and last["version"] == x._version) or torch.equal(last["copy"], x.detach())):
+            return last["stencil"], last["plan"]
+        dim = x.shape[1]
+        if self.mode == "grid":
+            spacing = None if self.spacing is not None else tuple(_min_gap(x[:, i]) for i in range(dim))
+            st = self.stencil(dim, spacing)
+            plan = lattice_plan(x, st.spacings, st.half, self.boundary)
+        else:  # auto: same spacing as scattered, so both give the same numbers; grid if cheaper
+            st = self.stencil(dim)
+            try:
+                plan = lattice_plan(x, st.spacings, st.half, self.boundary,
+                                    max_nodes=x.shape[0] * len(st.offsets(x.dtype, x.device)))
+            except ValueError:
+                plan = None
+        self._last_plan = dict(config=config, ref=weakref.ref(x), version=x._version, copy=x.detach().clone(),
+                               stencil=st, plan=plan)
+        return st, plan
 
     def field(self, x: torch.Tensor) -> MollifiedField:
         """Evaluate the network once for inputs x (N, d) and return the mollified field."""
@@ -307,21 +354,8 @@ class MollifierLayer(nn.Module):
             if mode == "grid":
                 raise ValueError("grid mode mollifies every input axis; use mode='scattered' with axes=")
             return self._scattered(x, self.stencil(dim))
-        if mode == "grid":
-            spacing = None
-            if self.spacing is None:
-                spacing = tuple(_min_gap(x[:, i]) for i in range(dim))
-            st = self.stencil(dim, spacing)
-            return self._grid(x, st, lattice_indices(x.detach(), st.spacings))
-        st = self.stencil(dim)  # auto: same spacing as scattered, so both give the same numbers
-        try:
-            index = lattice_indices(x.detach(), st.spacings)
-        except ValueError:
-            return self._scattered(x, st)
-        box = torch.prod(index.max(dim=0).values + 1 + 2 * torch.as_tensor(st.half, device=x.device))
-        if int(box) > x.shape[0] * len(st.offsets(x.dtype, x.device)):
-            return self._scattered(x, st)
-        return self._grid(x, st, index)
+        st, plan = self._lattice(x)
+        return self._scattered(x, st) if plan is None else self._grid(x, st, plan)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Mollified field u(x), shape (N, m); derivatives via :meth:`derivative`."""
@@ -339,6 +373,40 @@ class MollifierLayer(nn.Module):
                 raise ValueError("u is already a single-component derivative")
             component = comp
         return field.derivative(component, tuple(a + b for a, b in zip(base, alpha)))
+
+
+def _raise_if_nonfinite(bad: int) -> None:
+    if bad:
+        raise FloatingPointError(
+            f"the wrapped network returned {bad} non-finite values (NaN/Inf); the mollified "
+            "field and all its derivatives would be NaN")
+
+
+class _DeferredCheck:
+    """Count of non-finite values copied to host memory asynchronously; calling it waits for
+    that copy only (issued right after the network forward) and raises if the count is > 0."""
+
+    def __init__(self, bad: torch.Tensor):
+        self.event = None
+        if bad.device.type == "cuda":
+            self.host = torch.empty((), dtype=bad.dtype, device="cpu", pin_memory=True)
+            self.host.copy_(bad, non_blocking=True)
+            self.event = torch.cuda.Event()
+            self.event.record()
+        else:
+            self.host = bad
+        self.done = False
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self.event is not None:
+            self.event.synchronize()
+        _raise_if_nonfinite(int(self.host))
+
+    def hook(self, grad: torch.Tensor) -> None:
+        self()
 
 
 def _min_gap(coords: torch.Tensor) -> float:

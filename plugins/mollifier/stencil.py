@@ -129,6 +129,22 @@ class Stencil:
             self._weights[key] = torch.as_tensor(w[::-1].copy() if flip else w, dtype=dtype, device=device)
         return self._weights[key]
 
+    def band_matrix(self, i: int, order: int, length: int, dtype: torch.dtype, device) -> torch.Tensor:
+        """(length - 2K, length) matrix B with (B v)_j = sum_k w_k v[j + K - k]: the unpadded
+        convolution along the i-th mollified axis as a matrix product (cached)."""
+        key = ("band", i, int(order), int(length), dtype, str(device))
+        if key not in self._weights:
+            K = self.half[i]
+            if length < 2 * K + 1:
+                raise ValueError(f"axis of {length} points is shorter than the stencil's {2 * K + 1}")
+            flipped = self.weights_axis(i, order)[::-1]
+            band = np.zeros((length - 2 * K, length))
+            rows = np.arange(length - 2 * K)
+            for t, w in enumerate(flipped):
+                band[rows, rows + t] = w
+            self._weights[key] = torch.as_tensor(band, dtype=dtype, device=device)
+        return self._weights[key]
+
     def offsets(self, dtype: torch.dtype, device) -> torch.Tensor:
         """Offsets y_s, shape (S, dim), S = prod(2K_i + 1); zero on non-mollified axes."""
         key = (dtype, str(device))
