@@ -77,7 +77,8 @@ def _cmd_bench(args, _rest) -> int:
     from .bench.runner import run_benchmarks
 
     run_benchmarks(args.problems or None, device=args.device, quick=args.quick, out=args.out,
-                   seed=args.seed, noise=args.noise, jobs=args.jobs, iterations=args.iterations)
+                   seed=args.seed, noise=args.noise, jobs=args.jobs, iterations=args.iterations,
+                   lbfgs=args.lbfgs)
     return 0
 
 
@@ -97,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--out", default="bench-results", help="output folder for the table, JSON and plots")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--noise", type=_floats, help="noise levels for the inverse problems, e.g. 0,0.01,0.05,0.1")
-    b.add_argument("--iterations", type=int, help="training steps for every PDE problem (default: per problem)")
+    b.add_argument("--iterations", type=int, help="Adam steps for every PDE problem (default: per problem)")
+    b.add_argument("--lbfgs", type=int, help="L-BFGS steps after Adam for every PDE problem (default: per problem)")
     b.add_argument("--jobs", type=int, default=1,
                    help="train the PDE cases in this many processes (1 thread each); their times then include "
                         "contention, so compare variants within one problem. Other problems run serially after.")

@@ -19,7 +19,7 @@ ALL_PROBLEMS = [*PDE_PROBLEMS, "residual4", *ODE_PROBLEMS]
 def _jobs(problems, quick, noise):
     for name in problems:
         if name in PDE_PROBLEMS:
-            levels = noise if PDE_PROBLEMS[name][1] else (None,)
+            levels = noise if PDE_PROBLEMS[name].inverse else (None,)
             for level in levels:
                 for variant in VARIANTS:
                     yield name, variant, level
@@ -42,7 +42,7 @@ def _pde_case(args) -> dict:
 
 def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", quick: bool = False,
                    out: str = "bench-results", seed: int = 0, noise=None, jobs: int = 1,
-                   iterations: int | None = None) -> list[dict]:
+                   iterations: int | None = None, lbfgs: int | None = None) -> list[dict]:
     """Run benchmark problems and write ``out/results.{md,json}`` and plots; returns the rows.
 
     ``jobs > 1`` trains the PDE cases in that many worker processes (one thread each); the
@@ -80,7 +80,9 @@ def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", q
     bar = tqdm(total=len(cases), desc="steadygrad bench", unit="case")
     if iterations is not None and iterations < 1:
         raise SystemExit(f"steadygrad bench: --iterations must be >= 1, got {iterations}")
-    pde_args = [(n, v, lvl or 0.0, quick, seed, device, iterations) for n, v, lvl in cases if n in PDE_PROBLEMS]
+    if lbfgs is not None and lbfgs < 0:
+        raise SystemExit(f"steadygrad bench: --lbfgs must be >= 0, got {lbfgs}")
+    pde_args = [(n, v, lvl or 0.0, quick, seed, device, iterations, lbfgs) for n, v, lvl in cases if n in PDE_PROBLEMS]
     if jobs > 1 and pde_args:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -99,7 +101,7 @@ def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", q
         warnings.simplefilter("ignore")
         for name, variant, level in cases:
             if name in PDE_PROBLEMS:
-                new = [run_pde_problem(name, variant, level or 0.0, quick, seed, device, iterations)]
+                new = [run_pde_problem(name, variant, level or 0.0, quick, seed, device, iterations, lbfgs)]
             elif name == "residual4":
                 new = residual4(quick, device, seed)
             else:
@@ -110,6 +112,7 @@ def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", q
     bar.close()
     flags = f" --device {device}" + (" --quick" if quick else "") + (f" --jobs {jobs}" if jobs > 1 else "")
     flags += " --noise " + ",".join(f"{x:g}" for x in noise) + (f" --iterations {iterations}" if iterations else "")
+    flags += f" --lbfgs {lbfgs}" if lbfgs is not None else ""
     meta = {"command": "python -m steadygrad bench " + " ".join(problems) + flags, "machine": machine(),
             "device": device, "seconds": time.time() - started, "date": time.strftime("%Y-%m-%d %H:%M")}
     with open(os.path.join(out, "results.json"), "w") as fh:
