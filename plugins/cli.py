@@ -78,7 +78,7 @@ def _cmd_bench(args, _rest) -> int:
 
     run_benchmarks(args.problems or None, device=args.device, quick=args.quick, out=args.out,
                    seed=args.seed, noise=args.noise, jobs=args.jobs, iterations=args.iterations,
-                   lbfgs=args.lbfgs)
+                   lbfgs=args.lbfgs, variants=args.variants)
     return 0
 
 
@@ -97,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--quick", action="store_true", help="small sizes: a few minutes on a 2-core CPU")
     b.add_argument("--out", default="bench-results", help="output folder for the table, JSON and plots")
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--variants", type=lambda v: [x for x in v.split(",") if x],
+                   help="PDE derivative variants to run (default: autodiff,mollifier-scattered,mollifier-grid)")
     b.add_argument("--noise", type=_floats, help="noise levels for the inverse problems, e.g. 0,0.01,0.05,0.1")
     b.add_argument("--iterations", type=int, help="Adam steps for every PDE problem (default: per problem)")
     b.add_argument("--lbfgs", type=int, help="L-BFGS steps after Adam for every PDE problem (default: per problem)")

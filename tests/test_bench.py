@@ -40,6 +40,9 @@ def test_bench_rejects_unknown_problem(tmp_path):
     res = subprocess.run([sys.executable, "-m", "steadygrad", "bench", "nope", "--out", str(tmp_path)], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode != 0 and "unknown problem" in res.stderr
+    res = subprocess.run([sys.executable, "-m", "steadygrad", "bench", "poisson1d", "--variants", "autodiff,fd",
+                          "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0 and "unknown variant(s) ['fd']" in res.stderr
 
 
 @pytest.mark.slow
@@ -48,3 +51,12 @@ def test_demo_runs(tmp_path):
                          timeout=600, env=dict(os.environ, DDE_BACKEND="pytorch"))
     assert res.returncode == 0, res.stderr[-2000:]
     assert "leapfrog-corrected" in res.stdout
+
+
+def test_adam_then_lbfgs_schedule_runs_exactly_the_requested_steps():
+    """L-BFGS runs the requested steps (DeepXDE derives its per-call step limit at import only)."""
+    from steadygrad.bench.pde import run_pde_problem
+
+    row = run_pde_problem("heat2d", "mollifier-grid", 0.0, True, 0, "cpu", iterations=20, lbfgs=15)
+    assert row["status"] == "ok" and row["iterations"] == 20 and 0 < row["lbfgs_steps"] <= 15, row
+    assert row["final_loss"] > 0 and -1 <= row["param_corr"] <= 1 and row["param_rel_err"] > 0

@@ -16,12 +16,12 @@ __all__ = ["ALL_PROBLEMS", "run_benchmarks"]
 ALL_PROBLEMS = [*PDE_PROBLEMS, "residual4", *ODE_PROBLEMS]
 
 
-def _jobs(problems, quick, noise):
+def _jobs(problems, noise, variants):
     for name in problems:
         if name in PDE_PROBLEMS:
             levels = noise if PDE_PROBLEMS[name].inverse else (None,)
             for level in levels:
-                for variant in VARIANTS:
+                for variant in variants:
                     yield name, variant, level
         else:
             yield name, None, None
@@ -42,7 +42,8 @@ def _pde_case(args) -> dict:
 
 def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", quick: bool = False,
                    out: str = "bench-results", seed: int = 0, noise=None, jobs: int = 1,
-                   iterations: int | None = None, lbfgs: int | None = None) -> list[dict]:
+                   iterations: int | None = None, lbfgs: int | None = None,
+                   variants: Sequence[str] | None = None) -> list[dict]:
     """Run benchmark problems and write ``out/results.{md,json}`` and plots; returns the rows.
 
     ``jobs > 1`` trains the PDE cases in that many worker processes (one thread each); the
@@ -66,7 +67,11 @@ def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", q
     noise = (noise,) if isinstance(noise, float) else tuple(noise)
     if jobs < 1:
         raise SystemExit(f"steadygrad bench: --jobs must be >= 1, got {jobs}")
-    cases = list(_jobs(problems, quick, noise))
+    variants = tuple(variants or VARIANTS)
+    if set(variants) - set(VARIANTS):
+        raise SystemExit(f"steadygrad bench: unknown variant(s) {sorted(set(variants) - set(VARIANTS))}; "
+                         f"choose from {list(VARIANTS)}")
+    cases = list(_jobs(problems, noise, variants))
     rows: list[dict] = []
     started = time.time()
     os.makedirs(out, exist_ok=True)
@@ -113,6 +118,7 @@ def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", q
     flags = f" --device {device}" + (" --quick" if quick else "") + (f" --jobs {jobs}" if jobs > 1 else "")
     flags += " --noise " + ",".join(f"{x:g}" for x in noise) + (f" --iterations {iterations}" if iterations else "")
     flags += f" --lbfgs {lbfgs}" if lbfgs is not None else ""
+    flags += f" --variants {','.join(variants)}" if variants != VARIANTS else ""
     meta = {"command": "python -m steadygrad bench " + " ".join(problems) + flags, "machine": machine(),
             "device": device, "seconds": time.time() - started, "date": time.strftime("%Y-%m-%d %H:%M")}
     with open(os.path.join(out, "results.json"), "w") as fh:
