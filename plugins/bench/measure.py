@@ -104,8 +104,11 @@ def step_peak_memory(step: Callable[[], object], device: str) -> dict:
     return mem
 
 
-def measure(step: Callable[[], object], repeats: int, device: str = "cpu", warmup: int = 1) -> Measurement:
-    """Time ``step`` (seconds per call, median of ``repeats``), then its peak memory in one more call.
+def measure(step: Callable[[], object], repeats: int, device: str = "cpu", warmup: int = 1,
+            min_seconds: float = 0.0, max_repeats: int = 500) -> Measurement:
+    """Time ``step`` (seconds per call, median of at least ``repeats`` calls, more until they add
+    up to ``min_seconds``: cheap steps get more samples on a noisy machine), then its peak
+    memory in one more call.
 
     The memory call is separate because sampling the CPU heap after every op slows the step
     down.  Out-of-memory errors are reported as ``status='oom'`` rather than raised.
@@ -115,8 +118,8 @@ def measure(step: Callable[[], object], repeats: int, device: str = "cpu", warmu
     try:
         for _ in range(warmup):
             step()
-        times = []
-        for _ in range(repeats):
+        times: list[float] = []
+        while len(times) < repeats or (sum(times) < min_seconds and len(times) < max_repeats):
             sync()
             t0 = time.perf_counter()
             step()

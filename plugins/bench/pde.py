@@ -378,7 +378,7 @@ def residual4(quick: bool, device: str, seed: int) -> list[dict]:
              "autodiff": autodiff}
     rows = []
     for name, step in cases.items():
-        res = measure(step, repeats=3 if quick else 10, device=device)
+        res = measure(step, repeats=3 if quick else 10, device=device, min_seconds=1.5)
         rows.append({"problem": "residual4", "variant": name, "grid": f"{n}x{n}", "mlp": f"2-{width}x{depth}-1",
                      "status": res["status"], "ms_per_step": None if res["seconds"] is None else 1000 * res["seconds"],
                      "peak_mb": res.get("peak_mb"), "memory_kind": res.get("memory_kind")})
