@@ -50,6 +50,18 @@ def _rel(a, b):
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
+def _param_scores(pred, true) -> dict:
+    """Relative L2 error and correlation of a recovered parameter field (flattened)."""
+    pred, true = np.ravel(pred), np.ravel(true)
+    return {"param_rel_err": _rel(pred, true), "param_corr": float(np.corrcoef(pred, true)[0, 1])}
+
+
+def _lattice2d(lo: float, hi: float, n: int):
+    """(n*n, 2) nodes of an n x n lattice on [lo, hi]^2, C order (x index major)."""
+    g = np.linspace(lo, hi, n)
+    return np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+
+
 def poisson1d(noise, quick, rng) -> Setup:
     """-u'' = pi^2 sin(pi x), u(0) = u(1) = 0 (forward; exact u = sin(pi x))."""
     dde = _dde()
@@ -123,7 +135,7 @@ def diffusion_reaction(noise, quick, rng) -> Setup:
 
     def evaluate(m):
         kp = m.predict(xs)[:, 1:2]
-        return {"param_rel_err": _rel(kp, k), "param_corr": float(np.corrcoef(kp[:, 0], k[:, 0])[0, 1])}
+        return _param_scores(kp, k)
 
     return Setup(data, net, evaluate, 1 / (n + 1), 4 / (n + 1))
 
@@ -173,8 +185,7 @@ def heat2d(noise, quick, rng) -> Setup:
     dde = _dde()
     n, f = (17 if quick else 33), 20.0
     u_ref = heat2d_reference(129, source=f)
-    g = np.linspace(0, 1, n)
-    X = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    X = _lattice2d(0, 1, n)
     geom = dde.geometry.Rectangle([0, 0], [1, 1])
     bc = dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on, component=0)
     obs = dde.icbc.PointSetBC(X, _noisy(u_ref(X)[:, None], noise, rng), component=0)
@@ -188,13 +199,12 @@ def heat2d(noise, quick, rng) -> Setup:
 
     data = dde.data.PDE(geom, pde, [bc, obs], num_domain=0, num_boundary=0, anchors=X)
     net = dde.nn.PFNN([2, [32, 32], [32, 32], 2], "tanh", "Glorot uniform")  # separate u and lambda nets
-    gi = np.linspace(0.15, 0.85, 29)
-    Xi = np.stack(np.meshgrid(gi, gi, indexing="ij"), -1).reshape(-1, 2)
+    Xi = _lattice2d(0.15, 0.85, 29)
     lam_true = heat_conductivity(Xi[:, 0], Xi[:, 1])
 
     def evaluate(m):
         lp = 1 + m.predict(Xi)[:, 1]
-        return {"param_rel_err": _rel(lp, lam_true), "param_corr": float(np.corrcoef(lp, lam_true)[0, 1])}
+        return _param_scores(lp, lam_true)
 
     h = 1 / (n - 1)
     return Setup(data, net, evaluate, (h, h), (3 * h, 3 * h), loss_weights=[1.0, 10.0, 100.0])
@@ -209,8 +219,7 @@ def cahn_hilliard(noise, quick, rng) -> Setup:
     eps2, K0 = 0.01, 30.0
     n = 17 if quick else 33
     phi_ref, _, _ = cahn_hilliard_steady(129, eps2=eps2)
-    g = np.linspace(0, 1, n)
-    X = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    X = _lattice2d(0, 1, n)
     geom = dde.geometry.Rectangle([0, 0], [1, 1])
     obs = dde.icbc.PointSetBC(X, _noisy(phi_ref(X)[:, None], noise, rng), component=0)
     src = lambda x: 40.0 * dde.backend.sin(np.pi * x[:, 0:1]) * dde.backend.sin(np.pi * x[:, 1:2]) * (1 + x[:, 0:1])  # noqa: E731
@@ -228,14 +237,12 @@ def cahn_hilliard(noise, quick, rng) -> Setup:
 
     data = dde.data.PDE(geom, pde, [obs], num_domain=0, num_boundary=0, anchors=X)
     net = dde.nn.PFNN([2, [48, 48], [48, 48], [48, 48], 2], "tanh", "Glorot uniform")  # separate phi and k nets
-    gi = np.linspace(0.15, 0.85, 29)
-    Xi = np.stack(np.meshgrid(gi, gi, indexing="ij"), -1).reshape(-1, 2)
+    Xi = _lattice2d(0.15, 0.85, 29)
     k_true = ch_rate(Xi[:, 0], Xi[:, 1])
 
     def evaluate(m):
         kp = K0 * (1 + m.predict(Xi)[:, 1])
-        return {"param_rel_err": _rel(kp, k_true), "param_corr": float(np.corrcoef(kp, k_true)[0, 1]),
-                "u_l2": _rel(m.predict(X)[:, 0], phi_ref(X))}
+        return {**_param_scores(kp, k_true), "u_l2": _rel(m.predict(X)[:, 0], phi_ref(X))}
 
     h = 1 / (n - 1)
     return Setup(data, net, evaluate, (h, h), (3 * h, 3 * h), loss_weights=[1.0, 100.0])
