@@ -4,15 +4,17 @@ After ``import steadygrad``::
 
     odeint(func, y0, t, method="leapfrog", options={"step_size": h})
 
-Options: ``step_size`` (default t[1] - t[0]), ``correction`` (default True: gradients
-consistent with the continuous adjoint; False: exact autodiff of the recursion), ``start``
-('euler', 'rk2', 'rk4'), ``params`` (tensors func depends on; default ``func.parameters()``).
-This module only translates torchdiffeq's solver protocol; the numerics live in
-:mod:`steadygrad.multistep`.
+Options (torchdiffeq's fixed-grid names where they exist): ``step_size`` (default
+t[1] - t[0]), ``interp`` ('linear' or 'cubic', for output times off the grid), ``perturb``
+(evaluate func just after each grid time, for functions with jumps there), ``correction``
+(default True: adjoint-consistent gradients for time-indexed parameters; False: the exact
+discrete gradient), ``start`` ('euler', 'rk2', 'rk4'), ``params`` (tensors func depends on;
+default ``func.parameters()``).  This module only translates torchdiffeq's solver protocol;
+the numerics live in :mod:`steadygrad.multistep`.
 """
 from __future__ import annotations
 
-import inspect
+import numbers
 import warnings
 
 import torch
@@ -21,21 +23,44 @@ from .. import registry
 
 __all__ = ["register", "MultistepSolver"]
 
-_OPTIONS = {"step_size", "correction", "start", "params", "allow_adjoint"}
+_OPTIONS = {"step_size", "correction", "start", "params", "interp", "perturb"}
 _DEFAULT_RTOL, _DEFAULT_ATOL = 1e-7, 1e-9
-
-
-def _inside_odeint_adjoint() -> bool:
-    frame = inspect.currentframe()
-    while frame is not None:
-        if "OdeintAdjointMethod" in getattr(frame.f_code, "co_qualname", ""):
-            return True
-        frame = frame.f_back
-    return False
 
 
 def _is_default(tol, default: float) -> bool:
     return bool(torch.all(torch.as_tensor(tol, dtype=torch.float64) == default))
+
+
+def _step_size(value):
+    if value is None:
+        return None
+    if torch.is_tensor(value) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"options['step_size'] must be a real number, got {value!r}")
+    return float(value)
+
+
+def _params(value):
+    if value is None or isinstance(value, (list, tuple)):
+        return value
+    if torch.is_tensor(value):
+        return (value,)
+    try:
+        return tuple(value)
+    except TypeError:
+        raise TypeError(f"options['params'] must be a tensor or a sequence of tensors, got {value!r}") from None
+
+
+def _with_perturb(func):
+    """Evaluate a torchdiffeq-wrapped func just after each time (its ``perturb`` convention)."""
+    from torchdiffeq._impl.misc import Perturb
+
+    def perturbed(t, y):
+        return func(t, y, perturb=Perturb.NEXT)
+
+    perturbed.parameters = func.parameters
+    return perturbed
 
 
 class MultistepSolver:
@@ -49,36 +74,45 @@ class MultistepSolver:
         return set()
 
     def __init__(self, func, y0, rtol, atol, norm=None, **options):
-        method_name = self.method_name
+        name = self.method_name
         unknown = set(options) - _OPTIONS
         if unknown:
-            raise ValueError(f"{method_name} is a fixed-step multistep method; unsupported option(s) "
+            raise ValueError(f"{name} is a fixed-step multistep method; unsupported option(s) "
                              f"{sorted(unknown)} (adaptive-step options do not apply). Allowed: {sorted(_OPTIONS)}")
         if not (_is_default(rtol, _DEFAULT_RTOL) and _is_default(atol, _DEFAULT_ATOL)):
-            raise ValueError(f"{method_name} is a fixed-step method: rtol/atol have no effect; control the "
+            raise ValueError(f"{name} is a fixed-step method: rtol/atol have no effect; control the "
                              "accuracy with options={'step_size': h}")
-        if _inside_odeint_adjoint() and not options.get("allow_adjoint", False):
-            raise ValueError(
-                f"method={method_name!r} inside odeint_adjoint: odeint_adjoint would integrate the continuous "
-                "adjoint backward on its own reversed grid, which silently differs from the forward "
-                "discretisation (and evaluates time-indexed weights at other times). Use odeint(..., "
-                f"method={method_name!r}): its backward pass already returns adjoint-consistent gradients with "
-                "O(steps) memory. Pass options={'allow_adjoint': True} (and adjoint_options) to force it.")
-        self.func, self.y0 = func, y0
-        self.method = registry.load("steadygrad.ode_solvers", method_name)()
-        self.step_size = options.get("step_size")
-        self.correction = bool(options.get("correction", True))
+        correction = options.get("correction", True)
+        if not isinstance(correction, bool):
+            raise TypeError(f"options['correction'] must be True or False, got {correction!r}")
+        perturb = options.get("perturb", False)
+        if not isinstance(perturb, bool):
+            raise TypeError(f"options['perturb'] must be True or False, got {perturb!r}")
+        self.method = registry.load("steadygrad.ode_solvers", name)()
+        self.y0, self.correction = y0, correction
+        self.params = _params(options.get("params"))
+        if self.params is None and isinstance(func, torch.nn.Module):
+            self.params = tuple(func.parameters())
+        self.func = _with_perturb(func) if perturb else func
+        self.step_size = _step_size(options.get("step_size"))
         self.start = options.get("start")
-        self.params = options.get("params")
+        self.interp = options.get("interp", "linear")
 
     def integrate(self, t: torch.Tensor) -> torch.Tensor:
         from ..multistep.solve import odeint_multistep
 
-        return odeint_multistep(self.func, self.y0, t, self.method, step_size=self.step_size,
-                                correction=self.correction, start=self.start, params=self.params)
+        try:
+            return odeint_multistep(self.func, self.y0, t, self.method, step_size=self.step_size,
+                                    correction=self.correction, start=self.start, params=self.params,
+                                    interp=self.interp)
+        except ValueError as err:
+            if "list them in params" in str(err):
+                raise ValueError(f"{err} (options={{'params': [...]}})") from None
+            raise
 
     def integrate_until_event(self, t0, event_fn):
-        raise NotImplementedError(f"{self.method.name}: event handling is not supported by fixed-step multistep methods")
+        raise NotImplementedError(f"{self.method.name}: event handling is not supported by fixed-step multistep "
+                                  "methods")
 
 
 def register() -> list[str]:

@@ -37,19 +37,23 @@ def diffusion_reaction_bvp(k: Callable[[np.ndarray], np.ndarray] = default_rate,
 
 
 class TimeDependentWeights:
-    """dx/dt = tanh(W(t) x), x in R^3, W(t) = C0 + C1 sin(2 pi t) + C2 cos(3 t), loss 0.5 |x(T) - y|^2.
+    """dx/dt = tanh(W(t) x), x in R^3, W(t) = C0 + C1 sin(2 pi t) + C2 cos(3 t).
 
-    The continuous adjoint p' = -J^T p, p(T) = x(T) - y (J = diag(sech^2(W x)) W) gives the
-    gradient density G(t) = dL/dW(t) = (p * sech^2(W x)) x^T, the reference for per-step
-    weight gradients g_n / h.  Both are integrated with DOP853 at rtol 1e-12.
+    Loss L = sum_i 0.5 |x(t_i) - y_i|^2 over output times ``t_obs`` (default: only T, with one
+    random target).  The continuous adjoint p' = -J^T p (J = diag(sech^2(W x)) W) runs
+    backward from p(T+) = 0 and jumps by x(t_i) - y_i at each output; the gradient density
+    G(t) = dL/dW(t) = (p(t+) * sech^2(W x)) x^T is the reference for per-step weight
+    gradients g_n / h.  Everything is integrated with DOP853 at rtol 1e-12.
     """
 
-    def __init__(self, seed: int = 0, dim: int = 3, T: float = 1.0):
+    def __init__(self, seed: int = 0, dim: int = 3, T: float = 1.0, t_obs=None):
         rng = np.random.default_rng(seed)
         self.C = [rng.standard_normal((dim, dim)) for _ in range(3)]
         self.x0 = rng.standard_normal(dim)
         self.y = rng.standard_normal(dim)
         self.T = T
+        self.t_obs = np.array([T] if t_obs is None else sorted(t_obs), dtype=float)
+        self.y_obs = np.vstack([self.y, rng.standard_normal((len(self.t_obs) - 1, dim))])
         self._solution = None
 
     def W(self, t: float) -> np.ndarray:
@@ -62,29 +66,48 @@ class TimeDependentWeights:
         if self._solution is None:
             fwd = solve_ivp(lambda t, x: np.tanh(self.W(t) @ x), (0, self.T), self.x0, method="DOP853",
                             rtol=1e-12, atol=1e-13, dense_output=True)
-            pT = fwd.sol(self.T) - self.y
 
             def adj(t, p):
                 x = fwd.sol(t)
                 W = self.W(t)
                 return -(W.T @ ((1 - np.tanh(W @ x) ** 2) * p))
 
-            bwd = solve_ivp(adj, (self.T, 0), pT, method="DOP853", rtol=1e-12, atol=1e-13, dense_output=True)
-            self._solution = (fwd, bwd)
+            segments, p = [], np.zeros_like(self.x0)
+            edges = [0.0, *[t for t in self.t_obs if 0 < t < self.T], self.T]
+            jumps = {float(t): fwd.sol(t) - y for t, y in zip(self.t_obs, self.y_obs)}
+            for lo, hi in reversed(list(zip(edges[:-1], edges[1:]))):
+                p = p + jumps.get(hi, 0.0)
+                seg = solve_ivp(adj, (hi, lo), p, method="DOP853", rtol=1e-12, atol=1e-13, dense_output=True)
+                segments.append((lo, hi, seg.sol))
+                p = seg.y[:, -1]
+            self._solution = (fwd, segments[::-1], p + jumps.get(0.0, 0.0))
         return self._solution
 
+    def _p_right(self, t: float) -> np.ndarray:
+        """p(t+): the adjoint just after t (no jump at t itself)."""
+        _, segments, _ = self._solve()
+        for lo, hi, sol in segments:
+            if lo <= t < hi:
+                return sol(t)
+        return np.zeros_like(self.x0)
+
     def G(self, t: np.ndarray) -> np.ndarray:
-        """Continuous gradient density dL/dW(t), shape (len(t), dim, dim)."""
-        fwd, bwd = self._solve()
+        """Continuous gradient density dL/dW(t+), shape (len(t), dim, dim)."""
+        fwd = self._solve()[0]
         out = []
         for tt in np.atleast_1d(t):
-            x, p, W = fwd.sol(tt), bwd.sol(tt), self.W(tt)
+            x, p, W = fwd.sol(tt), self._p_right(float(tt)), self.W(tt)
             out.append(np.outer(p * (1 - np.tanh(W @ x) ** 2), x))
         return np.array(out)
 
     def p(self, t: np.ndarray) -> np.ndarray:
-        """Continuous adjoint p(t), shape (len(t), dim)."""
-        return self._solve()[1].sol(np.atleast_1d(t)).T
+        """Continuous adjoint p(t+), shape (len(t), dim); ``p0`` is dL/dx(0) itself."""
+        return np.array([self._p_right(float(tt)) for tt in np.atleast_1d(t)])
+
+    @property
+    def p0(self) -> np.ndarray:
+        """dL/dx_0 (includes an output at t = 0, if any)."""
+        return self._solve()[2]
 
 
 def ch_rate(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -1,0 +1,78 @@
+"""The uniform step grid t_0 + n h and where each requested output time sits on it.
+
+Multistep methods need equal steps.  Output times that are not grid nodes are interpolated
+between the two neighbouring nodes (linear, or cubic Hermite using f at both nodes), as
+fixed-grid solvers commonly do.  Only a time within ``SNAP`` steps of a node (float64
+rounding of t / h) is that node: snapping a time that is off by more would return the state
+at another time, so in float32 a nominal grid time is interpolated between its neighbours,
+which is exact to the time's own rounding.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["Grid", "make_grid", "SNAP", "INTERPOLATIONS"]
+
+#: an output time closer than this many steps to a node is taken as the node itself
+SNAP = 1e-9
+INTERPOLATIONS = ("linear", "cubic")
+
+
+@dataclass
+class Grid:
+    """Step grid and output placement.
+
+    Attributes:
+        times: (N + 1,) grid times t_0 + n h in the dtype/device of ``t``.
+        h: step (float).
+        index: per output, the node n at or below the output time.
+        theta: per output, its fraction of the step past node n (0.0 on a node).
+    """
+
+    times: torch.Tensor
+    h: float
+    index: list
+    theta: list
+
+    @property
+    def steps(self) -> int:
+        return len(self.times) - 1
+
+    def on_grid(self, i: int) -> bool:
+        return self.theta[i] == 0.0
+
+
+def make_grid(t: torch.Tensor, step_size: float | None) -> Grid:
+    """Grid covering the increasing output times ``t`` (1-D, at least one entry) with step h.
+
+    ``step_size`` None means h = t[1] - t[0].  The last node is the first one at or past
+    t[-1]; outputs between nodes are later interpolated.
+    """
+    if not torch.is_tensor(t) or t.dim() != 1 or t.numel() < 1:
+        raise ValueError("t must be a 1-D tensor with at least one time point")
+    tt = t.detach().double().cpu()
+    if not bool(torch.isfinite(tt).all()):
+        raise ValueError("t contains NaN/Inf")
+    if not bool((tt[1:] > tt[:-1]).all()):
+        raise ValueError("t must be strictly increasing")
+    if step_size is None:
+        if t.numel() < 2:
+            raise ValueError("a single output time needs an explicit step size")
+        h = float(tt[1] - tt[0])
+    else:
+        h = float(step_size)
+    if not (math.isfinite(h) and h > 0):
+        raise ValueError(f"step size must be a positive finite number, got {step_size!r}")
+    rel = ((tt - tt[0]) / h).tolist()
+    index, theta = [], []
+    for r in rel:
+        n = math.floor(r + SNAP)
+        frac = r - n
+        index.append(n)
+        theta.append(0.0 if abs(frac) < SNAP else frac)
+    N = index[-1] + (1 if theta[-1] else 0)
+    times = tt[0] + h * torch.arange(N + 1, dtype=torch.float64)
+    return Grid(times.to(dtype=t.dtype, device=t.device), h, index, theta)

@@ -1,0 +1,143 @@
+"""torchdiffeq's own conventions, case by case as in its test suite (odeint, gradient, perturb,
+adjoint tests at 0.2.5), for the five multistep methods.  The cases are written here anew."""
+import warnings
+
+import pytest
+import torch
+from torchdiffeq import odeint, odeint_adjoint
+
+import steadygrad  # noqa: F401
+
+METHODS = ("leapfrog", "ab2", "ab3", "ab4", "milne")
+
+
+class Constant(torch.nn.Module):
+    """y' = a + (y - (a t + b))^5, exact solution a t + b (every consistent method is exact)."""
+
+    def __init__(self, dtype=torch.float64):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.tensor(0.2, dtype=dtype))
+        self.b = torch.nn.Parameter(torch.tensor(3.0, dtype=dtype))
+
+    def forward(self, t, y):
+        return self.a + (y - (self.a * t + self.b)) ** 5
+
+    def exact(self, t):
+        return self.a * t + self.b
+
+
+class Linear(torch.nn.Module):
+    def __init__(self, dim=6):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        U = torch.randn(dim, dim, generator=g, dtype=torch.float64) * 0.1
+        self.A = torch.nn.Parameter(U - U.T)
+
+    def forward(self, t, y):
+        return self.A @ y
+
+
+def _problem(dtype=torch.float64, reverse=False):
+    f = Constant(dtype)
+    t = torch.linspace(1, 8, 10, dtype=torch.float64)
+    sol = f.exact(t).to(dtype).detach()
+    if reverse:
+        t, sol = t.flip(0), sol.flip(0)
+    return f, sol[0].clone().requires_grad_(True), t, sol
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_odeint_default_step_and_reversed_time(method, dtype, reverse):
+    f, y0, t, sol = _problem(dtype, reverse)
+    y = odeint(f, y0, t, method=method)  # no step_size: h = t[1] - t[0]
+    assert float((y - sol).abs().max() / sol.abs().max()) < 3e-4
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("adjoint", [False, True])
+def test_gradcheck_y0_and_t(method, adjoint):
+    f, y0, t, _ = _problem()
+    solve = odeint_adjoint if adjoint else odeint
+    t = t.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda y, s: solve(f, y, s, method=method), (y0, t))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_adjoint_against_odeint(method):
+    """odeint_adjoint (the continuous adjoint integrated backward with the same method) agrees
+    with odeint's gradients to the method's order: the gap shrinks with the step."""
+    f = Linear()
+    t = torch.linspace(0, 2, 5, dtype=torch.float64)
+    gys = torch.rand(5, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    gaps = []
+    for h in (0.02, 0.01):
+        grads = []
+        for solve in (odeint, odeint_adjoint):
+            y0 = torch.ones(6, dtype=torch.float64, requires_grad=True)
+            f.zero_grad()
+            solve(f, y0, t, method=method, options={"step_size": h}).backward(gys)
+            grads.append(torch.cat([y0.grad, f.A.grad.flatten()]))
+        gaps.append(float((grads[0] - grads[1]).abs().max()))
+    assert gaps[1] < 1e-3 and gaps[1] < 0.3 * gaps[0] + 1e-12, gaps
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("adjoint", [False, True])
+def test_perturb_evaluates_just_after_grid_times(method, adjoint):
+    for perturb in (True, False):
+        ts = []
+
+        def f(t, x):
+            ts.append(t.item())
+            return -x
+
+        x0 = torch.tensor([1.0, 2.0], requires_grad=True)
+        solve = (lambda *a, **k: odeint_adjoint(*a, adjoint_params=(), **k)) if adjoint else odeint
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            xs = solve(f, x0, torch.tensor([0.0, 1.0]), method=method,
+                       options={"step_size": 0.5, "perturb": perturb})
+        assert (0.0 in ts or 0.5 in ts) != perturb, (perturb, ts)
+        if adjoint:
+            ts.clear()
+            xs.sum().backward()
+            assert (1.0 in ts or 0.5 in ts) != perturb, (perturb, ts)
+
+
+@pytest.mark.parametrize("method", ["ab3", "ab4"])
+def test_spiral_adjoint_against_dopri5(method):
+    """torchdiffeq's compare-adjoint case in float32: y' = y^3 A, t = linspace(0, 25, 10).
+
+    Only strongly stable methods: odeint_adjoint integrates the adjoint backward with the same
+    method, and leapfrog/Milne's parasitic root grows on dissipative dynamics (docs/multistep.md).
+    """
+    def problem():
+        class F(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.A = torch.nn.Parameter(torch.tensor([[-0.1, 2.0], [-2.0, -0.1]]))
+                self.unused = torch.nn.Linear(2, 5)
+
+            def forward(self, t, y):
+                return torch.mm(y**3, self.A)
+
+        return F(), torch.tensor([[2.0, 0.0]], requires_grad=True), torch.linspace(0.0, 25.0, 10)
+
+    f, y0, t = problem()
+    ys = odeint_adjoint(f, y0, t, method=method, options={"step_size": 25 / 9 / 256})
+    gys = torch.rand(ys.shape, generator=torch.Generator().manual_seed(0)) * 0.1
+    ys.backward(gys)
+    assert float(f.unused.weight.grad.abs().max()) == 0.0
+    ours = (y0.grad.clone(), f.A.grad.clone())
+    f, y0, t = problem()
+    odeint(f, y0, t, method="dopri5").backward(gys)
+    assert float((ours[0] - y0.grad).abs().max()) < 3e-4 * 10
+    assert float((ours[1] - f.A.grad).abs().max()) < 2e-3 * 10
+
+
+def test_events_are_refused_clearly():
+    with pytest.raises(NotImplementedError, match="event"):
+        odeint(lambda t, y: -y, torch.ones(1), torch.tensor([0.0, 1.0]), method="ab2", options={"step_size": 0.1},
+               event_fn=lambda t, y: y[0] - 0.5)
