@@ -74,12 +74,24 @@ def _cmd_demo(args, _rest) -> int:
 
 
 def _cmd_bench(args, _rest) -> int:
-    from .bench.runner import run_benchmarks
+    from .bench.runner import failed, run_benchmarks
 
-    run_benchmarks(args.problems or None, device=args.device, quick=args.quick, out=args.out,
-                   seed=args.seed, noise=args.noise, jobs=args.jobs, iterations=args.iterations,
-                   lbfgs=args.lbfgs, variants=args.variants)
-    return 0
+    try:
+        rows = run_benchmarks(args.problems or None, device=args.device, quick=args.quick, out=args.out,
+                              seed=args.seed, noise=args.noise, jobs=args.jobs, iterations=args.iterations,
+                              lbfgs=args.lbfgs, variants=args.variants, dry_run=args.dry_run)
+    except ValueError as err:
+        print(f"steadygrad bench: {err}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        for r in rows:
+            print(r["problem"], r["variant"] or "", "" if r["noise"] is None else f"noise={r['noise']:g}")
+        print(f"{len(rows)} case(s); options valid (dry run: nothing was run)")
+        return 0
+    bad = failed(rows)
+    for r in bad:
+        print(f"steadygrad bench: {r['problem']} {r.get('variant') or ''} failed: {r['error']}", file=sys.stderr)
+    return 1 if bad else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--noise", type=_floats, help="noise levels for the inverse problems, e.g. 0,0.01,0.05,0.1")
     b.add_argument("--iterations", type=int, help="Adam steps for every PDE problem (default: per problem)")
     b.add_argument("--lbfgs", type=int, help="L-BFGS steps after Adam for every PDE problem (default: per problem)")
+    b.add_argument("--dry-run", action="store_true", help="validate the options and list the cases; run nothing")
     b.add_argument("--jobs", type=int, default=1,
                    help="train the PDE cases in this many processes (1 thread each); their times then include "
                         "contention, so compare variants within one problem. Other problems run serially after.")

@@ -14,13 +14,14 @@ __all__ = ["main"]
 
 def main(quick: bool = True, out: str = "bench-results/demo") -> int:
     """Run the demo problems, print a summary and write table/JSON/plot to ``out``; returns 0."""
+    from .bench.isolation import isolated
     from .bench.measure import machine
     from .bench.ode import time_weights
     from .bench.pde import VARIANTS, run_pde_problem
     from .bench.runner import markdown, plots
 
     print("steadygrad demo: beam u'''' = -1 through DeepXDE, and leapfrog gradients")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), isolated(0):
         warnings.simplefilter("ignore")
         rows = [run_pde_problem("beam", v, 0.0, True, 0, "cpu", iterations=None)
                 for v in VARIANTS]

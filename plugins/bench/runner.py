@@ -11,7 +11,7 @@ from .measure import machine
 from .ode import ODE_PROBLEMS
 from .pde import PDE_PROBLEMS, VARIANTS, residual4
 
-__all__ = ["ALL_PROBLEMS", "run_benchmarks"]
+__all__ = ["ALL_PROBLEMS", "run_benchmarks", "check_options", "failed"]
 
 ALL_PROBLEMS = [*PDE_PROBLEMS, "residual4", *ODE_PROBLEMS]
 
@@ -34,44 +34,81 @@ def _worker_init() -> None:
     warnings.simplefilter("ignore")
 
 
-def _pde_case(args) -> dict:
+def _run_case(name: str, variant, level, quick: bool, seed: int, device: str, iterations, lbfgs) -> list[dict]:
+    """One case, isolated from global state; an exception becomes a ``status: error`` row."""
+    from .isolation import error_row, isolated
     from .pde import run_pde_problem
 
-    return run_pde_problem(*args)
+    try:
+        with isolated(seed):
+            if name in PDE_PROBLEMS:
+                return [run_pde_problem(name, variant, level or 0.0, quick, seed, device, iterations, lbfgs)]
+            if name == "residual4":
+                return residual4(quick, device, seed)
+            return ODE_PROBLEMS[name](quick, device, seed)
+    except Exception as err:  # noqa: BLE001 - recorded in the table, the run goes on
+        return [error_row(name, variant, err)]
+
+
+def _pde_case(args) -> list[dict]:
+    return _run_case(*args)
+
+
+def check_options(problems, device: str, noise, jobs: int, iterations, lbfgs, variants, out: str,
+                  dry_run: bool = False) -> tuple:
+    """Validate every option before anything is written; ``ValueError`` names the bad one."""
+    problems = list(problems or ALL_PROBLEMS)
+    unknown = [p for p in problems if p not in ALL_PROBLEMS]
+    if unknown:
+        raise ValueError(f"unknown problem(s) {unknown}; choose from {ALL_PROBLEMS}")
+    variants = tuple(variants or VARIANTS)
+    if set(variants) - set(VARIANTS):
+        raise ValueError(f"unknown variant(s) {sorted(set(variants) - set(VARIANTS))}; choose from {list(VARIANTS)}")
+    if jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    if iterations is not None and iterations < 1:
+        raise ValueError(f"--iterations must be >= 1, got {iterations}")
+    if lbfgs is not None and lbfgs < 0:
+        raise ValueError(f"--lbfgs must be >= 0, got {lbfgs}")
+    if noise is not None:
+        noise = (noise,) if isinstance(noise, float) else tuple(noise)
+        if any(not 0 <= x < 1 for x in noise):
+            raise ValueError(f"--noise levels must lie in [0, 1), got {noise}")
+    if device.startswith("cuda") and not dry_run:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda requested but no CUDA device is available")
+    elif not (device == "cpu" or device.startswith("cuda")):
+        raise ValueError(f"--device must be cpu or cuda[:N], got {device!r}")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"--out {out!r} is a file; name a folder")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not dry_run and not os.access(out if os.path.isdir(out) else parent, os.W_OK):
+        raise ValueError(f"--out {out!r} is not writable")
+    return problems, variants, noise
 
 
 def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", quick: bool = False,
                    out: str = "bench-results", seed: int = 0, noise=None, jobs: int = 1,
                    iterations: int | None = None, lbfgs: int | None = None,
-                   variants: Sequence[str] | None = None) -> list[dict]:
+                   variants: Sequence[str] | None = None, dry_run: bool = False) -> list[dict]:
     """Run benchmark problems and write ``out/results.{md,json}`` and plots; returns the rows.
 
+    Every case runs isolated from global state (dtype, device, threads, RNGs, DeepXDE config);
+    a case that raises becomes a row with ``status: error``, and the others still run.
     ``jobs > 1`` trains the PDE cases in that many worker processes (one thread each); the
     remaining problems (timing-sensitive residual4, ODE problems) run serially afterwards.
+    ``dry_run`` validates the options and returns the cases as rows without running them.
     """
     from tqdm import tqdm
 
-    from .pde import run_pde_problem
-
-    problems = list(problems or ALL_PROBLEMS)
-    unknown = [p for p in problems if p not in ALL_PROBLEMS]
-    if unknown:
-        raise SystemExit(f"steadygrad bench: unknown problem(s) {unknown}; choose from {ALL_PROBLEMS}")
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise SystemExit("steadygrad bench: --device cuda requested but no CUDA device is available")
-    if noise is None:
-        noise = (0.05,) if quick else (0.0, 0.01, 0.05, 0.1)
-    noise = (noise,) if isinstance(noise, float) else tuple(noise)
-    if jobs < 1:
-        raise SystemExit(f"steadygrad bench: --jobs must be >= 1, got {jobs}")
-    variants = tuple(variants or VARIANTS)
-    if set(variants) - set(VARIANTS):
-        raise SystemExit(f"steadygrad bench: unknown variant(s) {sorted(set(variants) - set(VARIANTS))}; "
-                         f"choose from {list(VARIANTS)}")
+    problems, variants, noise = check_options(problems, device, noise, jobs, iterations, lbfgs, variants, out,
+                                              dry_run)
+    noise = noise if noise is not None else ((0.05,) if quick else (0.0, 0.01, 0.05, 0.1))
     cases = list(_jobs(problems, noise, variants))
+    if dry_run:
+        return [{"problem": n, "variant": v, "noise": lvl, "status": "planned"} for n, v, lvl in cases]
     rows: list[dict] = []
     started = time.time()
     os.makedirs(out, exist_ok=True)
@@ -83,34 +120,14 @@ def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", q
             fh.writelines(json.dumps(r) + "\n" for r in new)
 
     bar = tqdm(total=len(cases), desc="steadygrad bench", unit="case")
-    if iterations is not None and iterations < 1:
-        raise SystemExit(f"steadygrad bench: --iterations must be >= 1, got {iterations}")
-    if lbfgs is not None and lbfgs < 0:
-        raise SystemExit(f"steadygrad bench: --lbfgs must be >= 0, got {lbfgs}")
-    pde_args = [(n, v, lvl or 0.0, quick, seed, device, iterations, lbfgs) for n, v, lvl in cases if n in PDE_PROBLEMS]
+    pde_args = [(n, v, lvl, quick, seed, device, iterations, lbfgs) for n, v, lvl in cases if n in PDE_PROBLEMS]
     if jobs > 1 and pde_args:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_worker_init) as pool:
-            futures = {pool.submit(_pde_case, a): i for i, a in enumerate(pde_args)}
-            done: dict[int, dict] = {}
-            for fut in as_completed(futures):
-                done[futures[fut]] = fut.result()
-                record([done[futures[fut]]])
-                bar.update()
-        rows.extend(done[i] for i in range(len(pde_args)))
+        rows.extend(_parallel(pde_args, jobs, record, bar))
         cases = [c for c in cases if c[0] not in PDE_PROBLEMS]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, variant, level in cases:
-            if name in PDE_PROBLEMS:
-                new = [run_pde_problem(name, variant, level or 0.0, quick, seed, device, iterations, lbfgs)]
-            elif name == "residual4":
-                new = residual4(quick, device, seed)
-            else:
-                new = ODE_PROBLEMS[name](quick, device, seed)
+            new = _run_case(name, variant, level, quick, seed, device, iterations, lbfgs)
             rows.extend(new)
             record(new)
             bar.update()
@@ -130,6 +147,33 @@ def run_benchmarks(problems: Sequence[str] | None = None, device: str = "cpu", q
     return rows
 
 
+def _parallel(pde_args: list, jobs: int, record, bar) -> list[dict]:
+    """PDE cases in worker processes; a crashed worker's cases become error rows."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from .isolation import error_row
+
+    done: dict[int, list[dict]] = {}
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init) as pool:
+        futures = {pool.submit(_pde_case, a): i for i, a in enumerate(pde_args)}
+        for fut in as_completed(futures):
+            i = futures[fut]
+            try:
+                done[i] = fut.result()
+            except Exception as err:  # noqa: BLE001 - e.g. a worker killed by the OS
+                done[i] = [error_row(pde_args[i][0], pde_args[i][1], err)]
+            record(done[i])
+            bar.update()
+    return [r for i in range(len(pde_args)) for r in done[i]]
+
+
+def failed(rows: list[dict]) -> list[dict]:
+    """Rows of cases that raised (``status: error``)."""
+    return [r for r in rows if r.get("status") == "error"]
+
+
 def _fmt(v) -> str:
     if v is None:
         return "-"
@@ -144,7 +188,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
     for problem in dict.fromkeys(r["problem"] for r in rows):
         sub = [r for r in rows if r["problem"] == problem]
         keys = [k for k in dict.fromkeys(k for r in sub for k in r)
-                if k not in ("problem", "per_step_err", "memory_kind", "error") and any(r.get(k) is not None for r in sub)]
+                if k not in ("problem", "per_step_err", "memory_kind") and any(r.get(k) is not None for r in sub)]
         lines += [f"### {problem}", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         lines += ["| " + " | ".join(_fmt(r.get(k)) for k in keys) + " |" for r in sub]
         kinds = {r.get("memory_kind") for r in sub if r.get("memory_kind")}
