@@ -20,8 +20,8 @@ from typing import Any, Sequence
 import torch
 
 from .. import registry
-from ..derivatives import DerivativeOperator
-from ..mollifier.layer import UnservableDerivative, field_of
+from ..derivatives import DerivativeOperator, UnservableDerivative
+from ..mollifier.precision import PrecisionWarning
 
 __all__ = ["enable", "disable", "active", "run_script", "FallbackWarning"]
 
@@ -31,13 +31,21 @@ class FallbackWarning(UserWarning):
 
 
 class _State:
-    def __init__(self, operator: DerivativeOperator, strict: bool, dde_module, originals: dict):
-        self.operator, self.strict, self.dde, self.originals = operator, strict, dde_module, originals
+    def __init__(self, operator: DerivativeOperator, strict: bool):
+        self.operator, self.strict = operator, strict
         self.warned: set[str] = set()
 
 
-_state: _State | None = None
+# The patches on DeepXDE are process-wide, but which operator (if any) they route to is per
+# thread: a thread that did not call enable() sees plain DeepXDE.
+_states: dict[int, _State] = {}
+_originals: dict = {}
+_lock = threading.Lock()
 _local = threading.local()
+
+
+def _current() -> _State | None:
+    return _states.get(threading.get_ident())
 
 
 def _import_deepxde():
@@ -54,8 +62,9 @@ def _import_deepxde():
 
 
 def active() -> DerivativeOperator | None:
-    """The operator currently routed into DeepXDE, or None."""
-    return None if _state is None else _state.operator
+    """The operator currently routed into DeepXDE for this thread, or None."""
+    st = _current()
+    return None if st is None else st.operator
 
 
 def enable(derivatives: str | DerivativeOperator = "mollifier", *, strict: bool = False,
@@ -70,9 +79,9 @@ def enable(derivatives: str | DerivativeOperator = "mollifier", *, strict: bool 
             (see :class:`steadygrad.mollifier.MollifierLayer`).
 
     Returns:
-        The operator now in use.  Calling ``enable`` again replaces it.
+        The operator now in use.  Calling ``enable`` again replaces it.  The choice applies to
+        the calling thread only; other threads keep DeepXDE's own behaviour.
     """
-    global _state
     dde = _import_deepxde()
     if isinstance(derivatives, DerivativeOperator):
         if options:
@@ -84,49 +93,52 @@ def enable(derivatives: str | DerivativeOperator = "mollifier", *, strict: bool 
             operator = cls(**options)
         except TypeError as err:
             raise TypeError(f"bad options for derivative backend {derivatives!r}: {err}") from None
+    if not operator.complete:
+        raise ValueError(f"{operator.describe()} leaves some points undefined (NaN): DeepXDE's losses need every "
+                         "training point, so training would run on a NaN loss. Use boundary='extend'")
     disable()
-    from deepxde.nn.pytorch.nn import NN
-
-    grad = dde.gradients
-    originals = {
-        "call": NN.__dict__.get("__call__"),
-        "jacobian": grad.jacobian,
-        "hessian": grad.hessian,
-        "clear": grad.clear,
-    }
-    _state = _State(operator, strict, dde, originals)
-    NN.__call__ = _net_call
-    grad.jacobian = _jacobian
-    grad.hessian = _hessian
-    grad.clear = _clear
+    with _lock:
+        if not _originals:
+            _install(dde)
+        _states[threading.get_ident()] = _State(operator, strict)
     return operator
 
 
-def disable() -> None:
-    """Restore DeepXDE's own network call and gradient functions."""
-    global _state
-    if _state is None:
-        return
+def _install(dde) -> None:
     from deepxde.nn.pytorch.nn import NN
 
-    st, grad = _state, _state.dde.gradients
-    if st.originals["call"] is None:
-        del NN.__call__
-    else:
-        NN.__call__ = st.originals["call"]
-    grad.jacobian, grad.hessian, grad.clear = st.originals["jacobian"], st.originals["hessian"], st.originals["clear"]
-    _state = None
+    grad = dde.gradients
+    _originals.update(module=grad, call=NN.__dict__.get("__call__"), jacobian=grad.jacobian,
+                      hessian=grad.hessian, clear=grad.clear)
+    NN.__call__ = _net_call
+    grad.jacobian, grad.hessian, grad.clear = _jacobian, _hessian, _clear
 
 
-def _warn_once(key: str, message: str) -> None:
-    st = _state
-    if st is not None and key not in st.warned:
+def disable() -> None:
+    """Stop routing this thread's DeepXDE calls; restore DeepXDE exactly once no thread uses it."""
+    with _lock:
+        _states.pop(threading.get_ident(), None)
+        if _states or not _originals:
+            return
+        from deepxde.nn.pytorch.nn import NN
+
+        if _originals["call"] is None:
+            del NN.__call__
+        else:
+            NN.__call__ = _originals["call"]
+        grad = _originals["module"]
+        grad.jacobian, grad.hessian, grad.clear = _originals["jacobian"], _originals["hessian"], _originals["clear"]
+        _originals.clear()
+
+
+def _warn_once(st: _State, key: str, message: str) -> None:
+    if key not in st.warned:
         st.warned.add(key)
         warnings.warn(message, FallbackWarning, stacklevel=3)
 
 
 def _net_call(self, *args, **kwargs):
-    st = _state
+    st = _current()
     if st is None or getattr(_local, "inside", False) or kwargs or len(args) != 1 or not torch.is_tensor(args[0]):
         return torch.nn.Module.__call__(self, *args, **kwargs)
     x = args[0]
@@ -141,51 +153,58 @@ def _net_call(self, *args, **kwargs):
             self._output_transform = transform
             _local.inside = False
 
-    y = st.operator.forward(raw, x)
+    with warnings.catch_warnings():
+        if st.strict:
+            warnings.simplefilter("error", PrecisionWarning)
+        y = st.operator.forward(raw, x, module=self)
     if transform is not None:
         if not st.operator.autodiff_compatible:
             raise ValueError(
                 f"{st.operator.describe()} cannot be combined with an output transform (hard constraint): "
                 "derivatives of the transformed output need autodiff; use mode='scattered'")
-        _warn_once("transform", "net.apply_output_transform: the transform is applied to the mollified "
+        _warn_once(st, "transform", "net.apply_output_transform: the transform is applied to the mollified "
                    "field and derivatives of the result use autodiff (slower)")
         y = transform(x, y)
     return y
 
 
-def _serve(ys, xs, axis: int, component: int | None):
-    st = _state
+def _serve(st: _State, ys, xs, axis: int, component: int | None):
     try:
-        return st.operator.derivative(ys, xs, axis, component)
+        with warnings.catch_warnings():
+            if st.strict:
+                warnings.simplefilter("error", PrecisionWarning)
+            return st.operator.derivative(ys, xs, axis, component)
     except UnservableDerivative as err:
         if st.strict:
             raise
-        _warn_once(f"unservable:{err}", f"steadygrad falls back to autodiff: {err}")
+        _warn_once(st, f"unservable:{err}", f"steadygrad falls back to autodiff: {err}")
         return None
 
 
-def _fallback(name: str, *args, **kwargs):
-    st = _state
+def _fallback(st: _State | None, name: str, *args, **kwargs):
     ys = args[0]
-    if st.operator.name != "autodiff" and field_of(ys) is None:
+    if st is not None and st.operator.name != "autodiff" and not st.operator.owns(ys):
         if st.strict:
             raise UnservableDerivative(
                 f"dde.grad.{name} on a tensor that is not a {st.operator.name} field (it was sliced, "
                 "transformed or computed from the output); strict mode forbids the autodiff fallback")
-        _warn_once(f"fallback:{name}", f"dde.grad.{name} on a tensor of shape {tuple(ys.shape)} that is not a "
+        _warn_once(st, f"fallback:{name}", f"dde.grad.{name} on a tensor of shape {tuple(ys.shape)} that is not a "
                    f"{st.operator.name} field (sliced, transformed or computed from the output): using autodiff")
     try:
-        return st.originals[name](*args, **kwargs)
+        return _originals[name](*args, **kwargs)
     except RuntimeError as err:
-        if "not have been used in the graph" in str(err) or "does not require grad" in str(err):
-            raise RuntimeError(f"autodiff fallback impossible with {st.operator.describe()}: grid-mode outputs are "
-                               "not connected to the inputs' autograd graph; use mode='scattered'") from err
+        if st is not None and ("not have been used in the graph" in str(err) or "does not require grad" in str(err)):
+            raise RuntimeError(
+                f"autodiff fallback impossible with {st.operator.describe()}: its outputs are not connected to "
+                "the inputs' autograd graph (grid-mode values are evaluated on a lattice, not at the inputs); "
+                "use mode='scattered', or a derivative the operator serves") from err
         raise
 
 
 def _jacobian(ys, xs, i=None, j=None):
     """Drop-in for ``dde.grad.jacobian`` (same arguments and shapes)."""
-    if field_of(ys) is not None and ys.dim() == 2:
+    st = _current()
+    if st is not None and st.operator.owns(ys) and ys.dim() == 2:
         dim_y, dim_x = ys.shape[1], xs.shape[1]
         if i is None and j is None and (dim_x > 1 or dim_y > 1):
             raise ValueError("i and j cannot be both None.")
@@ -197,34 +216,35 @@ def _jacobian(ys, xs, i=None, j=None):
             raise ValueError("i={} is not valid.".format(i))
         if j is not None and not 0 <= j < dim_x:
             raise ValueError("j={} is not valid.".format(j))
-        comp = None if field_of(ys)[1] is not None else i
+        comp = None if st.operator.single_component(ys) else i
         axes = range(dim_x) if j is None else [j]
-        cols = [_serve(ys, xs, a, comp) for a in axes]
+        cols = [_serve(st, ys, xs, a, comp) for a in axes]
         if all(c is not None for c in cols):
             return cols[0] if len(cols) == 1 else torch.cat(cols, dim=1)
-    return _fallback("jacobian", ys, xs, i=i, j=j)
+    return _fallback(st, "jacobian", ys, xs, i=i, j=j)
 
 
 def _hessian(ys, xs, component=0, i=0, j=0):
     """Drop-in for ``dde.grad.hessian``: d^2 ys[:, component] / dx_i dx_j."""
-    if field_of(ys) is not None and ys.dim() == 2:
+    st = _current()
+    if st is not None and st.operator.owns(ys) and ys.dim() == 2:
         if component >= ys.shape[1]:
             raise ValueError("The component of ys={} cannot be larger than the dimension={}.".format(
                 component, ys.shape[1]))
         for k in (i, j):
             if not 0 <= k < xs.shape[1]:
                 raise ValueError("i={} is not valid.".format(k))
-        comp = None if field_of(ys)[1] is not None else component
-        first = _serve(ys, xs, j, comp)
-        second = None if first is None else _serve(first, xs, i, None)
+        comp = None if st.operator.single_component(ys) else component
+        first = _serve(st, ys, xs, j, comp)
+        second = None if first is None else _serve(st, first, xs, i, None)
         if second is not None:
             return second
-    return _fallback("hessian", ys, xs, component=component, i=i, j=j)
+    return _fallback(st, "hessian", ys, xs, component=component, i=i, j=j)
 
 
 def _clear():
     """Drop-in for ``dde.grad.clear``: DeepXDE's caches; steadygrad's live on each output."""
-    _state.originals["clear"]()
+    _originals["clear"]()
 
 
 def run_script(path: str, argv: Sequence[str] = (), derivatives: str = "mollifier", *,

@@ -1,22 +1,26 @@
 """Derivative operators: interchangeable backends behind one tiny interface.
 
-A host adapter (DeepXDE) asks an operator two things:
+A host adapter asks an operator four things:
 
-* ``forward(call, x)``: evaluate the model at inputs x (N, d), given ``call`` that
-  evaluates the raw network; returns the model output (N, m);
+* ``forward(call, x, module=None)``: evaluate the model at inputs x (N, d), given ``call``
+  that evaluates the raw network (``module``: the ``nn.Module`` holding its parameters);
+  returns the model output (N, m);
 * ``derivative(y, x, axis, component)``: d y / d x[:, axis] for a tensor y produced by
   ``forward`` (or by an earlier ``derivative``), or ``None`` when the operator does not
-  serve that request and the host's own autodiff must be used.
+  serve that request and the host's own autodiff must be used;
+* ``owns(y, x)``: whether y is one of its outputs or derivatives (of x, when given);
+* ``single_component(y)``: whether y already is one component (a derivative).
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 
-from .mollifier.layer import MollifierLayer, differentiate
+from .mollifier.field import UnservableDerivative, differentiate, field_of, is_field
+from .mollifier.layer import MollifierLayer
 
-__all__ = ["DerivativeOperator", "AutodiffOperator", "MollifierOperator"]
+__all__ = ["DerivativeOperator", "AutodiffOperator", "MollifierOperator", "UnservableDerivative"]
 
 
 class DerivativeOperator:
@@ -25,12 +29,21 @@ class DerivativeOperator:
     name = "base"
     #: True if the outputs stay differentiable w.r.t. the inputs by plain autodiff.
     autodiff_compatible = True
+    #: True if every point's value is defined (False: some may be NaN by design).
+    complete = True
 
-    def forward(self, call: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    def forward(self, call: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                module: torch.nn.Module | None = None) -> torch.Tensor:
         return call(x)
 
     def derivative(self, y: torch.Tensor, x: torch.Tensor, axis: int, component: int | None = None):
         return None
+
+    def owns(self, y: torch.Tensor, x: torch.Tensor | None = None) -> bool:
+        return False
+
+    def single_component(self, y: torch.Tensor) -> bool:
+        return False
 
     def describe(self) -> str:
         return self.name
@@ -45,30 +58,35 @@ class AutodiffOperator(DerivativeOperator):
 class MollifierOperator(DerivativeOperator):
     """Mollifier Layers (Bhartari, Vinayak, Shenoy 2025): outputs u = g * eta.
 
-    Keyword arguments are those of :class:`steadygrad.mollifier.MollifierLayer`
-    (``width`` is required).
+    Keyword arguments are those of :class:`steadygrad.mollifier.MollifierLayer` (``width`` is
+    required; the defaults are the layer's).
     """
 
     name = "mollifier"
 
-    def __init__(self, width: float | Sequence[float], kernel="polynomial", points: int = 8,
-                 spacing=None, axes: Sequence[int] | None = None, mode: str = "scattered",
-                 boundary: str = "extend", check_finite: bool | str = True):
-        self.layer = MollifierLayer(None, width, kernel=kernel, points=points, spacing=spacing,
-                                    axes=axes, mode=mode, boundary=boundary, check_finite=check_finite)
-        self.autodiff_compatible = mode == "scattered"
+    def __init__(self, width, **options):
+        self.layer = MollifierLayer(None, width, **options)
+        self.autodiff_compatible = self.layer.mode == "scattered"
+        self.complete = self.layer.boundary != "valid"
 
-    def forward(self, call, x):
-        self.layer.net = call
+    def forward(self, call, x, module=None):
+        self.layer.net, self.layer.module = call, module
         try:
             return self.layer(x)
         finally:
-            self.layer.net = None
+            self.layer.net = self.layer.module = None
 
     def derivative(self, y, x, axis, component=None):
         return differentiate(y, x, axis, component)
 
+    def owns(self, y, x=None) -> bool:
+        return is_field(y, x)
+
+    def single_component(self, y) -> bool:
+        tag = field_of(y)
+        return tag is not None and tag[1] is not None
+
     def describe(self) -> str:
         L = self.layer
-        return (f"mollifier(kernel={L.kernel!r}, width={L.width}, points={L.points}, "
-                f"spacing={L.spacing}, axes={L.axes}, mode={L.mode}, boundary={L.boundary})")
+        return (f"mollifier(kernel={L.kernel!r}, width={L.width}, points={L.points}, spacing={L.spacing}, "
+                f"axes={L.axes}, mode={L.mode}, boundary={L.boundary}, precision={L.precision.precision})")

@@ -18,7 +18,7 @@ from typing import Any
 
 import entrypoints
 
-__all__ = ["GROUPS", "available", "load", "make_kernel", "refresh"]
+__all__ = ["GROUPS", "available", "load", "names", "refresh"]
 
 #: Built-in plugins, used when package metadata is unavailable (e.g. a source checkout on sys.path).
 BUILTINS: dict[str, dict[str, str]] = {
@@ -126,19 +126,3 @@ def load(group: str, name: str) -> Any:
         raise ValueError(f"plugin {name!r} of group {group!r} is broken: {err}") from err
     _loaded[key] = obj
     return obj
-
-
-def make_kernel(spec: Any, **options: Any):
-    """Build a kernel from a name (``'bump'``), ``'polynomial:q=6'``, or pass an instance through."""
-    from .mollifier.kernels import Kernel
-
-    if isinstance(spec, Kernel):
-        return spec
-    if not isinstance(spec, str):
-        raise TypeError(f"kernel must be a name or a Kernel instance, got {type(spec).__name__}")
-    name, _, args = spec.partition(":")
-    for item in filter(None, args.split(",")):
-        key, _, value = item.partition("=")
-        options[key.strip()] = float(value) if "." in value or "e" in value else int(value)
-    cls = load("steadygrad.kernels", name.strip())
-    return cls(**options)

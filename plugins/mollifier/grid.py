@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .stencil import Stencil
 
 __all__ = ["BOUNDARIES", "MATMUL_MAX_LENGTH", "LatticePlan", "axis_pass", "convolve_separable", "grid_derivative",
-           "valid_mask", "lattice_plan"]
+           "valid_mask", "lattice_plan", "lattice_spacing"]
 
 BOUNDARIES = ("valid", "reflect", "replicate")
 MATMUL_MAX_LENGTH = 2048
@@ -132,6 +132,7 @@ class LatticePlan:
         flat: (N,) positions of the points in the flattened convolution output, or None when
             the points are exactly that output in C order (the gather is then a reshape).
         inside: (N,) bool, points whose full stencil lies in the box ('valid' only), else None.
+        origin, spacing, first: box node k on axis i is origin[i] + (first[i] + k) spacing[i].
     """
 
     index: torch.Tensor
@@ -139,6 +140,30 @@ class LatticePlan:
     box: torch.Tensor
     flat: torch.Tensor | None
     inside: torch.Tensor | None
+    origin: tuple = ()
+    spacing: tuple = ()
+    first: tuple = ()
+
+    def box_in(self, dtype: torch.dtype) -> torch.Tensor:
+        """The box nodes computed in ``dtype`` (float64: exact lattice nodes, not float32-rounded
+        ones, whose rounding noise the derivative stencils would amplify)."""
+        if dtype == self.box.dtype:
+            return self.box
+        coords = [o + h * torch.arange(f, f + n, device=self.box.device, dtype=dtype)
+                  for o, h, f, n in zip(self.origin, self.spacing, self.first, self.size)]
+        return torch.stack(torch.meshgrid(*coords, indexing="ij"), dim=-1).reshape(-1, len(coords))
+
+
+def lattice_spacing(coords: torch.Tensor) -> float:
+    """Lattice spacing of 1-D coordinates: the span over the number of steps of the smallest gap
+    (in float64, so that a float32 lattice's rounded gaps do not accumulate over its length)."""
+    u = torch.unique(coords.detach().double())
+    if u.numel() < 2:
+        raise ValueError("grid mode needs at least two distinct coordinates per axis to infer the spacing; "
+                         "pass spacing=")
+    gap = float((u[1:] - u[:-1]).min())
+    span = float(u[-1] - u[0])
+    return span / max(round(span / gap), 1)
 
 
 def lattice_plan(x: torch.Tensor, spacing: Sequence[float], half: Sequence[int], boundary: str,
@@ -164,8 +189,13 @@ def lattice_plan(x: torch.Tensor, spacing: Sequence[float], half: Sequence[int],
     strides = torch.cat([strides[1:], strides.new_ones(1)])
     flat = (index * strides).sum(dim=1)
     identity = (flat == torch.arange(len(x), device=x.device)).all()
-    summary = torch.cat([err.max().reshape(1).double(), top.double(), identity.reshape(1).double()]).tolist()
-    tol = 1e-6 if x.dtype == torch.float64 else 2e-3
+    scale = x.abs().max().reshape(1).double()
+    summary = torch.cat([err.max().reshape(1).double(), top.double(), identity.reshape(1).double(), scale,
+                         origin.double()]).tolist()
+    origin_values = summary[-d:]
+    summary, scale = summary[:-d - 1], summary[-d - 1]
+    # rounding of the coordinates in their dtype, in spacings (a float32 lattice is a lattice)
+    tol = max(1e-6 if x.dtype == torch.float64 else 2e-3, 16 * torch.finfo(x.dtype).eps * scale / min(spacing))
     if summary[0] > tol:
         bad = int(err.max(dim=1).values.argmax())
         raise ValueError(
@@ -191,4 +221,6 @@ def lattice_plan(x: torch.Tensor, spacing: Sequence[float], half: Sequence[int],
         flat = torch.where(inside, (shifted * out_strides).sum(dim=1), torch.zeros_like(flat))
     elif summary[-1] == 1.0 and len(x) == math.prod(bounds):
         flat = None
-    return LatticePlan(index, size, box, flat, inside)
+    first = tuple(-K if extend else 0 for K in half)
+    return LatticePlan(index, size, box, flat, inside, tuple(origin_values),
+                       tuple(float(h) for h in spacing), first)

@@ -13,9 +13,11 @@ from __future__ import annotations
 import math
 import numpy as np
 from numpy.polynomial import Polynomial
+
+from .. import registry
 from numpy.polynomial import hermite_e
 
-__all__ = ["Kernel", "PolynomialKernel", "BumpKernel", "GaussianKernel", "BUILTIN_KERNELS"]
+__all__ = ["Kernel", "PolynomialKernel", "BumpKernel", "GaussianKernel", "make_kernel"]
 
 # Gauss-Legendre rule used for the moments: the profiles are smooth inside [-1, 1], so a
 # rule of this size integrates them to float64 round-off (checked against scipy.quad in tests).
@@ -101,22 +103,36 @@ def _moments(kernel: Kernel) -> np.ndarray:
 
 
 class PolynomialKernel(Kernel):
-    """Compact polynomial (1 - s^2)^q; D^n phi is continuous for n <= q - 1."""
+    """Compact polynomial (1 - s^2)^q; D^n phi is continuous for n <= q - 1.
+
+    Evaluated as (1 - s)^q (1 + s)^q with Leibniz's rule,
+    D^n phi = sum_k C(n, k) D^k (1 - s)^q D^(n-k) (1 + s)^q, which stays accurate for large q
+    (the power-basis expansion of (1 - s^2)^q loses digits from q ~ 60 on).
+    """
 
     name = "polynomial"
 
     def __init__(self, q: int = 8):
-        if int(q) != q or q < 2:
+        if isinstance(q, bool) or not isinstance(q, (int, float)) or int(q) != q or q < 2:
             raise ValueError(f"polynomial kernel exponent q must be an integer >= 2, got {q!r}")
         self.q = int(q)
         self.max_order = self.q - 1
-        self._poly = Polynomial([1.0, 0.0, -1.0]) ** self.q
 
     def key(self) -> tuple:
         return ("polynomial", self.q)
 
     def _derivative(self, s, order):
-        return self._poly.deriv(order)(s) if order else self._poly(s)
+        q = self.q
+
+        def falling(k: int) -> float:  # q (q - 1) ... (q - k + 1)
+            return math.prod(range(q - k + 1, q + 1))
+
+        out = np.zeros_like(s)
+        for k in range(order + 1):
+            left = (-1) ** k * falling(k) * (1 - s) ** (q - k)
+            right = falling(order - k) * (1 + s) ** (q - order + k)
+            out += math.comb(order, k) * left * right
+        return out
 
     def __repr__(self) -> str:
         return f"polynomial(q={self.q})"
@@ -181,8 +197,28 @@ class GaussianKernel(Kernel):
         return f"gaussian(sigma={self.sigma:g})"
 
 
-BUILTIN_KERNELS = {
-    "polynomial": PolynomialKernel,
-    "bump": BumpKernel,
-    "gaussian": GaussianKernel,
-}
+def make_kernel(spec: Kernel | str, **options) -> Kernel:
+    """A kernel from a name ('bump'), a spec with options ('polynomial:q=6'), or an instance.
+
+    Names are looked up among the ``steadygrad.kernels`` entry points; what an entry point
+    loads must be a :class:`Kernel` subclass.
+    """
+    if isinstance(spec, Kernel):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"kernel must be a name or a Kernel instance, got {type(spec).__name__}")
+    name, _, args = spec.partition(":")
+    for item in filter(None, args.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            options[key.strip()] = float(value) if "." in value or "e" in value.lower() else int(value)
+        except ValueError:
+            raise ValueError(f"kernel option {item!r} in {spec!r} is not key=number") from None
+    cls = registry.load("steadygrad.kernels", name.strip())
+    if not (isinstance(cls, type) and issubclass(cls, Kernel)):
+        raise TypeError(f"entry point {name.strip()!r} of group 'steadygrad.kernels' loads {cls!r}, which is "
+                        "not a steadygrad Kernel subclass")
+    try:
+        return cls(**options)
+    except TypeError as err:
+        raise TypeError(f"bad options for kernel {name.strip()!r}: {err}") from None

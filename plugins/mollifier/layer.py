@@ -1,8 +1,8 @@
-"""The mollifier layer: u = g * eta, with derivatives g * D^alpha eta.
+"""The mollifier layer: configuration, mode choice and evaluation of u = g * eta.
 
 :class:`MollifierLayer` wraps a network g: R^d -> R^m.  Its output at points x (N, d) is
-the mollified field u (N, m).  The output tensor carries a :class:`MollifiedField` that
-serves any derivative D^alpha u from the *same* network evaluation:
+the mollified field u (N, m), which carries a :class:`~steadygrad.mollifier.field.MollifiedField`
+serving every derivative D^alpha u from the *same* network evaluation:
 
 * scattered mode: g is evaluated on the stencil x_n - y_s around every point, values
   G (N, S, m), and D^alpha u = sum_s w^alpha_s G[:, s];
@@ -12,184 +12,72 @@ serves any derivative D^alpha u from the *same* network evaluation:
   give the same numbers (to round-off).
 
 Axes that are not mollified (``axes=``) are differentiated by autodiff of the stencil
-values, so mixed derivatives such as u_t and u_xxt need one extra backward pass each.
+values.  The precision policy (``precision.py``) guards high orders against rounding noise.
 """
 from __future__ import annotations
 
 import math
+import numbers
 import weakref
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from .grid import BOUNDARIES, LatticePlan, axis_pass, lattice_plan, valid_mask
-from .kernels import Kernel
+from .field import MollifiedField, field_of
+from .finite import FiniteCheck
+from .grid import BOUNDARIES, LatticePlan, lattice_plan, lattice_spacing
+from .kernels import Kernel, make_kernel
+from .precision import PrecisionState, evaluate_float64
 from .stencil import Stencil
 
-__all__ = ["MollifierLayer", "MollifiedField", "UnservableDerivative", "field_of", "differentiate"]
+__all__ = ["MollifierLayer", "MODES", "DEFAULTS"]
 
 MODES = ("scattered", "grid", "auto")
-_TAG = "_steadygrad_field"
+#: the layer's options and defaults, declared once (adapters and the CLI read them from here)
+DEFAULTS = {"kernel": "polynomial", "points": 8, "spacing": None, "axes": None, "mode": "scattered",
+            "boundary": "extend", "check_finite": True, "precision": "auto", "rtol": 1e-3}
 
 
-class UnservableDerivative(ValueError):
-    """Raised when a derivative cannot be produced by the mollifier (e.g. order too high)."""
+def _positive(value, what: str) -> float:
+    if torch.is_tensor(value) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a positive number (or one per mollified axis), got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{what} must be a positive finite number, got {value!r}")
+    return float(value)
 
 
-def field_of(y: torch.Tensor):
-    """(field, component, alpha) attached to a tensor produced by a mollifier layer, or None."""
-    return getattr(y, _TAG, None)
+def _per_axis(value, n: int, what: str) -> tuple:
+    """One positive float per mollified axis from a number, 0-d tensor or sequence."""
+    if isinstance(value, str):
+        raise TypeError(f"{what} must be a number or a sequence of numbers, got the string {value!r}")
+    scalar = isinstance(value, numbers.Real) or (torch.is_tensor(value) and value.numel() == 1)
+    vals = (value,) * n if scalar else tuple(value)
+    if len(vals) != n:
+        raise ValueError(f"{what} needs one value per mollified axis ({n}), got {len(vals)}")
+    return tuple(_positive(v, what) for v in vals)
 
 
-def _tag(y: torch.Tensor, field: "MollifiedField", component, alpha: tuple) -> torch.Tensor:
-    setattr(y, _TAG, (field, component, alpha))
-    return y
+def _normalise_width(width):
+    """A float, or a tuple of floats (one per mollified axis); numpy scalars and 0-d tensors accepted."""
+    if isinstance(width, str):
+        raise TypeError(f"width must be a number or a sequence of numbers, got the string {width!r}")
+    if isinstance(width, numbers.Real) or (torch.is_tensor(width) and width.numel() == 1):
+        return _positive(width, "width")
+    return tuple(_positive(w, "width") for w in width)
 
 
-def differentiate(y: torch.Tensor, x: torch.Tensor, axis: int, component: int | None = None) -> torch.Tensor | None:
-    """d y / d x[:, axis] served by the mollifier, or None if ``y`` is not a mollified field of ``x``.
-
-    ``y`` is either a layer output (N, m), then ``component`` selects the output column, or a
-    derivative produced earlier by this function (N, 1), which composes multi-indices so that
-    nested calls give higher derivatives.  Raises :class:`UnservableDerivative` when the
-    requested order exceeds the kernel's smoothness.
-    """
-    tag = field_of(y)
-    if tag is None:
-        return None
-    field, comp, alpha = tag
-    if field.x is not x:
-        return None
-    if comp is None:
-        if component is None:
-            if y.shape[-1] != 1:
-                raise ValueError("component must be given for a field with several outputs")
-            component = 0
-        comp = component
-    elif component not in (None, 0):
-        raise ValueError(f"component {component} requested from a single-component derivative")
-    if not 0 <= axis < field.dim:
-        raise ValueError(f"axis {axis} is out of range for inputs of dimension {field.dim}")
-    new = list(alpha)
-    new[axis] += 1
-    return field.derivative(comp, tuple(new))
-
-
-class MollifiedField:
-    """Lazily computed derivatives of one layer output; lives as long as that output."""
-
-    def __init__(self, layer: "MollifierLayer", x: torch.Tensor, stencil: Stencil, mode: str,
-                 values: torch.Tensor, z: torch.Tensor | None = None,
-                 plan: LatticePlan | None = None, boundary: str = "extend"):
-        self.layer, self.x, self.stencil, self.mode = layer, x, stencil, mode
-        self.values, self.z, self.plan, self.boundary = values, z, plan, boundary
-        self.dim = x.shape[1]
-        self._cache: dict = {}
-        self._stencil_values: dict = {}
-
-    # ---- scattered helpers -------------------------------------------------------------
-    def _values_scattered(self, component: int, beta: tuple) -> torch.Tensor:
-        """d^beta G[:, :, component] w.r.t. the non-mollified axes, shape (N, S)."""
-        key = (component, beta)
-        if key not in self._stencil_values:
-            if not any(beta):
-                out = self.values[:, :, component]
-            else:
-                axis = max(i for i, b in enumerate(beta) if b)
-                prev_beta = tuple(b - (i == axis) for i, b in enumerate(beta))
-                prev = self._values_scattered(component, prev_beta)
-                if not prev.requires_grad:
-                    raise UnservableDerivative(
-                        f"derivative along non-mollified axis {axis} needs autograd; "
-                        "call the layer with inputs that require grad, outside torch.no_grad()")
-                g, = torch.autograd.grad(prev.sum(), self.z, create_graph=True)
-                out = g[..., axis].reshape(prev.shape)
-            self._stencil_values[key] = out
-        return self._stencil_values[key]
-
-    def _grid_conv(self, orders: tuple) -> torch.Tensor:
-        """Convolution of the box values (m, n_1..n_d) -> (m, N_1..N_d) for per-axis orders.
-
-        Passes run axis by axis and every partial result is cached, so derivatives that share
-        their leading orders (u_xxxx, u_xx, u_xxyy) share those passes.
-        """
-        d = len(orders)
-        pad = None if self.boundary in ("extend", "valid") else self.boundary
-        start, out = 0, self.values
-        for k in range(d, 0, -1):
-            if ("grid", orders[:k]) in self._cache:
-                start, out = k, self._cache[("grid", orders[:k])]
-                break
-        for i in range(start, d):
-            out = axis_pass(out, self.stencil, i, orders[i], d, pad)
-            self._cache[("grid", orders[:i + 1])] = out
-        return out
-
-    def _gather(self, box: torch.Tensor) -> torch.Tensor:
-        """Pick the (m,) values at the points' lattice indices from a (m, N_1..N_d) box -> (N, m).
-
-        A reshape when the points are the whole box in C order; otherwise ``index_select`` on
-        the flattened box (its backward is a scatter-add, much cheaper on GPUs than the sort
-        that advanced-indexing backward needs).
-        """
-        flat, inside = self.plan.flat, self.plan.inside
-        if flat is None:
-            return box.reshape(box.shape[0], -1).T
-        picked = box.reshape(box.shape[0], -1).index_select(1, flat).T
-        if inside is not None:
-            picked = torch.where(inside[:, None], picked, torch.full_like(picked, float("nan")))
-        return picked
-
-    # ---- public --------------------------------------------------------------------------
-    @property
-    def mask(self) -> torch.Tensor:
-        """(N,) True where the point's derivatives are exact mollifications (full stencil)."""
-        if self.mode == "scattered" or self.boundary == "extend":
-            return torch.ones(self.x.shape[0], dtype=torch.bool, device=self.x.device)
-        box_mask = valid_mask(self.values.shape[1:], self.stencil.half, self.x.device)
-        return box_mask[tuple(self.plan.index.unbind(1))]
-
-    def output(self) -> torch.Tensor:
-        """The mollified field u (N, m), tagged."""
-        zeros = (0,) * self.dim
-        if self.mode == "scattered":
-            w = self.stencil.weights([0] * len(self.stencil.axes), self.values.dtype, self.values.device)
-            u = torch.einsum("nsm,s->nm", self.values, w)
-        else:
-            u = self._gather(self._grid_conv((0,) * len(self.stencil.axes)))
-        return _tag(u, self, None, zeros)
-
-    def derivative(self, component: int, alpha: Sequence[int]) -> torch.Tensor:
-        """D^alpha u[:, component], shape (N, 1); alpha has one entry per input axis."""
-        alpha = tuple(int(a) for a in alpha)
-        if len(alpha) != self.dim or min(alpha) < 0:
-            raise ValueError(f"alpha must hold {self.dim} non-negative orders, got {alpha}")
-        m = self.values.shape[-1] if self.mode == "scattered" else self.values.shape[0]
-        if not 0 <= component < m:
-            raise ValueError(f"component {component} out of range for {m} outputs")
-        key = (component, alpha)
-        if key in self._cache:
-            return self._cache[key]
-        axes = self.stencil.axes
-        orders = tuple(alpha[a] for a in axes)
-        for a, n in zip(axes, orders):
-            try:
-                self.stencil.kernel.check_order(n)
-            except ValueError as err:
-                raise UnservableDerivative(f"axis {a}: {err}") from None
-        beta = tuple(0 if i in axes else alpha[i] for i in range(self.dim))
-        if self.mode == "scattered":
-            w = self.stencil.weights(orders, self.values.dtype, self.values.device)
-            out = (self._values_scattered(component, beta) @ w)[:, None]
-        else:
-            if any(beta):
-                raise UnservableDerivative("grid mode mollifies every axis; use scattered mode for autodiff axes")
-            box = self._grid_conv(orders)
-            out = self._gather(box if box.shape[0] == 1 else box[component:component + 1])
-        out = _tag(out, self, component, alpha)
-        self._cache[key] = out
-        return out
+def _check_points(x) -> None:
+    if not torch.is_tensor(x) or x.dim() != 2:
+        raise ValueError(f"inputs must be a (N, d) tensor, got {type(x).__name__} {tuple(getattr(x, 'shape', ()))}")
+    if not x.is_floating_point():
+        raise ValueError("inputs must be a floating-point tensor")
+    if x.numel() and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).any(dim=1).nonzero()[0])
+        raise ValueError(f"inputs contain NaN/Inf (point {bad} = {x[bad].tolist()}); the mollifier needs finite "
+                         "coordinates")
 
 
 class MollifierLayer(nn.Module):
@@ -197,55 +85,65 @@ class MollifierLayer(nn.Module):
 
     Args:
         net: module or callable mapping points (N, d) to values (N, m).
-        width: kernel half-width eps in input units; a float for every mollified axis or a
+        width: kernel half-width eps in input units; a number for every mollified axis or a
             sequence with one entry per mollified axis.
-        kernel: profile name ('polynomial', 'bump', 'gaussian', or an entry point of group
-            ``steadygrad.kernels``) or a :class:`Kernel` instance.
+        kernel: profile name ('polynomial', 'bump', 'gaussian', 'polynomial:q=6', or an entry
+            point of group ``steadygrad.kernels``) or a :class:`Kernel` instance.
         points: stencil points per half-width in scattered mode (spacing = width / points).
         spacing: explicit quadrature spacing per mollified axis (overrides ``points``);
             required to equal the grid spacing for grid mode to match scattered mode.
-        axes: indices of the input axes to mollify (default: all); others use autodiff.
+        axes: index or indices of the input axes to mollify (default: all); others use autodiff.
         mode: 'scattered', 'grid' (inputs must lie on a lattice) or 'auto' (grid when the
             inputs lie on the stencil lattice and that is cheaper, else scattered).
         boundary: grid mode only: 'extend' (evaluate g beyond the points' bounding box; exact,
             identical to scattered), 'valid' (NaN where the stencil leaves the box; see the
             field's ``mask``), 'reflect' or 'replicate' (pad the box values).
-        check_finite: raise ``FloatingPointError`` if g returns NaN/Inf.  True: at once on
-            the CPU; on CUDA without stalling the GPU pipeline ('deferred'): the error is raised
-            when backward reaches the network values, or at the layer's next call, whichever
-            comes first.  'sync' always checks at once (one host synchronisation per call);
-            False never checks.
+        check_finite: raise ``FloatingPointError`` if g returns NaN/Inf (see ``finite.py``).
+        precision: 'auto' (evaluate g in the input dtype; switch to float64 when a derivative's
+            rounding-error bound exceeds ``rtol`` of its magnitude), 'float64' (always), or
+            'input' (never; warn with :class:`PrecisionWarning` instead).  See ``precision.py``.
+        rtol: tolerance of the precision policy, relative to each derivative's magnitude.
+        module: the ``nn.Module`` holding the parameters of ``net`` when ``net`` is a plain
+            callable (needed for float64 evaluation).
     """
 
     def __init__(self, net: Callable[[torch.Tensor], torch.Tensor], width: float | Sequence[float],
-                 kernel: str | Kernel = "polynomial", points: int = 8,
-                 spacing: float | Sequence[float] | None = None, axes: Sequence[int] | None = None,
-                 mode: str = "scattered", boundary: str = "extend", check_finite: bool | str = True):
+                 kernel: str | Kernel = DEFAULTS["kernel"], points: int = DEFAULTS["points"],
+                 spacing: float | Sequence[float] | None = DEFAULTS["spacing"],
+                 axes: int | Sequence[int] | None = DEFAULTS["axes"], mode: str = DEFAULTS["mode"],
+                 boundary: str = DEFAULTS["boundary"], check_finite: bool | str = DEFAULTS["check_finite"],
+                 precision: str = DEFAULTS["precision"], rtol: float = DEFAULTS["rtol"],
+                 module: nn.Module | None = None):
         super().__init__()
-        if check_finite not in (True, False, "sync", "deferred"):
-            raise ValueError(f"check_finite must be True, False, 'sync' or 'deferred', got {check_finite!r}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if boundary not in ("extend",) + BOUNDARIES:
             raise ValueError(f"boundary must be one of {('extend',) + BOUNDARIES}, got {boundary!r}")
-        if int(points) != points or points < 2:
+        if isinstance(points, bool) or not isinstance(points, numbers.Real) or not math.isfinite(points) \
+                or int(points) != points or points < 2:
             raise ValueError(f"points per half-width must be an integer >= 2, got {points!r}")
         self.net = net
-        from .. import registry  # local import: registry imports this package lazily
-        self.kernel = registry.make_kernel(kernel) if not isinstance(kernel, Kernel) else kernel
-        self.width = width
+        self.module = module
+        self.kernel = make_kernel(kernel)
+        self.width = _normalise_width(width)
         self.points = int(points)
         self.spacing = spacing
-        self.axes = None if axes is None else tuple(int(a) for a in axes)
-        self.mode, self.boundary, self.check_finite = mode, boundary, check_finite
+        self.axes = None if axes is None else ((int(axes),) if isinstance(axes, numbers.Integral)
+                                               else tuple(int(a) for a in axes))
+        self.mode, self.boundary = mode, boundary
+        self.finite = FiniteCheck(check_finite)
+        self.precision = PrecisionState(precision, rtol)
         self._stencils: dict = {}
         self._last_plan: dict | None = None
-        self._pending: _DeferredCheck | None = None
+
+    @property
+    def check_finite(self):
+        return self.finite.policy
 
     def __getstate__(self) -> dict:
-        # caches (device tensors, a weak reference, a pending CUDA event) are not pickled
+        # caches (device tensors, a weak reference) are not pickled
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
-        return {**state, "_stencils": {}, "_last_plan": None, "_pending": None}
+        return {**state, "_stencils": {}, "_last_plan": None}
 
     # ---- configuration ------------------------------------------------------------------
     def _axes(self, dim: int) -> tuple:
@@ -254,22 +152,12 @@ class MollifierLayer(nn.Module):
             raise ValueError(f"axes {axes} are not distinct indices of {dim}-dimensional inputs")
         return axes
 
-    @staticmethod
-    def _per_axis(value, n: int, what: str) -> tuple:
-        vals = (value,) * n if isinstance(value, (int, float)) else tuple(value)
-        if len(vals) != n:
-            raise ValueError(f"{what} needs one value per mollified axis ({n}), got {len(vals)}")
-        for v in vals:
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"{what} must be positive finite numbers, got {value!r}")
-        return tuple(float(v) for v in vals)
-
     def stencil(self, dim: int, spacing: Sequence[float] | None = None) -> Stencil:
         """The stencil used for ``dim``-dimensional inputs (cached)."""
         axes = self._axes(dim)
-        widths = self._per_axis(self.width, len(axes), "width")
+        widths = _per_axis(self.width, len(axes), "width")
         if spacing is None:
-            spacing = (self._per_axis(self.spacing, len(axes), "spacing") if self.spacing is not None
+            spacing = (_per_axis(self.spacing, len(axes), "spacing") if self.spacing is not None
                        else tuple(w / self.points for w in widths))
         key = (dim, tuple(spacing), widths, axes, self.kernel.key())
         if key not in self._stencils:
@@ -277,37 +165,45 @@ class MollifierLayer(nn.Module):
         return self._stencils[key]
 
     # ---- evaluation ---------------------------------------------------------------------
-    def _check(self, values: torch.Tensor) -> torch.Tensor:
-        if values.dim() != 2:
-            raise ValueError(f"the wrapped network must return (N, m) values, got shape {tuple(values.shape)}")
-        if self._pending is not None:  # a deferred check of the previous call
-            pending, self._pending = self._pending, None
-            pending()
-        if not self.check_finite:
-            return values
-        bad = torch.isfinite(values.detach()).logical_not().sum()
-        deferred = self.check_finite == "deferred" or (self.check_finite is True and values.device.type == "cuda")
-        if not deferred:
-            _raise_if_nonfinite(int(bad))
-            return values
-        check = _DeferredCheck(bad)
-        self._pending = check
-        if values.requires_grad:
-            values.register_hook(check.hook)
-        return values
+    def _evaluator(self) -> Callable[[torch.Tensor, bool], torch.Tensor]:
+        """g(z) -> (N, m), in float64 when asked (parameters cast on the fly).  The network is
+        bound now, so a field can re-evaluate it later (precision 'auto')."""
+        net = self.net
+        module = self.module if self.module is not None else (net if isinstance(net, nn.Module) else None)
+
+        def evaluate(z: torch.Tensor, float64: bool) -> torch.Tensor:
+            values = evaluate_float64(net, module, z) if float64 else net(z)
+            if not torch.is_tensor(values) or values.dim() != 2:
+                raise ValueError(f"the wrapped network must return (N, m) values, got shape "
+                                 f"{tuple(getattr(values, 'shape', ()))}")
+            return self.finite(values)
+        return evaluate
 
     def _scattered(self, x: torch.Tensor, st: Stencil) -> MollifiedField:
-        offsets = st.offsets(x.dtype, x.device)
-        z = (x[:, None, :] - offsets[None]).reshape(-1, x.shape[1])
-        if len(st.axes) < x.shape[1] and torch.is_grad_enabled() and not z.requires_grad:
-            z.requires_grad_(True)  # autodiff axes need a graph even for constant inputs
-        g = self._check(self.net(z))
-        return MollifiedField(self, x, st, "scattered", g.reshape(x.shape[0], offsets.shape[0], -1), z=z)
+        net = self._evaluator()
+
+        def evaluate(float64: bool):
+            dtype = torch.float64 if float64 else x.dtype
+            offsets = st.offsets(dtype, x.device)
+            z = (x.to(dtype)[:, None, :] - offsets[None]).reshape(-1, x.shape[1])
+            if len(st.axes) < x.shape[1] and torch.is_grad_enabled() and not z.requires_grad:
+                z.requires_grad_(True)  # autodiff axes need a graph even for constant inputs
+            return net(z, float64).reshape(x.shape[0], len(offsets), -1), z
+
+        values, z = evaluate(self.precision.upcast)
+        return MollifiedField(x, st, "scattered", values, z=z, precision=self.precision,
+                              reevaluate=lambda: evaluate(True))
 
     def _grid(self, x: torch.Tensor, st: Stencil, plan: LatticePlan) -> MollifiedField:
-        g = self._check(self.net(plan.box))
-        values = g.T.reshape(g.shape[1], *plan.size)
-        return MollifiedField(self, x, st, "grid", values, plan=plan, boundary=self.boundary)
+        net = self._evaluator()
+
+        def evaluate(float64: bool):
+            g = net(plan.box_in(torch.float64) if float64 else plan.box, float64)
+            return g.T.reshape(g.shape[1], *plan.size), None
+
+        values, _ = evaluate(self.precision.upcast)
+        return MollifiedField(x, st, "grid", values, plan=plan, boundary=self.boundary, precision=self.precision,
+                              reevaluate=lambda: evaluate(True))
 
     def _lattice(self, x: torch.Tensor) -> tuple[Stencil, LatticePlan | None]:
         """Stencil and lattice plan for grid/auto mode (plan None: auto chose scattered).
@@ -323,7 +219,7 @@ class MollifierLayer(nn.Module):
             return last["stencil"], last["plan"]
         dim = x.shape[1]
         if self.mode == "grid":
-            spacing = None if self.spacing is not None else tuple(_min_gap(x[:, i]) for i in range(dim))
+            spacing = None if self.spacing is not None else tuple(lattice_spacing(x[:, i]) for i in range(dim))
             st = self.stencil(dim, spacing)
             plan = lattice_plan(x, st.spacings, st.half, self.boundary)
         else:  # auto: same spacing as scattered, so both give the same numbers; grid if cheaper
@@ -339,19 +235,16 @@ class MollifierLayer(nn.Module):
 
     def field(self, x: torch.Tensor) -> MollifiedField:
         """Evaluate the network once for inputs x (N, d) and return the mollified field."""
-        if not torch.is_tensor(x) or x.dim() != 2:
-            raise ValueError(f"inputs must be a (N, d) tensor, got {type(x).__name__} {getattr(x, 'shape', '')}")
-        if not x.is_floating_point():
-            raise ValueError("inputs must be a floating-point tensor")
+        _check_points(x)
         dim = x.shape[1]
         axes = self._axes(dim)
-        mode = self.mode
-        if mode == "scattered":
-            if self.boundary != "extend":
-                raise ValueError("boundary handling applies to grid mode; scattered mode always evaluates the full stencil")
+        self.precision.new_call()
+        if self.mode == "scattered" and self.boundary != "extend":
+            raise ValueError("boundary handling applies to grid mode; scattered mode always evaluates the full stencil")
+        if self.mode == "scattered" or x.shape[0] == 0:
             return self._scattered(x, self.stencil(dim))
         if len(axes) != dim:
-            if mode == "grid":
+            if self.mode == "grid":
                 raise ValueError("grid mode mollifies every input axis; use mode='scattered' with axes=")
             return self._scattered(x, self.stencil(dim))
         st, plan = self._lattice(x)
@@ -363,54 +256,27 @@ class MollifierLayer(nn.Module):
 
     @staticmethod
     def derivative(u: torch.Tensor, alpha: Sequence[int], component: int = 0) -> torch.Tensor:
-        """D^alpha u[:, component] (N, 1) for a tensor ``u`` returned by this layer."""
+        """D^alpha u[:, component] (N, 1) for a tensor ``u`` returned by this layer.
+
+        ``alpha`` has one non-negative order per input axis, added to the orders ``u`` already
+        carries (so ``derivative(derivative(u, a), b)`` is the derivative of order a + b).
+        """
         tag = field_of(u)
         if tag is None:
             raise ValueError("u was not produced by a MollifierLayer (or was sliced/transformed since)")
         field, comp, base = tag
+        alpha = tuple(alpha)
+        if len(alpha) != len(base):
+            raise ValueError(f"alpha must hold one order per input axis ({len(base)}), got {alpha}")
         if comp is not None:
             if component not in (0, comp):
                 raise ValueError("u is already a single-component derivative")
             component = comp
         return field.derivative(component, tuple(a + b for a, b in zip(base, alpha)))
 
-
-def _raise_if_nonfinite(bad: int) -> None:
-    if bad:
-        raise FloatingPointError(
-            f"the wrapped network returned {bad} non-finite values (NaN/Inf); the mollified "
-            "field and all its derivatives would be NaN")
-
-
-class _DeferredCheck:
-    """Count of non-finite values copied to host memory asynchronously; calling it waits for
-    that copy only (issued right after the network forward) and raises if the count is > 0."""
-
-    def __init__(self, bad: torch.Tensor):
-        self.event = None
-        if bad.device.type == "cuda":
-            self.host = torch.empty((), dtype=bad.dtype, device="cpu", pin_memory=True)
-            self.host.copy_(bad, non_blocking=True)
-            self.event = torch.cuda.Event()
-            self.event.record()
-        else:
-            self.host = bad
-        self.done = False
-
-    def __call__(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        if self.event is not None:
-            self.event.synchronize()
-        _raise_if_nonfinite(int(self.host))
-
-    def hook(self, grad: torch.Tensor) -> None:
-        self()
-
-
-def _min_gap(coords: torch.Tensor) -> float:
-    u = torch.unique(coords.detach())
-    if u.numel() < 2:
-        raise ValueError("grid mode needs at least two distinct coordinates per axis to infer the spacing; pass spacing=")
-    return float((u[1:] - u[:-1]).min())
+    def error_bound(self, u: torch.Tensor, alpha: Sequence[int], component: int = 0) -> float:
+        """Rounding-error bound of D^alpha u[:, component] for a tensor ``u`` from this layer."""
+        tag = field_of(u)
+        if tag is None:
+            raise ValueError("u was not produced by a MollifierLayer")
+        return tag[0].error_bound(tuple(a + b for a, b in zip(tag[2], alpha)), tag[1] or component)

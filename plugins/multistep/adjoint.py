@@ -63,7 +63,7 @@ class Problem:
 class SweepResult:
     a: dict
     grads: list
-    uses: list  # per parameter: elementwise count of nodes touching it, capped at 2 (or None)
+    uses: list  # per parameter: elementwise count of nodes touching it (or None)
     y0: torch.Tensor | None = None
     extra: dict = field(default_factory=dict)
 
@@ -122,8 +122,10 @@ class CorrectedAdjoint:
 
 
 def _count(uses, g: torch.Tensor):
-    hit = (g != 0).to(torch.uint8)
-    return hit if uses is None else torch.clamp(uses + hit, max=2)
+    """Elementwise number of nodes whose gradient touched each element (two ops per node)."""
+    if uses is None:
+        return (g != 0).to(torch.int32)
+    return uses.add_(g != 0)
 
 
 def sweep(P: Problem, strategy, x_seeds: dict, f_seeds: dict, count: bool = False) -> SweepResult:

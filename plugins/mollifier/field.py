@@ -1,0 +1,256 @@
+"""The mollified field of one layer output, its derivative cache and the tensor tags.
+
+Every tensor the layer returns carries a tag ``(field, component, alpha)``; a later request
+for d/dx_i of that tensor adds one to alpha and is served from the same network evaluation.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .grid import LatticePlan, axis_pass, valid_mask
+from .precision import PrecisionState, describe_excess, finite_or_zero, rounding_bound
+from .stencil import Stencil
+
+__all__ = ["MollifiedField", "UnservableDerivative", "field_of", "differentiate", "is_field"]
+
+_TAG = "_steadygrad_field"
+
+
+class UnservableDerivative(ValueError):
+    """Raised when a derivative cannot be produced by the mollifier (e.g. order too high)."""
+
+
+def field_of(y: torch.Tensor):
+    """(field, component, alpha) attached to a tensor produced by a mollifier layer, or None."""
+    return getattr(y, _TAG, None)
+
+
+def is_field(y: torch.Tensor, x: torch.Tensor | None = None) -> bool:
+    """True if ``y`` is a layer output or derivative (of inputs ``x``, when given)."""
+    tag = field_of(y)
+    return tag is not None and (x is None or tag[0].x is x)
+
+
+def _tag(y: torch.Tensor, field: "MollifiedField", component, alpha: tuple) -> torch.Tensor:
+    setattr(y, _TAG, (field, component, alpha))
+    return y
+
+
+def differentiate(y: torch.Tensor, x: torch.Tensor, axis: int, component: int | None = None) -> torch.Tensor | None:
+    """d y / d x[:, axis] served by the mollifier, or None if ``y`` is not a mollified field of ``x``.
+
+    ``y`` is either a layer output (N, m), then ``component`` selects the output column, or a
+    derivative produced earlier by this function (N, 1), which composes multi-indices so that
+    nested calls give higher derivatives.  Raises :class:`UnservableDerivative` when the
+    request cannot be served (order beyond the kernel's smoothness or the stencil's reach).
+    """
+    tag = field_of(y)
+    if tag is None or tag[0].x is not x:
+        return None
+    field, comp, alpha = tag
+    if comp is None:
+        if component is None:
+            if y.shape[-1] != 1:
+                raise ValueError("component must be given for a field with several outputs")
+            component = 0
+        comp = component
+    elif component not in (None, 0):
+        raise ValueError(f"component {component} requested from a single-component derivative")
+    if not 0 <= axis < field.dim:
+        raise ValueError(f"axis {axis} is out of range for inputs of dimension {field.dim}")
+    new = list(alpha)
+    new[axis] += 1
+    return field.derivative(comp, tuple(new))
+
+
+class MollifiedField:
+    """Lazily computed derivatives of one layer output; lives as long as that output.
+
+    Args:
+        x: the points (N, d).
+        stencil: the stencil of the layer for these points.
+        mode: 'scattered' (values (N, S, m), stencil around every point) or 'grid' (values
+            (m, n_1..n_d) on the lattice box of ``plan``).
+        values: network values in the evaluation dtype.
+        z: scattered mode: the stencil points the network saw (for autodiff axes).
+        precision: the layer's :class:`PrecisionState`.
+        reevaluate: returns (values, z) evaluated in float64 on the same points (policy 'auto').
+    """
+
+    def __init__(self, x: torch.Tensor, stencil: Stencil, mode: str, values: torch.Tensor,
+                 z: torch.Tensor | None = None, plan: LatticePlan | None = None, boundary: str = "extend",
+                 precision: PrecisionState | None = None,
+                 reevaluate: Callable[[], tuple] | None = None):
+        self.x, self.stencil, self.mode = x, stencil, mode
+        self.plan, self.boundary = plan, boundary
+        self.dim = x.shape[1]
+        self.precision = precision or PrecisionState("input")
+        self._reevaluate = reevaluate
+        self._set_values(values, z)
+
+    def _set_values(self, values: torch.Tensor, z: torch.Tensor | None) -> None:
+        self.values, self.z = values, z
+        self._cache: dict = {}
+        self._stencil_values: dict = {}
+        self._gmax: dict = {}
+
+    # ---- scattered helpers -------------------------------------------------------------
+    def _values_scattered(self, component: int, beta: tuple) -> torch.Tensor:
+        """d^beta G[:, :, component] w.r.t. the non-mollified axes, shape (N, S)."""
+        key = (component, beta)
+        if key not in self._stencil_values:
+            if not any(beta):
+                out = self.values[:, :, component]
+            else:
+                axis = max(i for i, b in enumerate(beta) if b)
+                prev_beta = tuple(b - (i == axis) for i, b in enumerate(beta))
+                prev = self._values_scattered(component, prev_beta)
+                if not prev.requires_grad:
+                    raise UnservableDerivative(
+                        f"derivative along non-mollified axis {axis} needs autograd; "
+                        "call the layer with inputs that require grad, outside torch.no_grad()")
+                g, = torch.autograd.grad(prev.sum(), self.z, create_graph=True)
+                out = g[..., axis].reshape(prev.shape)
+            self._stencil_values[key] = out
+        return self._stencil_values[key]
+
+    def _grid_conv(self, orders: tuple) -> torch.Tensor:
+        """Convolution of the box values (m, n_1..n_d) -> (m, N_1..N_d) for per-axis orders.
+
+        Passes run axis by axis and every partial result is cached, so derivatives that share
+        their leading orders (u_xxxx, u_xx, u_xxyy) share those passes.
+        """
+        d = len(orders)
+        pad = None if self.boundary in ("extend", "valid") else self.boundary
+        start, out = 0, self.values
+        for k in range(d, 0, -1):
+            if ("grid", orders[:k]) in self._cache:
+                start, out = k, self._cache[("grid", orders[:k])]
+                break
+        for i in range(start, d):
+            out = axis_pass(out, self.stencil, i, orders[i], d, pad)
+            self._cache[("grid", orders[:i + 1])] = out
+        return out
+
+    def _gather(self, box: torch.Tensor) -> torch.Tensor:
+        """Pick the (m,) values at the points' lattice indices from a (m, N_1..N_d) box -> (N, m).
+
+        A reshape when the points are the whole box in C order; otherwise ``index_select`` on
+        the flattened box (its backward is a scatter-add, much cheaper on GPUs than the sort
+        that advanced-indexing backward needs).
+        """
+        flat, inside = self.plan.flat, self.plan.inside
+        if flat is None:
+            return box.reshape(box.shape[0], -1).T
+        picked = box.reshape(box.shape[0], -1).index_select(1, flat).T
+        if inside is not None:
+            picked = torch.where(inside[:, None], picked, torch.full_like(picked, float("nan")))
+        return picked
+
+    @property
+    def outputs(self) -> int:
+        """Number of output components m."""
+        return self.values.shape[-1] if self.mode == "scattered" else self.values.shape[0]
+
+    def _orders(self, alpha: tuple) -> tuple:
+        return tuple(alpha[a] for a in self.stencil.axes)
+
+    def _compute(self, component: int, alpha: tuple) -> torch.Tensor:
+        orders = self._orders(alpha)
+        beta = tuple(0 if i in self.stencil.axes else alpha[i] for i in range(self.dim))
+        try:
+            if self.mode == "scattered":
+                w = self.stencil.weights(orders, self.values.dtype, self.values.device)
+                return (self._values_scattered(component, beta) @ w)[:, None]
+            if any(beta):
+                raise UnservableDerivative("grid mode mollifies every axis; use scattered mode for autodiff axes")
+            box = self._grid_conv(orders)
+            return self._gather(box if box.shape[0] == 1 else box[component:component + 1])
+        except UnservableDerivative:
+            raise
+        except ValueError as err:  # the stencil cannot represent this order
+            raise UnservableDerivative(str(err)) from None
+
+    # ---- public --------------------------------------------------------------------------
+    @property
+    def mask(self) -> torch.Tensor:
+        """(N,) True where the point's derivatives are exact mollifications (full stencil)."""
+        if self.mode == "scattered" or self.boundary == "extend":
+            return torch.ones(self.x.shape[0], dtype=torch.bool, device=self.x.device)
+        box_mask = valid_mask(self.values.shape[1:], self.stencil.half, self.x.device)
+        return box_mask[tuple(self.plan.index.unbind(1))]
+
+    def output(self) -> torch.Tensor:
+        """The mollified field u (N, m) in the input dtype, tagged."""
+        zeros = (0,) * self.dim
+        orders = (0,) * len(self.stencil.axes)
+        if self.mode == "scattered":
+            w = self.stencil.weights(orders, self.values.dtype, self.values.device)
+            u = torch.einsum("nsm,s->nm", self.values, w)
+        else:
+            u = self._gather(self._grid_conv(orders))
+        return _tag(u.to(self.x.dtype), self, None, zeros)
+
+    def error_bound(self, alpha: Sequence[int], component: int = 0) -> float:
+        """A-priori bound on the rounding error of D^alpha u[:, component] (absolute, in the
+        units of that derivative): KAPPA u max|g| ||w^alpha||_1 (see ``precision.py``).
+
+        It covers the mollified axes; derivatives along autodiff axes are not amplified the
+        same way and are not included.
+        """
+        alpha = self._check_alpha(alpha, component)
+        if component not in self._gmax:
+            vals = self.values[:, :, component] if self.mode == "scattered" else self.values[component]
+            self._gmax[component] = finite_or_zero(float(vals.detach().abs().max())) if vals.numel() else 0.0
+        w1 = 1.0
+        for i, n in enumerate(self._orders(alpha)):
+            w1 *= float(np.abs(self.stencil.weights_axis(i, n)).sum())
+        return rounding_bound(self.values.dtype, self._gmax[component], w1)
+
+    def _check_alpha(self, alpha: Sequence[int], component: int) -> tuple:
+        alpha = tuple(int(a) for a in alpha)
+        if len(alpha) != self.dim or min(alpha) < 0:
+            raise ValueError(f"alpha must hold {self.dim} non-negative orders (one per input axis), got {alpha}")
+        if not 0 <= component < self.outputs:
+            raise ValueError(f"component {component} out of range for {self.outputs} outputs")
+        for a, n in zip(self.stencil.axes, self._orders(alpha)):
+            try:
+                self.stencil.kernel.check_order(n)
+            except ValueError as err:
+                raise UnservableDerivative(f"axis {a}: {err}") from None
+        return alpha
+
+    def derivative(self, component: int, alpha: Sequence[int]) -> torch.Tensor:
+        """D^alpha u[:, component], shape (N, 1) in the input dtype; alpha has one entry per input axis."""
+        alpha = self._check_alpha(alpha, component)
+        key = (component, alpha)
+        if key in self._cache:
+            return self._cache[key]
+        out = self._compute(component, alpha)
+        if any(self._orders(alpha)) and self.precision.wants_check(key) and self.values.dtype != torch.float64:
+            out = self._enforce_precision(component, alpha, out)
+        out = _tag(out.to(self.x.dtype), self, component, alpha)
+        self._cache[key] = out
+        return out
+
+    def _enforce_precision(self, component: int, alpha: tuple, out: torch.Tensor) -> torch.Tensor:
+        """Apply the policy to one derivative: switch to float64 ('auto') or warn ('input')."""
+        P = self.precision
+        P.checked.add((component, alpha))
+        if not out.numel():
+            return out
+        bound, scale = self.error_bound(alpha, component), finite_or_zero(float(out.detach().abs().max()))
+        if bound <= P.rtol * scale:
+            return out
+        order = sum(self._orders(alpha))
+        message = describe_excess(alpha, bound, scale, self.stencil.widths, order, self.values.dtype, P.rtol)
+        if P.precision != "auto" or self._reevaluate is None:
+            P.report(message)
+            return out
+        P.upcast = True
+        P.report(f"precision='auto' switched to float64 evaluation of the network: {message.split(';')[0]}")
+        self._set_values(*self._reevaluate())
+        return self._compute(component, alpha)
