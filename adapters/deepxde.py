@@ -194,10 +194,11 @@ def _fallback(st: _State | None, name: str, *args, **kwargs):
         return _originals[name](*args, **kwargs)
     except RuntimeError as err:
         if st is not None and ("not have been used in the graph" in str(err) or "does not require grad" in str(err)):
-            raise RuntimeError(
-                f"autodiff fallback impossible with {st.operator.describe()}: its outputs are not connected to "
-                "the inputs' autograd graph (grid-mode values are evaluated on a lattice, not at the inputs); "
-                "use mode='scattered', or a derivative the operator serves") from err
+            why = ("its outputs are not connected to the inputs' autograd graph (the network is evaluated on a "
+                   "lattice, not at the inputs); use mode='scattered', or a derivative the operator serves"
+                   if not st.operator.autodiff_compatible else
+                   f"this tensor of shape {tuple(ys.shape)} is not connected to the inputs' autograd graph")
+            raise RuntimeError(f"autodiff fallback impossible with {st.operator.describe()}: {why}") from err
         raise
 
 

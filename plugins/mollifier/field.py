@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from .grid import LatticePlan, axis_pass, valid_mask
-from .precision import PrecisionState, describe_excess, finite_or_zero, rounding_bound
+from .precision import (DEFAULT_ROUNDING, PROBE, PrecisionState, describe_excess, finite_or_zero, rounding_bound,
+                        unit_roundoff)
 from .stencil import Stencil
 
 __all__ = ["MollifiedField", "UnservableDerivative", "field_of", "differentiate", "is_field"]
@@ -78,17 +79,19 @@ class MollifiedField:
         z: scattered mode: the stencil points the network saw (for autodiff axes).
         precision: the layer's :class:`PrecisionState`.
         reevaluate: returns (values, z) evaluated in float64 on the same points (policy 'auto').
+        evaluate64: g at given points in float64 (measures the network's rounding), or None.
     """
 
     def __init__(self, x: torch.Tensor, stencil: Stencil, mode: str, values: torch.Tensor,
                  z: torch.Tensor | None = None, plan: LatticePlan | None = None, boundary: str = "extend",
                  precision: PrecisionState | None = None,
-                 reevaluate: Callable[[], tuple] | None = None):
+                 reevaluate: Callable[[], tuple] | None = None,
+                 evaluate64: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.x, self.stencil, self.mode = x, stencil, mode
         self.plan, self.boundary = plan, boundary
         self.dim = x.shape[1]
         self.precision = precision or PrecisionState("input")
-        self._reevaluate = reevaluate
+        self._reevaluate, self._evaluate64 = reevaluate, evaluate64
         self._set_values(values, z)
 
     def _set_values(self, values: torch.Tensor, z: torch.Tensor | None) -> None:
@@ -208,7 +211,36 @@ class MollifiedField:
         w1 = 1.0
         for i, n in enumerate(self._orders(alpha)):
             w1 *= float(np.abs(self.stencil.weights_axis(i, n)).sum())
-        return rounding_bound(self.values.dtype, self._gmax[component], w1)
+        return rounding_bound(self.values.dtype, self._gmax[component], w1, self._rounding())
+
+    def _rounding(self) -> float:
+        """The network's forward-rounding factor c (see ``precision.py``), measured once per
+        recheck period on up to PROBE of this field's evaluation points."""
+        P = self.precision
+        if self.values.dtype == torch.float64:
+            return 1.0
+        if P.rounding is None:
+            P.rounding = self._measure_rounding()
+        return P.rounding
+
+    def _measure_rounding(self) -> float:
+        if self._evaluate64 is None:
+            return DEFAULT_ROUNDING
+        if self.mode == "scattered":
+            points, rows = self.z, self.values.reshape(-1, self.values.shape[-1])
+        else:
+            points, rows = self.plan.box, self.values.reshape(self.values.shape[0], -1).T
+        if not len(points):
+            return DEFAULT_ROUNDING
+        idx = torch.linspace(0, len(points) - 1, min(PROBE, len(points)), device=points.device).long()
+        try:
+            with torch.no_grad():
+                exact = self._evaluate64(points.detach()[idx])
+        except (ValueError, RuntimeError, TypeError):
+            return DEFAULT_ROUNDING
+        low = rows.detach()[idx].double()
+        scale = float(low.abs().max()) * unit_roundoff(self.values.dtype)
+        return max(1.0, finite_or_zero(float((low - exact).abs().max()) / scale)) if scale > 0 else 1.0
 
     def _check_alpha(self, alpha: Sequence[int], component: int) -> tuple:
         alpha = tuple(int(a) for a in alpha)

@@ -39,8 +39,13 @@ DEFAULTS = {"kernel": "polynomial", "points": 8, "spacing": None, "axes": None, 
             "boundary": "extend", "check_finite": True, "precision": "auto", "rtol": 1e-3}
 
 
+def _is_scalar(value) -> bool:
+    """A real number, or a one-element tensor / 0-d array."""
+    return isinstance(value, numbers.Real) or (hasattr(value, "shape") and math.prod(value.shape) == 1)
+
+
 def _positive(value, what: str) -> float:
-    if torch.is_tensor(value) and value.numel() == 1:
+    if hasattr(value, "shape") and math.prod(value.shape) == 1 and hasattr(value, "item"):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{what} must be a positive number (or one per mollified axis), got {value!r}")
@@ -53,8 +58,7 @@ def _per_axis(value, n: int, what: str) -> tuple:
     """One positive float per mollified axis from a number, 0-d tensor or sequence."""
     if isinstance(value, str):
         raise TypeError(f"{what} must be a number or a sequence of numbers, got the string {value!r}")
-    scalar = isinstance(value, numbers.Real) or (torch.is_tensor(value) and value.numel() == 1)
-    vals = (value,) * n if scalar else tuple(value)
+    vals = (value,) * n if _is_scalar(value) else tuple(value)
     if len(vals) != n:
         raise ValueError(f"{what} needs one value per mollified axis ({n}), got {len(vals)}")
     return tuple(_positive(v, what) for v in vals)
@@ -64,7 +68,7 @@ def _normalise_width(width):
     """A float, or a tuple of floats (one per mollified axis); numpy scalars and 0-d tensors accepted."""
     if isinstance(width, str):
         raise TypeError(f"width must be a number or a sequence of numbers, got the string {width!r}")
-    if isinstance(width, numbers.Real) or (torch.is_tensor(width) and width.numel() == 1):
+    if _is_scalar(width):
         return _positive(width, "width")
     return tuple(_positive(w, "width") for w in width)
 
@@ -188,11 +192,12 @@ class MollifierLayer(nn.Module):
             z = (x.to(dtype)[:, None, :] - offsets[None]).reshape(-1, x.shape[1])
             if len(st.axes) < x.shape[1] and torch.is_grad_enabled() and not z.requires_grad:
                 z.requires_grad_(True)  # autodiff axes need a graph even for constant inputs
-            return net(z, float64).reshape(x.shape[0], len(offsets), -1), z
+            g = net(z, float64)
+            return g.reshape(x.shape[0], len(offsets), g.shape[-1]), z
 
         values, z = evaluate(self.precision.upcast)
         return MollifiedField(x, st, "scattered", values, z=z, precision=self.precision,
-                              reevaluate=lambda: evaluate(True))
+                              reevaluate=lambda: evaluate(True), evaluate64=lambda p: net(p, True))
 
     def _grid(self, x: torch.Tensor, st: Stencil, plan: LatticePlan) -> MollifiedField:
         net = self._evaluator()
@@ -203,7 +208,7 @@ class MollifierLayer(nn.Module):
 
         values, _ = evaluate(self.precision.upcast)
         return MollifiedField(x, st, "grid", values, plan=plan, boundary=self.boundary, precision=self.precision,
-                              reevaluate=lambda: evaluate(True))
+                              reevaluate=lambda: evaluate(True), evaluate64=lambda p: net(p, True))
 
     def _lattice(self, x: torch.Tensor) -> tuple[Stencil, LatticePlan | None]:
         """Stencil and lattice plan for grid/auto mode (plan None: auto chose scattered).

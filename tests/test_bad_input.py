@@ -1,0 +1,153 @@
+"""Bad input to the mollifier: a clear error naming the fix, or correct behaviour (issue 9)."""
+import os
+import threading
+
+import mpmath
+import numpy as np
+import pytest
+import torch
+
+from steadygrad.mollifier import MollifierLayer, PolynomialKernel, UnservableDerivative
+
+os.environ.setdefault("DDE_BACKEND", "pytorch")
+
+
+def _net(d=1, m=1, dtype=torch.float64):
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(d, 16), torch.nn.Tanh(), torch.nn.Linear(16, m)).to(dtype)
+
+
+def test_order_beyond_the_stencil_is_unservable():
+    layer = MollifierLayer(_net(), width=0.1, points=8)
+    u = layer(torch.linspace(0, 1, 11, dtype=torch.float64)[:, None])
+    with pytest.raises(UnservableDerivative, match="cannot represent derivative order 7"):
+        layer.derivative(u, (7,))
+    with pytest.raises(UnservableDerivative, match="smoothness"):
+        layer.derivative(u, (8,))
+
+
+def test_alpha_length_must_match_the_inputs():
+    layer = MollifierLayer(_net(2), width=0.1)
+    u = layer(torch.rand(5, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="one order per input axis"):
+        layer.derivative(u, (1, 0, 1))
+    with pytest.raises(ValueError, match="one order per input axis"):
+        layer.derivative(u, (1,))
+
+
+@pytest.mark.parametrize("q", [8, 60, 200])
+def test_polynomial_kernel_accurate_for_large_exponents(q):
+    kernel = PolynomialKernel(q)
+    exact_c = float(mpmath.sqrt(mpmath.pi) * mpmath.gamma(q + 1) / mpmath.gamma(q + 1.5))
+    assert abs(kernel.normalisation / exact_c - 1) < 1e-12
+    s = np.array([-0.7, -0.2, 0.05, 0.3, 0.9])
+    for n in (0, 2, 4):
+        ours = kernel.derivative(s, n)
+        ref = np.array([float(mpmath.diff(lambda v: (1 - v * v) ** q, mpmath.mpf(x), n)) for x in s])
+        assert np.allclose(ours, ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max()), (n, ours, ref)
+
+
+def test_width_and_option_types():
+    X = torch.linspace(0, 1, 21, dtype=torch.float64)[:, None]
+    ref = MollifierLayer(_net(), width=0.1)(X)
+    for width in (np.float64(0.1), torch.tensor(0.1), np.array(0.1)):
+        assert torch.allclose(MollifierLayer(_net(), width=width)(X), ref, rtol=1e-6)  # torch.tensor(0.1) is float32
+    with pytest.raises(TypeError, match="string"):
+        MollifierLayer(_net(), width="0.1")
+    assert MollifierLayer(_net(2), width=0.1, axes=0).stencil(2).axes == (0,)
+    with pytest.raises(ValueError, match="points per half-width"):
+        MollifierLayer(_net(), width=0.1, points=float("nan"))
+    with pytest.raises(ValueError, match="precision"):
+        MollifierLayer(_net(), width=0.1, precision="half")
+
+
+@pytest.mark.parametrize("mode", ["scattered", "grid", "auto"])
+def test_empty_input(mode):
+    layer = MollifierLayer(_net(1, 2), width=0.1, spacing=0.02, mode=mode)
+    u = layer(torch.zeros(0, 1, dtype=torch.float64))
+    assert u.shape == (0, 2) and layer.derivative(u, (2,), component=1).shape == (0, 1)
+
+
+@pytest.mark.parametrize("mode", ["scattered", "grid", "auto"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_coordinates(mode, bad):
+    X = torch.linspace(0, 1, 11, dtype=torch.float64)[:, None]
+    X[3, 0] = bad
+    with pytest.raises(ValueError, match=r"NaN/Inf \(point 3"):
+        MollifierLayer(_net(), width=0.2, spacing=0.1, mode=mode)(X)
+
+
+def test_float32_lattice_is_a_lattice():
+    X = torch.linspace(0, 1, 3000)[:, None]
+    layer = MollifierLayer(_net(dtype=torch.float32), width=8 / 2999, mode="grid")
+    u = layer(X)
+    assert layer.stencil(1, (1 / 2999,)).spacings[0] == pytest.approx(1 / 2999, rel=1e-9)
+    assert u.shape == (3000, 1)
+
+
+def test_deepxde_refuses_valid_boundary():
+    import steadygrad.deepxde as sgd
+
+    with pytest.raises(ValueError, match="NaN loss"):
+        sgd.enable("mollifier", width=0.1, spacing=0.05, mode="grid", boundary="valid")
+    assert sgd.active() is None
+
+
+def test_fallback_error_names_the_real_cause_in_scattered_mode():
+    import deepxde as dde
+
+    import steadygrad.deepxde as sgd
+
+    sgd.enable("mollifier", width=0.1)
+    try:
+        with pytest.raises(RuntimeError, match="not connected") as info:
+            dde.grad.jacobian(torch.ones(4, 1), torch.ones(4, 1, requires_grad=True), i=0, j=0)
+        assert "lattice" not in str(info.value) and "mode=scattered" in str(info.value)
+    finally:
+        sgd.disable()
+
+
+def test_enable_is_per_thread():
+    """Thread A trains with the mollifier while thread B runs plain DeepXDE on another net."""
+    import deepxde as dde
+
+    import steadygrad.deepxde as sgd
+
+    x = torch.linspace(0, 1, 9)[:, None]
+    results, errors = {}, []
+    started = threading.Barrier(2)
+
+    def a():
+        try:
+            sgd.enable("mollifier", width=0.1)
+            net = dde.nn.FNN([1, 8, 1], "tanh", "Glorot uniform")
+            started.wait(timeout=30)
+            for _ in range(20):
+                y = net(x)
+                assert sgd.active() is not None and dde.grad.hessian(y, x).shape == (9, 1)
+            sgd.disable()
+        except Exception as err:  # noqa: BLE001
+            errors.append(err)
+
+    def b():
+        try:
+            net = dde.nn.FNN([1, 8, 1], "tanh", "Glorot uniform")
+            started.wait(timeout=30)
+            for _ in range(20):
+                xx = x.clone().requires_grad_(True)
+                y = net(xx)
+                plain = torch.nn.Module.__call__(net, xx)
+                results.setdefault("same", []).append(bool(torch.equal(y, plain)))
+                dde.grad.clear()
+            results["active"] = sgd.active()
+        except Exception as err:  # noqa: BLE001
+            errors.append(err)
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert all(results["same"]) and results["active"] is None
+    assert sgd.active() is None
