@@ -24,9 +24,15 @@ def test_bench_quick_pde_and_ode(tmp_path):
     poisson = {r["variant"]: r for r in rows if r["problem"] == "poisson1d"}
     assert set(poisson) == {"autodiff", "mollifier-scattered", "mollifier-grid"}
     assert all(r["status"] == "ok" and r["u_l2"] < 0.05 for r in poisson.values()), poisson
-    r4 = {r["variant"]: r for r in rows if r["problem"] == "residual4"}
-    assert set(r4) == {"plain-fit", "mollifier-grid", "mollifier-scattered", "autodiff"}
-    assert all(r["ms_per_step"] > 0 for r in r4.values() if r["status"] == "ok")
+    r4 = {(r["variant"], r["dtype"]): r for r in rows if r["problem"] == "residual4"}
+    assert {v for v, _ in r4} == {"plain-fit", "mollifier-grid", "mollifier-scattered", "autodiff",
+                                  "autodiff-torch.func"}
+    assert all(r["status"] == "ok" for r in r4.values()), r4
+    for (variant, dtype), r in r4.items():  # every derivative row carries its error vs float64
+        if variant != "plain-fit":
+            assert 0 <= r["rel_err"] < 1e-3, (variant, dtype, r["rel_err"])
+    grid = r4["mollifier-grid", "float64"]
+    assert grid["autodiff_time_ratio"] > 3 and grid["autodiff_memory_ratio"] > 5, grid  # loose: shared machine
     mem = {(r["variant"], r["N"]): r["peak_mb"] for r in rows if r["problem"] == "ode_memory"}
     assert {v for v, _ in mem} >= {"leapfrog-corrected", "rk4-autodiff", "rk4-odeint_adjoint"}
     assert mem["rk4-autodiff", 160] > 5 * mem["leapfrog-corrected", 160] > 0, mem
@@ -60,3 +66,66 @@ def test_adam_then_lbfgs_schedule_runs_exactly_the_requested_steps():
     row = run_pde_problem("heat2d", "mollifier-grid", 0.0, True, 0, "cpu", iterations=20, lbfgs=15)
     assert row["status"] == "ok" and row["iterations"] == 20 and 0 < row["lbfgs_steps"] <= 15, row
     assert row["final_loss"] > 0 and -1 <= row["param_corr"] <= 1 and row["param_rel_err"] > 0
+
+
+def _probe(quick, device, seed):
+    """A stand-in ODE problem built like spiral_fit: a network in the default dtype, float32 data."""
+    import torch
+
+    net = torch.nn.Linear(2, 2)
+    y = net(torch.ones(1, 2, dtype=torch.float32))  # fails if a PDE case left float64 as default
+    return [{"problem": "probe", "variant": None, "status": "ok", "dtype": str(torch.get_default_dtype()),
+             "value": float(y.sum()), "draw": float(torch.rand(()))}]
+
+
+def test_problems_are_isolated_from_each_other(monkeypatch):
+    """A problem that sets DeepXDE's float64 default (and seeds) does not change the rows of the
+    next one, in either order (the README's bench --quick once crashed on exactly this)."""
+    from steadygrad.bench import runner
+
+    monkeypatch.setitem(runner.ODE_PROBLEMS, "probe", _probe)
+
+    def rows(order):
+        out = {}
+        for name in order:
+            args = (name, "autodiff", 0.0) if name == "poisson1d" else (name, None, None)
+            for r in runner._run_case(*args, True, 0, "cpu", 30, 0):
+                out[name] = {k: v for k, v in r.items() if k not in ("ms_per_step", "peak_mb", "memory_kind")}
+        return out
+
+    forward, backward = rows(["poisson1d", "probe"]), rows(["probe", "poisson1d"])
+    assert forward == backward, (forward, backward)
+    assert forward["probe"]["status"] == "ok" and forward["poisson1d"]["status"] == "ok", forward
+
+
+def test_a_failing_case_becomes_an_error_row(tmp_path, monkeypatch):
+    from steadygrad.bench import runner
+
+    def broken(quick, device, seed):
+        raise RuntimeError("mat1 and mat2 must have the same dtype\nmore detail")
+
+    monkeypatch.setitem(runner.ODE_PROBLEMS, "spiral_fit", broken)
+    monkeypatch.setitem(runner.ODE_PROBLEMS, "probe", _probe)
+    monkeypatch.setattr(runner, "ALL_PROBLEMS", [*runner.ALL_PROBLEMS, "probe"])
+    rows = runner.run_benchmarks(["spiral_fit", "probe"], quick=True, out=str(tmp_path))
+    bad = runner.failed(rows)
+    assert [r["problem"] for r in bad] == ["spiral_fit"] and bad[0]["error"] == (
+        "RuntimeError: mat1 and mat2 must have the same dtype")
+    assert any(r["problem"] == "probe" and r["status"] == "ok" for r in rows)
+    assert "spiral_fit" in (tmp_path / "results.md").read_text()
+
+
+def test_cli_bad_out_and_iterations(tmp_path):
+    env = dict(os.environ, DDE_BACKEND="pytorch")
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    res = subprocess.run([sys.executable, "-m", "steadygrad", "bench", "poisson1d", "--out", str(target)], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "is a file" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "results.partial.jsonl").write_text("keep\n")
+    res = subprocess.run([sys.executable, "-m", "steadygrad", "bench", "poisson1d", "--iterations", "0", "--out",
+                          str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "--iterations must be >= 1" in res.stderr
+    assert (out / "results.partial.jsonl").read_text() == "keep\n"

@@ -17,6 +17,7 @@ class Measurement(dict):
 
 
 CPU_MEMORY_KIND = "CPU heap peak sampled after every tensor op (glibc mallinfo2)"
+POLLED_MEMORY_KIND = "CPU heap peak polled every 0.2 ms by a thread (glibc mallinfo2; may miss short peaks)"
 
 
 @lru_cache(maxsize=1)
@@ -63,12 +64,35 @@ def _cpu_peak_mode(in_use):
 
 
 @contextmanager
-def peak_memory(device: str):
+def _polled(in_use):
+    """Peak of ``in_use()`` polled by a thread (for code that a dispatch mode cannot wrap, such
+    as torch.func transforms)."""
+    import threading
+
+    state = {"base": in_use(), "peak": 0, "stop": False}
+
+    def poll():
+        while not state["stop"]:
+            state["peak"] = max(state["peak"], in_use() - state["base"])
+            time.sleep(0.0002)
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        state["stop"] = True
+        thread.join()
+        state["peak"] = max(state["peak"], in_use() - state["base"])
+
+
+@contextmanager
+def peak_memory(device: str, cpu: str = "per-op"):
     """Yield a dict filled with ``peak_mb``: peak memory above the start of the block (MiB).
 
     CUDA: the caching allocator's max allocated.  CPU: heap in use, sampled after every tensor
     op (it slows small ops down, so wrap one step rather than a whole training run; the first
-    call also counts one-off allocations of libraries and op caches: measure a second call).
+    call also counts one-off allocations of libraries and op caches: measure a second call), or
+    ``cpu='polled'``: polled by a thread (coarser; for torch.func transforms).
     """
     out: dict = {}
     if device.startswith("cuda"):
@@ -89,23 +113,28 @@ def peak_memory(device: str):
         yield out
         out.update(peak_mb=None, memory_kind="unavailable (needs glibc)")
         return
+    if cpu == "polled":
+        with _polled(in_use) as state:
+            yield out
+        out.update(peak_mb=state["peak"] / 2**20, memory_kind=POLLED_MEMORY_KIND)
+        return
     with _cpu_peak_mode(in_use) as mode:
         yield out
     out["peak_mb"] = mode.peak / 2**20
     out["memory_kind"] = CPU_MEMORY_KIND
 
 
-def step_peak_memory(step: Callable[[], object], device: str) -> dict:
+def step_peak_memory(step: Callable[[], object], device: str, cpu: str = "per-op") -> dict:
     """:func:`peak_memory` of one call of ``step``; on CPU the call is made twice and the second
     one counts (the first also allocates library and op caches once)."""
     for _ in range(1 if device.startswith("cuda") else 2):
-        with peak_memory(device) as mem:
+        with peak_memory(device, cpu) as mem:
             step()
     return mem
 
 
 def measure(step: Callable[[], object], repeats: int, device: str = "cpu", warmup: int = 1,
-            min_seconds: float = 0.0, max_repeats: int = 500) -> Measurement:
+            min_seconds: float = 0.0, max_repeats: int = 500, cpu_memory: str = "per-op") -> Measurement:
     """Time ``step`` (seconds per call, median of at least ``repeats`` calls, more until they add
     up to ``min_seconds``: cheap steps get more samples on a noisy machine), then its peak
     memory in one more call.
@@ -125,7 +154,7 @@ def measure(step: Callable[[], object], repeats: int, device: str = "cpu", warmu
             step()
             sync()
             times.append(time.perf_counter() - t0)
-        mem = step_peak_memory(step, device)
+        mem = step_peak_memory(step, device, cpu_memory)
         times.sort()
         res.update(seconds=times[len(times) // 2], **mem)
     except (torch.cuda.OutOfMemoryError, MemoryError) as err:

@@ -9,7 +9,8 @@ from typing import Sequence
 
 from .measure import machine
 from .ode import ODE_PROBLEMS
-from .pde import PDE_PROBLEMS, VARIANTS, residual4
+from .pde import PDE_PROBLEMS, VARIANTS
+from .residual import residual4
 
 __all__ = ["ALL_PROBLEMS", "run_benchmarks", "check_options", "failed"]
 

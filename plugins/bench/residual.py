@@ -1,0 +1,136 @@
+"""``residual4``: one training step of a biharmonic residual, with its accuracy next to its cost.
+
+Variants on the same network and n x n lattice: a plain fit step (no derivatives: the floor),
+the mollifier in grid and scattered mode (``precision='auto'``), DeepXDE's nested reverse-mode
+autodiff, and torch.func forward-over-reverse (the Hessian of the Laplacian, vmapped over
+points: the strongest autodiff alternative).  Every row carries ``rel_err``: the max error of
+the residual it computed against the same quantity computed in float64, relative to its max.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from .measure import measure
+
+__all__ = ["residual4", "VARIANTS"]
+
+VARIANTS = ("plain-fit", "mollifier-grid", "mollifier-scattered", "autodiff", "autodiff-torch.func")
+
+
+def _mlp(width: int, depth: int, seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    layers = [torch.nn.Linear(2, width), torch.nn.Tanh()]
+    for _ in range(depth - 1):
+        layers += [torch.nn.Linear(width, width), torch.nn.Tanh()]
+    return torch.nn.Sequential(*layers, torch.nn.Linear(width, 1))
+
+
+def _residual_fn(variant: str, net: torch.nn.Module, h: float):
+    """A function X -> biharmonic residual (N, 1) of ``net`` computed by ``variant``."""
+    import warnings
+
+    from ..mollifier import MollifierLayer, PrecisionWarning
+
+    if variant.startswith("mollifier"):
+        layer = MollifierLayer(net, width=3 * h, spacing=h, mode=variant.split("-")[1])
+
+        def mollified(X):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PrecisionWarning)
+                u = layer(X)
+                return layer.derivative(u, (4, 0)) + 2 * layer.derivative(u, (2, 2)) + layer.derivative(u, (0, 4))
+        return mollified
+    if variant == "autodiff":
+        from .pde import _dde
+
+        dde = _dde()
+
+        def nested(X):
+            x = X.clone().requires_grad_(True)
+            y = net(x)
+            dde.grad.clear()
+            u_xx, u_yy = dde.grad.hessian(y, x, i=0, j=0), dde.grad.hessian(y, x, i=1, j=1)
+            out = (dde.grad.hessian(u_xx, x, i=0, j=0) + 2 * dde.grad.hessian(u_xx, x, i=1, j=1)
+                   + dde.grad.hessian(u_yy, x, i=1, j=1))
+            dde.grad.clear()
+            return out
+        return nested
+    if variant == "autodiff-torch.func":
+        from torch.func import functional_call, jacfwd, jacrev, vmap
+
+        def bilaplacian(X):
+            params = dict(net.named_parameters())
+
+            def g(x):
+                return functional_call(net, params, (x[None],))[0, 0]
+
+            def lap(x):
+                return torch.trace(jacfwd(jacrev(g))(x))
+            return vmap(lambda x: torch.trace(jacfwd(jacrev(lap))(x)))(X)[:, None]
+        return bilaplacian
+    return lambda X: net(X)
+
+
+def residual4(quick: bool, device: str, seed: int, dtypes=(torch.float32, torch.float64)) -> list[dict]:
+    """Rows per dtype and variant: ms per step, peak memory, rel_err vs float64, ratios."""
+    n, width, depth = (64, 64, 2) if quick else (512, 128, 3)
+    h = 1.0 / (n - 1)
+    base = _mlp(width, depth, seed)
+    g = torch.linspace(0, 1, n, dtype=torch.float64)
+    X64 = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2).to(device)
+    references = {}
+    rows = []
+    for dtype in dtypes:
+        X = X64.to(dtype)
+        for variant in VARIANTS:
+            net = copy.deepcopy(base).to(device=device, dtype=dtype)
+            fn = _residual_fn(variant, net, h)
+
+            def step():
+                net.zero_grad()
+                fn(X).pow(2).mean().backward()
+
+            # torch.func transforms crash under the per-op dispatch mode: poll the heap instead
+            res = measure(step, repeats=3 if quick else 10, device=device, min_seconds=1.5,
+                          cpu_memory="polled" if variant == "autodiff-torch.func" else "per-op")
+            row = {"problem": "residual4", "variant": variant, "dtype": str(dtype).replace("torch.", ""),
+                   "grid": f"{n}x{n}", "mlp": f"2-{width}x{depth}-1", "status": res["status"],
+                   "ms_per_step": None if res["seconds"] is None else 1000 * res["seconds"],
+                   "peak_mb": res.get("peak_mb"), "memory_kind": res.get("memory_kind")}
+            if res["status"] == "ok" and variant != "plain-fit":
+                row["rel_err"] = _accuracy(variant, base, fn, X, X64, h, device, references)
+            rows.append(row)
+    _ratios(rows)
+    return rows
+
+
+def _accuracy(variant, base, fn, X, X64, h, device, references) -> float | None:
+    """max |residual - residual in float64| / max |residual in float64| (same method)."""
+    key = "mollifier" if variant.startswith("mollifier") else variant
+    if key not in references:
+        ref_net = copy.deepcopy(base).to(device=device, dtype=torch.float64)
+        ref_variant = "mollifier-grid" if key == "mollifier" else variant
+        references[key] = _residual_fn(ref_variant, ref_net, h)(X64).detach()
+    ref = references[key]
+    out = fn(X).detach().double()
+    return float((out - ref).abs().max() / ref.abs().max())
+
+
+def _ratios(rows: list[dict]) -> None:
+    """Within each dtype: time vs the plain fit; the best autodiff's time and memory vs this row."""
+    for dtype in {r["dtype"] for r in rows}:
+        sub = {r["variant"]: r for r in rows if r["dtype"] == dtype}
+        ok_autodiff = [sub[v] for v in ("autodiff", "autodiff-torch.func") if v in sub and sub[v]["status"] == "ok"]
+        best = min(ok_autodiff, key=lambda r: r["ms_per_step"], default=None)
+        for r in sub.values():
+            if r["status"] != "ok":
+                continue
+            if sub.get("plain-fit", {}).get("status") == "ok":
+                r["x_plain_time"] = r["ms_per_step"] / sub["plain-fit"]["ms_per_step"]
+            if best is not None and r["variant"].startswith("mollifier"):
+                r["best_autodiff"] = best["variant"]
+                r["autodiff_time_ratio"] = best["ms_per_step"] / r["ms_per_step"]
+                if r["peak_mb"] and best["peak_mb"]:
+                    r["autodiff_memory_ratio"] = best["peak_mb"] / r["peak_mb"]
