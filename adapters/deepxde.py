@@ -88,7 +88,7 @@ def enable(derivatives: str | DerivativeOperator = "mollifier", *, strict: bool 
             raise TypeError("options are only accepted together with an operator name")
         operator = derivatives
     else:
-        cls = registry.load("steadygrad.derivatives", derivatives)
+        cls = registry.load("steadygrad.derivatives", derivatives, kind=DerivativeOperator)
         try:
             operator = cls(**options)
         except TypeError as err:

@@ -88,7 +88,9 @@ class MultistepSolver:
         perturb = options.get("perturb", False)
         if not isinstance(perturb, bool):
             raise TypeError(f"options['perturb'] must be True or False, got {perturb!r}")
-        self.method = registry.load("steadygrad.ode_solvers", name)()
+        from ..multistep.methods import LinearMultistep
+
+        self.method = registry.load("steadygrad.ode_solvers", name, kind=LinearMultistep)()
         self.y0, self.correction = y0, correction
         self.params = _params(options.get("params"))
         if self.params is None and isinstance(func, torch.nn.Module):

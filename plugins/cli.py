@@ -23,6 +23,9 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _run_parser(sub) -> None:
+    from .mollifier import DEFAULTS, MODES, PRECISIONS
+    from .mollifier.grid import BOUNDARIES
+
     p = sub.add_parser("run", help="run an unmodified DeepXDE script with a steadygrad derivative backend",
                        description="Run SCRIPT as __main__ with the chosen derivative backend enabled in DeepXDE "
                                    "(and steadygrad's ODE solvers registered in torchdiffeq). Arguments after '--' "
@@ -30,12 +33,17 @@ def _run_parser(sub) -> None:
     p.add_argument("script", help="path of the Python script to run")
     p.add_argument("--derivatives", default="mollifier", help="derivative backend (entry point name; default mollifier)")
     p.add_argument("--width", type=_floats, help="mollifier half-width in input units, one value or one per axis")
-    p.add_argument("--kernel", default="polynomial", help="kernel shape: polynomial, bump, gaussian, 'polynomial:q=6'")
-    p.add_argument("--points", type=int, default=8, help="stencil points per half-width (scattered mode)")
+    p.add_argument("--kernel", default=DEFAULTS["kernel"],
+                   help="kernel shape: polynomial, bump, gaussian, 'polynomial:q=6'")
+    p.add_argument("--points", type=int, default=DEFAULTS["points"], help="stencil points per half-width (scattered)")
     p.add_argument("--spacing", type=_floats, help="explicit stencil spacing (overrides --points)")
     p.add_argument("--axes", type=_ints, help="comma-separated input axes to mollify (default: all)")
-    p.add_argument("--mode", default="scattered", choices=("scattered", "grid", "auto"))
-    p.add_argument("--boundary", default="extend", choices=("extend", "valid", "reflect", "replicate"))
+    p.add_argument("--mode", default=DEFAULTS["mode"], choices=MODES)
+    p.add_argument("--boundary", default=DEFAULTS["boundary"], choices=("extend",) + BOUNDARIES)
+    p.add_argument("--precision", default=DEFAULTS["precision"], choices=PRECISIONS,
+                   help="evaluate the network in float64 when rounding would dominate a derivative (auto), always "
+                        "(float64) or never (input)")
+    p.add_argument("--rtol", type=float, default=DEFAULTS["rtol"], help="tolerance of the precision policy")
     p.add_argument("--strict", action="store_true", help="error instead of falling back to autodiff")
 
 
@@ -45,10 +53,12 @@ def _cmd_run(args, script_args: Sequence[str]) -> int:
     options = {}
     if args.derivatives == "mollifier":
         if args.width is None:
-            raise SystemExit("steadygrad run: --width is required with --derivatives mollifier "
-                             "(kernel half-width in the script's input units, e.g. --width 0.05)")
+            print("steadygrad run: --width is required with --derivatives mollifier "
+                  "(kernel half-width in the script's input units, e.g. --width 0.05)", file=sys.stderr)
+            return 2
         options = dict(width=args.width, kernel=args.kernel, points=args.points, spacing=args.spacing,
-                       axes=args.axes, mode=args.mode, boundary=args.boundary)
+                       axes=args.axes, mode=args.mode, boundary=args.boundary, precision=args.precision,
+                       rtol=args.rtol)
     run_script(args.script, script_args, args.derivatives, strict=args.strict, **options)
     return 0
 

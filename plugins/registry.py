@@ -12,6 +12,7 @@ warns, naming it, and is skipped - a broken third-party plugin never breaks the 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import warnings
 from functools import lru_cache
 from typing import Any
@@ -20,26 +21,29 @@ import entrypoints
 
 __all__ = ["GROUPS", "available", "load", "names", "refresh"]
 
-#: Built-in plugins, used when package metadata is unavailable (e.g. a source checkout on sys.path).
-BUILTINS: dict[str, dict[str, str]] = {
-    "steadygrad.derivatives": {
-        "mollifier": "steadygrad.derivatives:MollifierOperator",
-        "autodiff": "steadygrad.derivatives:AutodiffOperator",
-    },
-    "steadygrad.kernels": {
-        "polynomial": "steadygrad.mollifier.kernels:PolynomialKernel",
-        "bump": "steadygrad.mollifier.kernels:BumpKernel",
-        "gaussian": "steadygrad.mollifier.kernels:GaussianKernel",
-    },
-    "steadygrad.ode_solvers": {
-        "leapfrog": "steadygrad.multistep.methods:Leapfrog",
-        "ab2": "steadygrad.multistep.methods:AB2",
-        "ab3": "steadygrad.multistep.methods:AB3",
-        "ab4": "steadygrad.multistep.methods:AB4",
-        "milne": "steadygrad.multistep.methods:Milne",
-    },
-}
-GROUPS = tuple(BUILTINS)
+GROUPS = ("steadygrad.derivatives", "steadygrad.kernels", "steadygrad.ode_solvers")
+
+
+@lru_cache(maxsize=1)
+def builtins() -> dict[str, dict[str, str]]:
+    """steadygrad's own plugins, ``{group: {name: "module:attr"}}``.
+
+    Declared once, as entry points in pyproject.toml: read from the installed distribution's
+    metadata, or from pyproject.toml itself in a source checkout without metadata.
+    """
+    try:
+        eps = importlib.metadata.distribution("steadygrad").entry_points
+        found = {g: {ep.name: ep.value for ep in eps if ep.group == g} for g in GROUPS}
+        if any(found.values()):
+            return found
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    import tomllib
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    table = tomllib.loads(pyproject.read_text())["project"]["entry-points"]
+    return {g: dict(table.get(g, {})) for g in GROUPS}
 
 
 class _Spec:
@@ -60,10 +64,10 @@ class _Spec:
 
 @lru_cache(maxsize=None)
 def _specs(group: str) -> dict[str, _Spec]:
-    if group not in BUILTINS:
+    if group not in GROUPS:
         raise ValueError(f"unknown plugin group {group!r}; known: {GROUPS}")
     found: dict[str, _Spec] = {name: _Spec(name, target, "steadygrad (built-in)")
-                                for name, target in BUILTINS[group].items()}
+                                for name, target in builtins()[group].items()}
     try:
         eps = entrypoints.get_group_all(group)
     except Exception as err:  # malformed metadata of some distribution
@@ -108,11 +112,12 @@ def names(group: str) -> list[str]:
     return list(_specs(group))
 
 
-def load(group: str, name: str) -> Any:
-    """Load plugin ``name`` of ``group``; ``ValueError`` if unknown or broken."""
+def load(group: str, name: str, kind: type | None = None) -> Any:
+    """Load plugin ``name`` of ``group``; ``ValueError`` if unknown or broken, ``TypeError`` if
+    ``kind`` is given and the entry point does not load a subclass of it."""
     key = (group, name)
     if key in _loaded:
-        return _loaded[key]
+        return _check_kind(_loaded[key], kind, group, name)
     specs = _specs(group)
     if name not in specs:
         raise ValueError(f"no {group.split('.')[-1]} plugin named {name!r}; available: {sorted(specs)}")
@@ -125,4 +130,13 @@ def load(group: str, name: str) -> Any:
             f"failed to load and is ignored: {type(err).__name__}: {err}", RuntimeWarning)
         raise ValueError(f"plugin {name!r} of group {group!r} is broken: {err}") from err
     _loaded[key] = obj
+    return _check_kind(obj, kind, group, name)
+
+
+def _check_kind(obj: Any, kind: type | None, group: str, name: str) -> Any:
+    if kind is not None and not (isinstance(obj, type) and issubclass(obj, kind)):
+        spec = _specs(group).get(name)
+        where = f"{spec.target}, from {spec.origin}" if spec else "?"
+        raise TypeError(f"entry point {name!r} of group {group!r} ({where}) loads {obj!r}, which is not a "
+                        f"{kind.__module__}.{kind.__qualname__} subclass")
     return obj

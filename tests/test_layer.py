@@ -76,12 +76,25 @@ def test_restricted_axes_use_autodiff_for_the_rest():
 
 
 def test_gradients_reach_network_parameters():
+    """d(loss)/d(theta) of a 2nd-derivative loss equals central finite differences."""
     net = _net(out=1)
     X = torch.rand(30, 2, dtype=torch.float64)
     layer = MollifierLayer(net, width=0.1, points=4)
-    u = layer(X)
-    layer.derivative(u, (2, 0)).pow(2).mean().backward()
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+
+    def loss():
+        return layer.derivative(layer(X), (2, 0)).pow(2).mean()
+
+    loss().backward()
+    weight = net[0].weight
+    for idx in [(0, 0), (5, 1), (17, 0)]:
+        with torch.no_grad():
+            weight[idx] += 1e-6
+            up = float(loss())
+            weight[idx] -= 2e-6
+            down = float(loss())
+            weight[idx] += 1e-6
+        assert abs((up - down) / 2e-6 - float(weight.grad[idx])) < 1e-6 * max(1.0, abs(float(weight.grad[idx])))
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters())
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

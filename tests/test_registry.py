@@ -54,3 +54,27 @@ def test_broken_and_duplicate_entry_points_warn_but_do_not_break(fake_distributi
         warnings.simplefilter("ignore")
         assert "broken" not in registry.available("steadygrad.kernels")
         assert "polynomial" in registry.available("steadygrad.kernels")
+
+
+def test_builtins_are_declared_once_in_pyproject():
+    import tomllib
+    from pathlib import Path
+
+    table = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["entry-points"]
+    assert registry.builtins() == {g: dict(table[g]) for g in registry.GROUPS}
+
+
+def test_entry_point_of_the_wrong_kind_is_named(tmp_path, monkeypatch):
+    dist = tmp_path / "wrongkind-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: wrongkind\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[steadygrad.kernels]\njoin = os.path:join\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry.refresh()
+    try:
+        from steadygrad.mollifier import make_kernel
+
+        with pytest.raises(TypeError, match=r"'join' of group 'steadygrad.kernels' \(os.path:join, from wrongkind\)"):
+            make_kernel("join")
+    finally:
+        registry.refresh()

@@ -214,10 +214,7 @@ def make_kernel(spec: Kernel | str, **options) -> Kernel:
             options[key.strip()] = float(value) if "." in value or "e" in value.lower() else int(value)
         except ValueError:
             raise ValueError(f"kernel option {item!r} in {spec!r} is not key=number") from None
-    cls = registry.load("steadygrad.kernels", name.strip())
-    if not (isinstance(cls, type) and issubclass(cls, Kernel)):
-        raise TypeError(f"entry point {name.strip()!r} of group 'steadygrad.kernels' loads {cls!r}, which is "
-                        "not a steadygrad Kernel subclass")
+    cls = registry.load("steadygrad.kernels", name.strip(), kind=Kernel)
     try:
         return cls(**options)
     except TypeError as err:

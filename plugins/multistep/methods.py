@@ -1,4 +1,4 @@
-"""Explicit linear multistep methods, one small class per method (as torchdiffeq's ``_impl``).
+"""Explicit linear multistep methods, one small class per method behind one registry.
 
 A k-step method advances   sum_{j=0}^{k} alpha_j x_{n+j} = h sum_{j=0}^{k-1} beta_j f_{n+j},
 alpha_k = 1, with characteristic polynomials rho(z) = sum alpha_j z^j, sigma(z) = sum beta_j z^j.
@@ -56,32 +56,48 @@ class LinearMultistep:
 class Leapfrog(LinearMultistep):
     """Explicit midpoint x_{n+2} = x_n + 2h f_{n+1}; order 2, weakly stable (root -1)."""
 
-    name, alpha, beta, order, start = "leapfrog", (-1.0, 0.0, 1.0), (0.0, 2.0), 2, "euler"
+    name = "leapfrog"
+    alpha = (-1.0, 0.0, 1.0)
+    beta = (0.0, 2.0)
+    order = 2
+    start = "euler"
 
 
 class AB2(LinearMultistep):
     """Adams-Bashforth 2: x_{n+2} = x_{n+1} + h (3/2 f_{n+1} - 1/2 f_n)."""
 
-    name, alpha, beta, order, start = "ab2", (0.0, -1.0, 1.0), (-0.5, 1.5), 2, "euler"
+    name = "ab2"
+    alpha = (0.0, -1.0, 1.0)
+    beta = (-0.5, 1.5)
+    order = 2
+    start = "euler"
 
 
 class AB3(LinearMultistep):
     """Adams-Bashforth 3."""
 
-    name, alpha, beta, order, start = "ab3", (0.0, 0.0, -1.0, 1.0), (5 / 12, -16 / 12, 23 / 12), 3, "rk4"
+    name = "ab3"
+    alpha = (0.0, 0.0, -1.0, 1.0)
+    beta = (5 / 12, -16 / 12, 23 / 12)
+    order = 3
+    start = "rk4"
 
 
 class AB4(LinearMultistep):
     """Adams-Bashforth 4."""
 
-    name, order, start = "ab4", 4, "rk4"
+    name = "ab4"
     alpha = (0.0, 0.0, 0.0, -1.0, 1.0)
     beta = (-9 / 24, 37 / 24, -59 / 24, 55 / 24)
+    order = 4
+    start = "rk4"
 
 
 class Milne(LinearMultistep):
     """Explicit Milne x_{n+4} = x_n + 4h/3 (2 f_{n+3} - f_{n+2} + 2 f_{n+1}); order 4, weakly stable."""
 
-    name, order, start = "milne", 4, "rk4"
+    name = "milne"
     alpha = (-1.0, 0.0, 0.0, 0.0, 1.0)
     beta = (0.0, 8 / 3, -4 / 3, 8 / 3)
+    order = 4
+    start = "rk4"

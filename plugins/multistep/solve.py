@@ -118,8 +118,8 @@ class _MultistepSolve(torch.autograd.Function):
         if torch.is_grad_enabled():
             raise RuntimeError(
                 "steadygrad multistep solvers do not support double backward (create_graph=True, e.g. "
-                "gradient penalties): their backward pass is a hand-written adjoint. Use a torchdiffeq "
-                "method such as 'rk4' for that loss.")
+                "gradient penalties): their backward pass is a hand-written adjoint. Use a Runge-Kutta "
+                "method differentiated by autograd (e.g. rk4) for that loss.")
         P, outputs = ctx.problem, ctx.outputs
         x_seeds, f_seeds = outputs.seeds(grad_out)
         y0_grad, param_grads = backward(P, x_seeds, f_seeds, ctx.correction)

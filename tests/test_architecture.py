@@ -1,0 +1,45 @@
+"""Dependencies point one way: the numerics never import (or speak of) the hosts."""
+import ast
+import pathlib
+import re
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+NUMERICS = [*sorted((ROOT / "plugins" / "mollifier").glob("*.py")), *sorted((ROOT / "plugins" / "multistep").glob("*.py")),
+            ROOT / "plugins" / "registry.py", ROOT / "plugins" / "derivatives.py"]
+FORBIDDEN = re.compile(r"^(deepxde|torchdiffeq|steadygrad\.adapters)(\.|$)")
+
+
+def _imports(path: pathlib.Path):
+    tree = ast.parse(path.read_text())
+    package = ["steadygrad", *path.relative_to(ROOT / "plugins").parent.parts]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            yield module
+            yield from (f"{module}.{alias.name}" for alias in node.names)
+
+
+def test_numerics_do_not_import_the_hosts():
+    assert len(NUMERICS) >= 12
+    bad = {str(p.relative_to(ROOT)): name for p in NUMERICS for name in _imports(p) if FORBIDDEN.match(name)}
+    assert not bad, bad
+
+
+def test_numerics_do_not_speak_of_the_hosts():
+    bad = [f"{p.relative_to(ROOT)}:{i}" for p in NUMERICS for i, line in enumerate(p.read_text().splitlines(), 1)
+           if re.search(r"deepxde|torchdiffeq|options=\{", line, re.I)]
+    assert not bad, bad
+
+
+def test_the_check_itself_bites(tmp_path):
+    """The parser sees relative imports of the adapters (a check that cannot fail is a defect)."""
+    fake = ROOT / "plugins" / "mollifier" / "_probe_tmp.py"
+    fake.write_text("from ..adapters import deepxde\nimport torchdiffeq\n")
+    try:
+        names = set(_imports(fake))
+        assert {"steadygrad.adapters", "torchdiffeq"} <= names, names
+    finally:
+        fake.unlink()
