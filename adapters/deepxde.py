@@ -8,6 +8,7 @@ one-time warning, or raise with ``strict=True``.  ``disable()`` restores DeepXDE
 
 This module contains no numerics: it only translates DeepXDE's calling conventions.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,8 @@ import runpy
 import sys
 import threading
 import warnings
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -23,7 +25,7 @@ from .. import registry
 from ..derivatives import DerivativeOperator, UnservableDerivative
 from ..mollifier.precision import PrecisionWarning
 
-__all__ = ["enable", "disable", "active", "run_script", "FallbackWarning"]
+__all__ = ["FallbackWarning", "active", "disable", "enable", "run_script"]
 
 
 class FallbackWarning(UserWarning):
@@ -54,10 +56,14 @@ def _import_deepxde():
     from deepxde import backend, config
 
     if backend.backend_name != "pytorch":
-        raise RuntimeError(f"steadygrad's DeepXDE adapter needs the PyTorch backend (DDE_BACKEND=pytorch), "
-                           f"but DeepXDE runs on {backend.backend_name!r}")
+        raise RuntimeError(
+            f"steadygrad's DeepXDE adapter needs the PyTorch backend (DDE_BACKEND=pytorch), "
+            f"but DeepXDE runs on {backend.backend_name!r}"
+        )
     if config.autodiff != "reverse":
-        raise RuntimeError("steadygrad's DeepXDE adapter supports dde.config.set_default_autodiff('reverse') only")
+        raise RuntimeError(
+            "steadygrad's DeepXDE adapter supports dde.config.set_default_autodiff('reverse') only"
+        )
     return deepxde
 
 
@@ -67,8 +73,9 @@ def active() -> DerivativeOperator | None:
     return None if st is None else st.operator
 
 
-def enable(derivatives: str | DerivativeOperator = "mollifier", *, strict: bool = False,
-           **options: Any) -> DerivativeOperator:
+def enable(
+    derivatives: str | DerivativeOperator = "mollifier", *, strict: bool = False, **options: Any
+) -> DerivativeOperator:
     """Route DeepXDE's network outputs and ``dde.grad`` through a steadygrad operator.
 
     Args:
@@ -94,8 +101,11 @@ def enable(derivatives: str | DerivativeOperator = "mollifier", *, strict: bool 
         except TypeError as err:
             raise TypeError(f"bad options for derivative backend {derivatives!r}: {err}") from None
     if not operator.complete:
-        raise ValueError(f"{operator.describe()} leaves some points undefined (NaN): DeepXDE's losses need every "
-                         "training point, so training would run on a NaN loss. Use boundary='extend'")
+        raise ValueError(
+            f"{operator.describe()} leaves some points undefined (NaN): DeepXDE's losses need "
+            f"every "
+            "training point, so training would run on a NaN loss. Use boundary='extend'"
+        )
     disable()
     with _lock:
         if not _originals:
@@ -108,8 +118,13 @@ def _install(dde) -> None:
     from deepxde.nn.pytorch.nn import NN
 
     grad = dde.gradients
-    _originals.update(module=grad, call=NN.__dict__.get("__call__"), jacobian=grad.jacobian,
-                      hessian=grad.hessian, clear=grad.clear)
+    _originals.update(
+        module=grad,
+        call=NN.__dict__.get("__call__"),
+        jacobian=grad.jacobian,
+        hessian=grad.hessian,
+        clear=grad.clear,
+    )
     NN.__call__ = _net_call
     grad.jacobian, grad.hessian, grad.clear = _jacobian, _hessian, _clear
 
@@ -127,7 +142,11 @@ def disable() -> None:
         else:
             NN.__call__ = _originals["call"]
         grad = _originals["module"]
-        grad.jacobian, grad.hessian, grad.clear = _originals["jacobian"], _originals["hessian"], _originals["clear"]
+        grad.jacobian, grad.hessian, grad.clear = (
+            _originals["jacobian"],
+            _originals["hessian"],
+            _originals["clear"],
+        )
         _originals.clear()
 
 
@@ -139,7 +158,13 @@ def _warn_once(st: _State, key: str, message: str) -> None:
 
 def _net_call(self, *args, **kwargs):
     st = _current()
-    if st is None or getattr(_local, "inside", False) or kwargs or len(args) != 1 or not torch.is_tensor(args[0]):
+    if (
+        st is None
+        or getattr(_local, "inside", False)
+        or kwargs
+        or len(args) != 1
+        or not torch.is_tensor(args[0])
+    ):
         return torch.nn.Module.__call__(self, *args, **kwargs)
     x = args[0]
     transform = self._output_transform
@@ -160,10 +185,16 @@ def _net_call(self, *args, **kwargs):
     if transform is not None:
         if not st.operator.autodiff_compatible:
             raise ValueError(
-                f"{st.operator.describe()} cannot be combined with an output transform (hard constraint): "
-                "derivatives of the transformed output need autodiff; use mode='scattered'")
-        _warn_once(st, "transform", "net.apply_output_transform: the transform is applied to the mollified "
-                   "field and derivatives of the result use autodiff (slower)")
+                f"{st.operator.describe()} cannot be combined with an output transform (hard "
+                f"constraint): "
+                "derivatives of the transformed output need autodiff; use mode='scattered'"
+            )
+        _warn_once(
+            st,
+            "transform",
+            "net.apply_output_transform: the transform is applied to the mollified "
+            "field and derivatives of the result use autodiff (slower)",
+        )
         y = transform(x, y)
     return y
 
@@ -186,19 +217,35 @@ def _fallback(st: _State | None, name: str, *args, **kwargs):
     if st is not None and st.operator.name != "autodiff" and not st.operator.owns(ys):
         if st.strict:
             raise UnservableDerivative(
-                f"dde.grad.{name} on a tensor that is not a {st.operator.name} field (it was sliced, "
-                "transformed or computed from the output); strict mode forbids the autodiff fallback")
-        _warn_once(st, f"fallback:{name}", f"dde.grad.{name} on a tensor of shape {tuple(ys.shape)} that is not a "
-                   f"{st.operator.name} field (sliced, transformed or computed from the output): using autodiff")
+                f"dde.grad.{name} on a tensor that is not a {st.operator.name} field (it was "
+                f"sliced, "
+                "transformed or computed from the output); strict mode forbids the autodiff "
+                "fallback"
+            )
+        _warn_once(
+            st,
+            f"fallback:{name}",
+            f"dde.grad.{name} on a tensor of shape {tuple(ys.shape)} that is not a "
+            f"{st.operator.name} field (sliced, transformed or computed from the output): using "
+            f"autodiff",
+        )
     try:
         return _originals[name](*args, **kwargs)
     except RuntimeError as err:
-        if st is not None and ("not have been used in the graph" in str(err) or "does not require grad" in str(err)):
-            why = ("its outputs are not connected to the inputs' autograd graph (the network is evaluated on a "
-                   "lattice, not at the inputs); use mode='scattered', or a derivative the operator serves"
-                   if not st.operator.autodiff_compatible else
-                   f"this tensor of shape {tuple(ys.shape)} is not connected to the inputs' autograd graph")
-            raise RuntimeError(f"autodiff fallback impossible with {st.operator.describe()}: {why}") from err
+        if st is not None and (
+            "not have been used in the graph" in str(err) or "does not require grad" in str(err)
+        ):
+            why = (
+                "its outputs are not connected to the inputs' autograd graph (the network is "
+                "evaluated on a lattice, not at the inputs); use mode='scattered', or a "
+                "derivative the operator serves"
+                if not st.operator.autodiff_compatible
+                else f"this tensor of shape {tuple(ys.shape)} is not connected to the inputs' "
+                f"autograd graph"
+            )
+            raise RuntimeError(
+                f"autodiff fallback impossible with {st.operator.describe()}: {why}"
+            ) from err
         raise
 
 
@@ -211,12 +258,14 @@ def _jacobian(ys, xs, i=None, j=None):
             raise ValueError("i and j cannot be both None.")
         if i is None:
             if dim_y > 1:
-                raise NotImplementedError("Reverse-mode autodiff doesn't support computing a column.")
+                raise NotImplementedError(
+                    "Reverse-mode autodiff doesn't support computing a column."
+                )
             i = 0
         if not 0 <= i < dim_y:
-            raise ValueError("i={} is not valid.".format(i))
+            raise ValueError(f"i={i} is not valid.")
         if j is not None and not 0 <= j < dim_x:
-            raise ValueError("j={} is not valid.".format(j))
+            raise ValueError(f"j={j} is not valid.")
         comp = None if st.operator.single_component(ys) else i
         axes = range(dim_x) if j is None else [j]
         cols = [_serve(st, ys, xs, a, comp) for a in axes]
@@ -230,11 +279,13 @@ def _hessian(ys, xs, component=0, i=0, j=0):
     st = _current()
     if st is not None and st.operator.owns(ys) and ys.dim() == 2:
         if component >= ys.shape[1]:
-            raise ValueError("The component of ys={} cannot be larger than the dimension={}.".format(
-                component, ys.shape[1]))
+            raise ValueError(
+                f"The component of ys={component} cannot be larger than the "
+                f"dimension={ys.shape[1]}."
+            )
         for k in (i, j):
             if not 0 <= k < xs.shape[1]:
-                raise ValueError("i={} is not valid.".format(k))
+                raise ValueError(f"i={k} is not valid.")
         comp = None if st.operator.single_component(ys) else component
         first = _serve(st, ys, xs, j, comp)
         second = None if first is None else _serve(st, first, xs, i, None)
@@ -248,8 +299,14 @@ def _clear():
     _originals["clear"]()
 
 
-def run_script(path: str, argv: Sequence[str] = (), derivatives: str = "mollifier", *,
-               strict: bool = False, **options: Any) -> dict:
+def run_script(
+    path: str,
+    argv: Sequence[str] = (),
+    derivatives: str = "mollifier",
+    *,
+    strict: bool = False,
+    **options: Any,
+) -> dict:
     """Run an unmodified DeepXDE script with ``derivatives`` enabled; returns its globals."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such script: {path}")

@@ -12,6 +12,7 @@ discrete gradient), ``start`` ('euler', 'rk2', 'rk4'), ``params`` (tensors func 
 default ``func.parameters()``).  This module only translates torchdiffeq's solver protocol;
 the numerics live in :mod:`steadygrad.multistep`.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -21,7 +22,7 @@ import torch
 
 from .. import registry
 
-__all__ = ["register", "MultistepSolver"]
+__all__ = ["MultistepSolver", "register"]
 
 _OPTIONS = {"step_size", "correction", "start", "params", "interp", "perturb"}
 _DEFAULT_RTOL, _DEFAULT_ATOL = 1e-7, 1e-9
@@ -49,7 +50,9 @@ def _params(value):
     try:
         return tuple(value)
     except TypeError:
-        raise TypeError(f"options['params'] must be a tensor or a sequence of tensors, got {value!r}") from None
+        raise TypeError(
+            f"options['params'] must be a tensor or a sequence of tensors, got {value!r}"
+        ) from None
 
 
 def _with_perturb(func):
@@ -77,11 +80,16 @@ class MultistepSolver:
         name = self.method_name
         unknown = set(options) - _OPTIONS
         if unknown:
-            raise ValueError(f"{name} is a fixed-step multistep method; unsupported option(s) "
-                             f"{sorted(unknown)} (adaptive-step options do not apply). Allowed: {sorted(_OPTIONS)}")
+            raise ValueError(
+                f"{name} is a fixed-step multistep method; unsupported option(s) "
+                f"{sorted(unknown)} (adaptive-step options do not apply). Allowed: "
+                f"{sorted(_OPTIONS)}"
+            )
         if not (_is_default(rtol, _DEFAULT_RTOL) and _is_default(atol, _DEFAULT_ATOL)):
-            raise ValueError(f"{name} is a fixed-step method: rtol/atol have no effect; control the "
-                             "accuracy with options={'step_size': h}")
+            raise ValueError(
+                f"{name} is a fixed-step method: rtol/atol have no effect; control the "
+                "accuracy with options={'step_size': h}"
+            )
         correction = options.get("correction", True)
         if not isinstance(correction, bool):
             raise TypeError(f"options['correction'] must be True or False, got {correction!r}")
@@ -104,17 +112,26 @@ class MultistepSolver:
         from ..multistep.solve import odeint_multistep
 
         try:
-            return odeint_multistep(self.func, self.y0, t, self.method, step_size=self.step_size,
-                                    correction=self.correction, start=self.start, params=self.params,
-                                    interp=self.interp)
+            return odeint_multistep(
+                self.func,
+                self.y0,
+                t,
+                self.method,
+                step_size=self.step_size,
+                correction=self.correction,
+                start=self.start,
+                params=self.params,
+                interp=self.interp,
+            )
         except ValueError as err:
             if "list them in params" in str(err):
                 raise ValueError(f"{err} (options={{'params': [...]}})") from None
             raise
 
     def integrate_until_event(self, t0, event_fn):
-        raise NotImplementedError(f"{self.method.name}: event handling is not supported by fixed-step multistep "
-                                  "methods")
+        raise NotImplementedError(
+            f"{self.method.name}: event handling is not supported by fixed-step multistep methods"
+        )
 
 
 def register() -> list[str]:
@@ -122,14 +139,19 @@ def register() -> list[str]:
     try:
         from torchdiffeq._impl.odeint import SOLVERS
     except ImportError as err:
-        warnings.warn(f"steadygrad: torchdiffeq solver table not found ({err}); multistep methods not registered",
-                      RuntimeWarning)
+        warnings.warn(
+            f"steadygrad: torchdiffeq solver table not found ({err}); multistep methods not "
+            f"registered",
+            RuntimeWarning,
+        )
         return []
     added = []
     for name in registry.names("steadygrad.ode_solvers"):
         if name in SOLVERS and not getattr(SOLVERS[name], "_steadygrad", False):
-            warnings.warn(f"steadygrad: torchdiffeq already has a solver named {name!r}; not replacing it",
-                          RuntimeWarning)
+            warnings.warn(
+                f"steadygrad: torchdiffeq already has a solver named {name!r}; not replacing it",
+                RuntimeWarning,
+            )
             continue
         SOLVERS[name] = type(f"MultistepSolver[{name}]", (MultistepSolver,), {"method_name": name})
         added.append(name)

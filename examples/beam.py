@@ -8,13 +8,14 @@ It contains no steadygrad code.  Run it unmodified with Mollifier Layers:
 
 or with DeepXDE's autodiff: ``python examples/beam.py``.  ``--iterations N`` shortens it.
 """
+
 import argparse
 import json
 import os
 
 os.environ.setdefault("DDE_BACKEND", "pytorch")
-import deepxde as dde  # noqa: E402
-import numpy as np  # noqa: E402
+import deepxde as dde
+import numpy as np
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--iterations", type=int, default=5000)

@@ -9,17 +9,17 @@ Data: u from scipy's solve_bvp (tol 1e-10) at 100 points with Gaussian noise of
     python examples/diffusion_reaction_inverse.py --derivatives autodiff
     python examples/diffusion_reaction_inverse.py --derivatives mollifier --width 0.05
 """
+
 import argparse
 import json
 import os
 import time
 
 os.environ.setdefault("DDE_BACKEND", "pytorch")
-import deepxde as dde  # noqa: E402
-import numpy as np  # noqa: E402
-
-import steadygrad.deepxde  # noqa: E402
-from steadygrad.bench.reference import default_rate, diffusion_reaction_bvp  # noqa: E402
+import deepxde as dde
+import numpy as np
+import steadygrad.deepxde
+from steadygrad.bench.reference import default_rate, diffusion_reaction_bvp
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--derivatives", default="mollifier", choices=("autodiff", "mollifier"))
@@ -68,8 +68,18 @@ u_err = float(np.linalg.norm(pred[:, 0:1] - u_ref(x)) / np.linalg.norm(u_ref(x))
 print(f"{args.derivatives}: relative L2 error k(x) {k_err:.3e}, u(x) {u_err:.3e}, {seconds:.1f} s")
 if args.json:
     with open(args.json, "w") as fh:
-        json.dump({"derivatives": args.derivatives, "k_l2": k_err, "u_l2": u_err, "seconds": seconds,
-                   "noise": args.noise, "iterations": args.iterations, "seed": args.seed}, fh)
+        json.dump(
+            {
+                "derivatives": args.derivatives,
+                "k_l2": k_err,
+                "u_l2": u_err,
+                "seconds": seconds,
+                "noise": args.noise,
+                "iterations": args.iterations,
+                "seed": args.seed,
+            },
+            fh,
+        )
 if args.plot:
     import matplotlib
 

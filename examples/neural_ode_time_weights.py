@@ -15,20 +15,21 @@ mean |W_{n+1} - W_n| and their distance to the true W(t_n).
 
 Usage::
 
-    python examples/neural_ode_time_weights.py [--iterations 400] [--steps 50] [--plot out.png] [--json]
+    python examples/neural_ode_time_weights.py [--iterations 400] [--steps 50] \
+        [--plot out.png] [--json]
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 
 import numpy as np
+import steadygrad  # noqa: F401  (registers leapfrog & co. in torchdiffeq)
 import torch
 from scipy.integrate import solve_ivp
-from torchdiffeq import odeint
-
-import steadygrad  # noqa: F401  (registers leapfrog & co. in torchdiffeq)
 from steadygrad.bench.reference import TimeDependentWeights
+from torchdiffeq import odeint
 
 
 class PerStepODE(torch.nn.Module):
@@ -44,7 +45,9 @@ class PerStepODE(torch.nn.Module):
         return torch.tanh(x @ self.W[n].T)
 
 
-def make_data(prob: TimeDependentWeights, batch: int, t_obs: np.ndarray, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def make_data(
+    prob: TimeDependentWeights, batch: int, t_obs: np.ndarray, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Initial states (batch, d) and observations (len(t_obs), batch, d) from DOP853."""
     rng = np.random.default_rng(seed)
     x0 = rng.standard_normal((batch, prob.x0.size))
@@ -54,13 +57,27 @@ def make_data(prob: TimeDependentWeights, batch: int, t_obs: np.ndarray, seed: i
         X = z.reshape(batch, d)
         return np.tanh(X @ prob.W(t).T).ravel()
 
-    sol = solve_ivp(rhs, (0, t_obs[-1]), x0.ravel(), t_eval=t_obs, method="DOP853", rtol=1e-11, atol=1e-12)
+    sol = solve_ivp(
+        rhs, (0, t_obs[-1]), x0.ravel(), t_eval=t_obs, method="DOP853", rtol=1e-11, atol=1e-12
+    )
     return torch.tensor(x0), torch.tensor(sol.y.T.reshape(len(t_obs), batch, d))
 
 
-def train(correction: bool, x0, y_obs, t_obs, N: int, iterations: int, lr: float, progress=True,
-          every: int = 10):
-    """Adam on the leapfrog loss from W = 0; returns (model, training losses, [(iteration, continuous loss)])."""
+def train(
+    correction: bool,
+    x0,
+    y_obs,
+    t_obs,
+    N: int,
+    iterations: int,
+    lr: float,
+    progress=True,
+    every: int = 10,
+):
+    """Adam on the leapfrog loss from W = 0.
+
+    Returns (model, training losses, [(iteration, continuous loss)]).
+    """
     d = x0.shape[1]
     model = PerStepODE(torch.zeros(N, d, d, dtype=torch.float64))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -75,7 +92,13 @@ def train(correction: bool, x0, y_obs, t_obs, N: int, iterations: int, lr: float
         if it % every == 0:
             continuous.append((it, continuous_loss(model, x0, y_obs, t_obs)))
         opt.zero_grad()
-        pred = odeint(model, x0, t, method="leapfrog", options={"step_size": 1.0 / N, "correction": correction})
+        pred = odeint(
+            model,
+            x0,
+            t,
+            method="leapfrog",
+            options={"step_size": 1.0 / N, "correction": correction},
+        )
         loss = (pred - y_obs).pow(2).mean()
         loss.backward()
         opt.step()
@@ -87,14 +110,21 @@ def train(correction: bool, x0, y_obs, t_obs, N: int, iterations: int, lr: float
 def continuous_loss(model: PerStepODE, x0, y_obs, t_obs, refine: int = 8) -> float:
     """Loss of the trained weights under an accurate solver (RK4, step h/refine)."""
     with torch.no_grad():
-        pred = odeint(model, x0, torch.tensor(t_obs), method="rk4", options={"step_size": model.h / refine})
+        pred = odeint(
+            model, x0, torch.tensor(t_obs), method="rk4", options={"step_size": model.h / refine}
+        )
     return float((pred - y_obs).pow(2).mean())
 
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iterations", type=int, default=400)
-    ap.add_argument("--steps", type=int, default=50, help="leapfrog steps N on [0, 1] (= number of weight matrices)")
+    ap.add_argument(
+        "--steps",
+        type=int,
+        default=50,
+        help="leapfrog steps N on [0, 1] (= number of weight matrices)",
+    )
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=0.02)
     ap.add_argument("--seed", type=int, default=0, help="seed of the true system and the data")
@@ -111,21 +141,34 @@ def main(argv=None) -> dict:
     results, models = {}, {}
     for correction in (False, True):
         name = "corrected" if correction else "raw"
-        model, hist, cont = train(correction, x0, y_obs, t_obs, args.steps, args.iterations, args.lr)
+        model, hist, cont = train(
+            correction, x0, y_obs, t_obs, args.steps, args.iterations, args.lr
+        )
         W = model.W.detach().numpy()
         models[name] = model
-        results[name] = {"train_loss": hist[-1], "continuous_loss": cont[-1][1],
-                         "roughness": float(np.abs(np.diff(W, axis=0)).mean()),
-                         "weight_err": float(np.abs(W - W_true).mean()), "history": hist, "continuous": cont}
+        results[name] = {
+            "train_loss": hist[-1],
+            "continuous_loss": cont[-1][1],
+            "roughness": float(np.abs(np.diff(W, axis=0)).mean()),
+            "weight_err": float(np.abs(W - W_true).mean()),
+            "history": hist,
+            "continuous": cont,
+        }
     if args.plot:
         _plot(args.plot, results, models, W_true, args.steps)
-    summary = {k: {m: v for m, v in r.items() if m not in ("history", "continuous")} for k, r in results.items()}
+    summary = {
+        k: {m: v for m, v in r.items() if m not in ("history", "continuous")}
+        for k, r in results.items()
+    }
     if args.json:
         print(json.dumps(summary))
     else:
         for name, r in summary.items():
-            print(f"{name:9s}  train loss {r['train_loss']:.3e}  continuous loss {r['continuous_loss']:.3e}  "
-                  f"roughness {r['roughness']:.3e}  |W - W_true| {r['weight_err']:.3f}")
+            print(
+                f"{name:9s}  train loss {r['train_loss']:.3e}  continuous loss "
+                f"{r['continuous_loss']:.3e}  "
+                f"roughness {r['roughness']:.3e}  |W - W_true| {r['weight_err']:.3f}"
+            )
         if args.plot:
             print(f"plot: {args.plot}")
     return results
@@ -141,8 +184,13 @@ def _plot(path, results, models, W_true, N):
     for name, r in results.items():
         ax[0].semilogy(r["history"], label=f"{name}: training loss (leapfrog)")
         its, cl = zip(*r["continuous"])
-        ax[0].semilogy(its, cl, ls="--", color=ax[0].lines[-1].get_color(),
-                       label=f"{name}: same weights, accurate solver")
+        ax[0].semilogy(
+            its,
+            cl,
+            ls="--",
+            color=ax[0].lines[-1].get_color(),
+            label=f"{name}: same weights, accurate solver",
+        )
     ax[0].set(xlabel="Adam iteration", ylabel="mean squared error", title="loss")
     ax[0].legend(fontsize=8)
     t = np.arange(N) / N

@@ -6,14 +6,15 @@
   gradients consistent with the continuous adjoint; importing steadygrad registers them in
   ``torchdiffeq.odeint`` (``method="leapfrog"``, ``"ab2"`` ... ``"milne"``).
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import registry  # noqa: E402
-from .mollifier import MollifierLayer  # noqa: E402
+from . import registry
+from .mollifier import MollifierLayer
 
-__all__ = ["MollifierLayer", "registry", "__version__"]
+__all__ = ["MollifierLayer", "__version__", "registry"]
 
 
 def _register_ode_solvers() -> None:
@@ -22,7 +23,9 @@ def _register_ode_solvers() -> None:
     try:
         from .adapters.torchdiffeq import register
     except ImportError as err:  # torchdiffeq missing or broken: keep the rest usable
-        warnings.warn(f"steadygrad: multistep solvers not registered in torchdiffeq: {err}", RuntimeWarning)
+        warnings.warn(
+            f"steadygrad: multistep solvers not registered in torchdiffeq: {err}", RuntimeWarning
+        )
         return
     register()
 

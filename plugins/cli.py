@@ -4,11 +4,12 @@
 
     python -m steadygrad run beam.py --derivatives mollifier --width 0.1 -- --script-arg
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = ["main"]
 
@@ -26,25 +27,55 @@ def _run_parser(sub) -> None:
     from .mollifier import DEFAULTS, MODES, PRECISIONS
     from .mollifier.grid import BOUNDARIES
 
-    p = sub.add_parser("run", help="run an unmodified DeepXDE script with a steadygrad derivative backend",
-                       description="Run SCRIPT as __main__ with the chosen derivative backend enabled in DeepXDE "
-                                   "(and steadygrad's ODE solvers registered in torchdiffeq). Arguments after '--' "
-                                   "(or not recognised here) are passed to the script.")
+    p = sub.add_parser(
+        "run",
+        help="run an unmodified DeepXDE script with a steadygrad derivative backend",
+        description="Run SCRIPT as __main__ with the chosen derivative backend enabled in DeepXDE "
+        "(and steadygrad's ODE solvers registered in torchdiffeq). Arguments after '--' "
+        "(or not recognised here) are passed to the script.",
+    )
     p.add_argument("script", help="path of the Python script to run")
-    p.add_argument("--derivatives", default="mollifier", help="derivative backend (entry point name; default mollifier)")
-    p.add_argument("--width", type=_floats, help="mollifier half-width in input units, one value or one per axis")
-    p.add_argument("--kernel", default=DEFAULTS["kernel"],
-                   help="kernel shape: polynomial, bump, gaussian, 'polynomial:q=6'")
-    p.add_argument("--points", type=int, default=DEFAULTS["points"], help="stencil points per half-width (scattered)")
+    p.add_argument(
+        "--derivatives",
+        default="mollifier",
+        help="derivative backend (entry point name; default mollifier)",
+    )
+    p.add_argument(
+        "--width",
+        type=_floats,
+        help="mollifier half-width in input units, one value or one per axis",
+    )
+    p.add_argument(
+        "--kernel",
+        default=DEFAULTS["kernel"],
+        help="kernel shape: polynomial, bump, gaussian, 'polynomial:q=6'",
+    )
+    p.add_argument(
+        "--points",
+        type=int,
+        default=DEFAULTS["points"],
+        help="stencil points per half-width (scattered)",
+    )
     p.add_argument("--spacing", type=_floats, help="explicit stencil spacing (overrides --points)")
-    p.add_argument("--axes", type=_ints, help="comma-separated input axes to mollify (default: all)")
+    p.add_argument(
+        "--axes", type=_ints, help="comma-separated input axes to mollify (default: all)"
+    )
     p.add_argument("--mode", default=DEFAULTS["mode"], choices=MODES)
     p.add_argument("--boundary", default=DEFAULTS["boundary"], choices=("extend",) + BOUNDARIES)
-    p.add_argument("--precision", default=DEFAULTS["precision"], choices=PRECISIONS,
-                   help="evaluate the network in float64 when rounding would dominate a derivative (auto), always "
-                        "(float64) or never (input)")
-    p.add_argument("--rtol", type=float, default=DEFAULTS["rtol"], help="tolerance of the precision policy")
-    p.add_argument("--strict", action="store_true", help="error instead of falling back to autodiff")
+    p.add_argument(
+        "--precision",
+        default=DEFAULTS["precision"],
+        choices=PRECISIONS,
+        help="evaluate the network in float64 when rounding would dominate a derivative "
+        "(auto), always "
+        "(float64) or never (input)",
+    )
+    p.add_argument(
+        "--rtol", type=float, default=DEFAULTS["rtol"], help="tolerance of the precision policy"
+    )
+    p.add_argument(
+        "--strict", action="store_true", help="error instead of falling back to autodiff"
+    )
 
 
 def _cmd_run(args, script_args: Sequence[str]) -> int:
@@ -53,12 +84,23 @@ def _cmd_run(args, script_args: Sequence[str]) -> int:
     options = {}
     if args.derivatives == "mollifier":
         if args.width is None:
-            print("steadygrad run: --width is required with --derivatives mollifier "
-                  "(kernel half-width in the script's input units, e.g. --width 0.05)", file=sys.stderr)
+            print(
+                "steadygrad run: --width is required with --derivatives mollifier "
+                "(kernel half-width in the script's input units, e.g. --width 0.05)",
+                file=sys.stderr,
+            )
             return 2
-        options = dict(width=args.width, kernel=args.kernel, points=args.points, spacing=args.spacing,
-                       axes=args.axes, mode=args.mode, boundary=args.boundary, precision=args.precision,
-                       rtol=args.rtol)
+        options = dict(
+            width=args.width,
+            kernel=args.kernel,
+            points=args.points,
+            spacing=args.spacing,
+            axes=args.axes,
+            mode=args.mode,
+            boundary=args.boundary,
+            precision=args.precision,
+            rtol=args.rtol,
+        )
     run_script(args.script, script_args, args.derivatives, strict=args.strict, **options)
     return 0
 
@@ -87,52 +129,99 @@ def _cmd_bench(args, _rest) -> int:
     from .bench.runner import failed, run_benchmarks
 
     try:
-        rows = run_benchmarks(args.problems or None, device=args.device, quick=args.quick, out=args.out,
-                              seed=args.seed, noise=args.noise, jobs=args.jobs, iterations=args.iterations,
-                              lbfgs=args.lbfgs, variants=args.variants, dry_run=args.dry_run)
+        rows = run_benchmarks(
+            args.problems or None,
+            device=args.device,
+            quick=args.quick,
+            out=args.out,
+            seed=args.seed,
+            noise=args.noise,
+            jobs=args.jobs,
+            iterations=args.iterations,
+            lbfgs=args.lbfgs,
+            variants=args.variants,
+            dry_run=args.dry_run,
+        )
     except ValueError as err:
         print(f"steadygrad bench: {err}", file=sys.stderr)
         return 2
     if args.dry_run:
         for r in rows:
-            print(r["problem"], r["variant"] or "", "" if r["noise"] is None else f"noise={r['noise']:g}")
+            print(
+                r["problem"],
+                r["variant"] or "",
+                "" if r["noise"] is None else f"noise={r['noise']:g}",
+            )
         print(f"{len(rows)} case(s); options valid (dry run: nothing was run)")
         return 0
     bad = failed(rows)
     for r in bad:
-        print(f"steadygrad bench: {r['problem']} {r.get('variant') or ''} failed: {r['error']}", file=sys.stderr)
+        print(
+            f"steadygrad bench: {r['problem']} {r.get('variant') or ''} failed: {r['error']}",
+            file=sys.stderr,
+        )
     return 1 if bad else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m steadygrad``; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="steadygrad", description="derivatives you can trust in scientific ML")
+    parser = argparse.ArgumentParser(
+        prog="steadygrad", description="derivatives you can trust in scientific ML"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     sub.add_parser("list", help="list discovered plugins (derivatives, kernels, ODE solvers)")
-    d = sub.add_parser("demo", help="mollifier vs autodiff on a beam problem, and corrected leapfrog gradients")
+    d = sub.add_parser(
+        "demo", help="mollifier vs autodiff on a beam problem, and corrected leapfrog gradients"
+    )
     d.add_argument("--full", action="store_true", help="longer training")
     b = sub.add_parser("bench", help="run the standard benchmark problems")
-    b.add_argument("problems", nargs="*", help="problem names (default: all); see docs/benchmarks.md")
+    b.add_argument(
+        "problems", nargs="*", help="problem names (default: all); see docs/benchmarks.md"
+    )
     b.add_argument("--device", default="cpu", help="cpu or cuda")
-    b.add_argument("--quick", action="store_true", help="small sizes: a few minutes on a 2-core CPU")
-    b.add_argument("--out", default="bench-results", help="output folder for the table, JSON and plots")
+    b.add_argument(
+        "--quick", action="store_true", help="small sizes: a few minutes on a 2-core CPU"
+    )
+    b.add_argument(
+        "--out", default="bench-results", help="output folder for the table, JSON and plots"
+    )
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--variants", type=lambda v: [x for x in v.split(",") if x],
-                   help="PDE derivative variants to run (default: autodiff,mollifier-scattered,mollifier-grid)")
-    b.add_argument("--noise", type=_floats, help="noise levels for the inverse problems, e.g. 0,0.01,0.05,0.1")
-    b.add_argument("--iterations", type=int, help="Adam steps for every PDE problem (default: per problem)")
-    b.add_argument("--lbfgs", type=int, help="L-BFGS steps after Adam for every PDE problem (default: per problem)")
-    b.add_argument("--dry-run", action="store_true", help="validate the options and list the cases; run nothing")
-    b.add_argument("--jobs", type=int, default=1,
-                   help="train the PDE cases in this many processes (1 thread each); their times then include "
-                        "contention, so compare variants within one problem. Other problems run serially after.")
+    b.add_argument(
+        "--variants",
+        type=lambda v: [x for x in v.split(",") if x],
+        help="PDE derivative variants to run "
+        "(default: autodiff,mollifier-scattered,mollifier-grid)",
+    )
+    b.add_argument(
+        "--noise", type=_floats, help="noise levels for the inverse problems, e.g. 0,0.01,0.05,0.1"
+    )
+    b.add_argument(
+        "--iterations", type=int, help="Adam steps for every PDE problem (default: per problem)"
+    )
+    b.add_argument(
+        "--lbfgs",
+        type=int,
+        help="L-BFGS steps after Adam for every PDE problem (default: per problem)",
+    )
+    b.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate the options and list the cases; run nothing",
+    )
+    b.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="train the PDE cases in this many processes (1 thread each); their times then include "
+        "contention, so compare variants within one problem. Other problems run serially after.",
+    )
 
     script_args: list[str] = []
     if argv and argv[0] == "run" and "--" in argv:
         cut = argv.index("--")
-        argv, script_args = argv[:cut], argv[cut + 1:]
+        argv, script_args = argv[:cut], argv[cut + 1 :]
     args, unknown = parser.parse_known_args(argv)
     if unknown and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")

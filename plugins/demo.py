@@ -3,6 +3,7 @@
 1. A 4th-order beam through DeepXDE: autodiff vs Mollifier Layers (scattered and grid).
 2. Leapfrog neural-ODE gradients with per-step weights: raw autodiff vs corrected.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,14 +18,14 @@ def main(quick: bool = True, out: str = "bench-results/demo") -> int:
     from .bench.isolation import isolated
     from .bench.measure import machine
     from .bench.ode import time_weights
-    from .bench.pde import VARIANTS, run_pde_problem
+    from .bench.pde import VARIANTS
     from .bench.runner import markdown, plots
+    from .bench.train import run_pde_problem
 
     print("steadygrad demo: beam u'''' = -1 through DeepXDE, and leapfrog gradients")
     with warnings.catch_warnings(), isolated(0):
         warnings.simplefilter("ignore")
-        rows = [run_pde_problem("beam", v, 0.0, True, 0, "cpu", iterations=None)
-                for v in VARIANTS]
+        rows = [run_pde_problem("beam", v, 0.0, True, 0, "cpu", iterations=None) for v in VARIANTS]
         rows += time_weights(quick=True, device="cpu", seed=0, methods=("leapfrog",))
     os.makedirs(out, exist_ok=True)
     meta = {"command": "python -m steadygrad demo", "machine": machine(), "date": ""}
@@ -35,7 +36,10 @@ def main(quick: bool = True, out: str = "bench-results/demo") -> int:
     plots(rows, out)
     print("\nDeepXDE beam, same network and training points:")
     for r in rows[:3]:
-        print(f"  {r['variant']:<20} {r['ms_per_step']:7.1f} ms/step   relative L2 error of u {r['u_l2']:.2e}")
+        print(
+            f"  {r['variant']:<20} {r['ms_per_step']:7.1f} ms/step   relative L2 error of u "
+            f"{r['u_l2']:.2e}"
+        )
     print("Leapfrog with per-step weights, max_n |g_n/h - G(t_n)| vs the continuous adjoint:")
     for r in rows[3:]:
         print(f"  {r['variant']:<20} N={r['N']:<4} {r['max_grad_err']:.2e}")

@@ -11,16 +11,17 @@ A host adapter asks an operator four things:
 * ``owns(y, x)``: whether y is one of its outputs or derivatives (of x, when given);
 * ``single_component(y)``: whether y already is one component (a derivative).
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from .mollifier.field import UnservableDerivative, differentiate, field_of, is_field
 from .mollifier.layer import MollifierLayer
 
-__all__ = ["DerivativeOperator", "AutodiffOperator", "MollifierOperator", "UnservableDerivative"]
+__all__ = ["AutodiffOperator", "DerivativeOperator", "MollifierOperator", "UnservableDerivative"]
 
 
 class DerivativeOperator:
@@ -32,8 +33,12 @@ class DerivativeOperator:
     #: True if every point's value is defined (False: some may be NaN by design).
     complete = True
 
-    def forward(self, call: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-                module: torch.nn.Module | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        call: Callable[[torch.Tensor], torch.Tensor],
+        x: torch.Tensor,
+        module: torch.nn.Module | None = None,
+    ) -> torch.Tensor:
         return call(x)
 
     def derivative(self, y: torch.Tensor, x: torch.Tensor, axis: int, component: int | None = None):
@@ -88,5 +93,9 @@ class MollifierOperator(DerivativeOperator):
 
     def describe(self) -> str:
         L = self.layer
-        return (f"mollifier(kernel={L.kernel!r}, width={L.width}, points={L.points}, spacing={L.spacing}, "
-                f"axes={L.axes}, mode={L.mode}, boundary={L.boundary}, precision={L.precision.precision})")
+        return (
+            f"mollifier(kernel={L.kernel!r}, width={L.width}, points={L.points}, "
+            f"spacing={L.spacing}, "
+            f"axes={L.axes}, mode={L.mode}, boundary={L.boundary}, "
+            f"precision={L.precision.precision})"
+        )

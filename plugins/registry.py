@@ -2,19 +2,20 @@
 
 Groups:
     ``steadygrad.derivatives``  name -> derivative operator class (``mollifier``, ``autodiff``)
-    ``steadygrad.kernels``      name -> mollifier kernel class (``polynomial``, ``bump``, ``gaussian``)
+    ``steadygrad.kernels``      name -> kernel class (``polynomial``, ``bump``, ``gaussian``)
     ``steadygrad.ode_solvers``  name -> multistep method class (``leapfrog``, ``ab2`` ... ``milne``)
 
 Entry points are listed once and loaded lazily, on first use of a name.  Duplicate names
 warn and keep the first one found (built-ins win); an entry point that cannot be loaded
 warns, naming it, and is skipped - a broken third-party plugin never breaks the host.
 """
+
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
 import warnings
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import entrypoints
@@ -62,16 +63,20 @@ class _Spec:
         return obj
 
 
-@lru_cache(maxsize=None)
+@cache
 def _specs(group: str) -> dict[str, _Spec]:
     if group not in GROUPS:
         raise ValueError(f"unknown plugin group {group!r}; known: {GROUPS}")
-    found: dict[str, _Spec] = {name: _Spec(name, target, "steadygrad (built-in)")
-                                for name, target in builtins()[group].items()}
+    found: dict[str, _Spec] = {
+        name: _Spec(name, target, "steadygrad (built-in)")
+        for name, target in builtins()[group].items()
+    }
     try:
         eps = entrypoints.get_group_all(group)
     except Exception as err:  # malformed metadata of some distribution
-        warnings.warn(f"steadygrad: could not read entry points of group {group!r}: {err}", RuntimeWarning)
+        warnings.warn(
+            f"steadygrad: could not read entry points of group {group!r}: {err}", RuntimeWarning
+        )
         eps = []
     for ep in eps:
         target = f"{ep.module_name}:{ep.object_name}" if ep.object_name else ep.module_name
@@ -80,8 +85,11 @@ def _specs(group: str) -> dict[str, _Spec]:
             if found[ep.name].target != target:
                 warnings.warn(
                     f"steadygrad: found several entry points named {ep.name!r} in group {group!r} "
-                    f"({found[ep.name].target} from {found[ep.name].origin}, and {target} from {origin}); "
-                    f"using {found[ep.name].target}", RuntimeWarning)
+                    f"({found[ep.name].target} from {found[ep.name].origin}, and {target} from "
+                    f"{origin}); "
+                    f"using {found[ep.name].target}",
+                    RuntimeWarning,
+                )
             continue
         found[ep.name] = _Spec(ep.name, target, origin, loader=ep.load)
     return found
@@ -120,14 +128,19 @@ def load(group: str, name: str, kind: type | None = None) -> Any:
         return _check_kind(_loaded[key], kind, group, name)
     specs = _specs(group)
     if name not in specs:
-        raise ValueError(f"no {group.split('.')[-1]} plugin named {name!r}; available: {sorted(specs)}")
+        raise ValueError(
+            f"no {group.split('.')[-1]} plugin named {name!r}; available: {sorted(specs)}"
+        )
     spec = specs[name]
     try:
         obj = spec.load()
     except Exception as err:
         warnings.warn(
-            f"steadygrad: entry point {name!r} ({spec.target}, from {spec.origin}) in group {group!r} "
-            f"failed to load and is ignored: {type(err).__name__}: {err}", RuntimeWarning)
+            f"steadygrad: entry point {name!r} ({spec.target}, from {spec.origin}) in group "
+            f"{group!r} "
+            f"failed to load and is ignored: {type(err).__name__}: {err}",
+            RuntimeWarning,
+        )
         raise ValueError(f"plugin {name!r} of group {group!r} is broken: {err}") from err
     _loaded[key] = obj
     return _check_kind(obj, kind, group, name)
@@ -137,6 +150,8 @@ def _check_kind(obj: Any, kind: type | None, group: str, name: str) -> Any:
     if kind is not None and not (isinstance(obj, type) and issubclass(obj, kind)):
         spec = _specs(group).get(name)
         where = f"{spec.target}, from {spec.origin}" if spec else "?"
-        raise TypeError(f"entry point {name!r} of group {group!r} ({where}) loads {obj!r}, which is not a "
-                        f"{kind.__module__}.{kind.__qualname__} subclass")
+        raise TypeError(
+            f"entry point {name!r} of group {group!r} ({where}) loads {obj!r}, which is not a "
+            f"{kind.__module__}.{kind.__qualname__} subclass"
+        )
     return obj

@@ -2,8 +2,8 @@ import os
 
 os.environ.setdefault("DDE_BACKEND", "pytorch")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 

@@ -1,11 +1,16 @@
 """Dependencies point one way: the numerics never import (or speak of) the hosts."""
+
 import ast
 import pathlib
 import re
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-NUMERICS = [*sorted((ROOT / "plugins" / "mollifier").glob("*.py")), *sorted((ROOT / "plugins" / "multistep").glob("*.py")),
-            ROOT / "plugins" / "registry.py", ROOT / "plugins" / "derivatives.py"]
+NUMERICS = [
+    *sorted((ROOT / "plugins" / "mollifier").glob("*.py")),
+    *sorted((ROOT / "plugins" / "multistep").glob("*.py")),
+    ROOT / "plugins" / "registry.py",
+    ROOT / "plugins" / "derivatives.py",
+]
 FORBIDDEN = re.compile(r"^(deepxde|torchdiffeq|steadygrad\.adapters)(\.|$)")
 
 
@@ -16,7 +21,7 @@ def _imports(path: pathlib.Path):
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = package[:len(package) - node.level + 1] if node.level else []
+            base = package[: len(package) - node.level + 1] if node.level else []
             module = ".".join([*base, *(node.module.split(".") if node.module else [])])
             yield module
             yield from (f"{module}.{alias.name}" for alias in node.names)
@@ -24,13 +29,22 @@ def _imports(path: pathlib.Path):
 
 def test_numerics_do_not_import_the_hosts():
     assert len(NUMERICS) >= 12
-    bad = {str(p.relative_to(ROOT)): name for p in NUMERICS for name in _imports(p) if FORBIDDEN.match(name)}
+    bad = {
+        str(p.relative_to(ROOT)): name
+        for p in NUMERICS
+        for name in _imports(p)
+        if FORBIDDEN.match(name)
+    }
     assert not bad, bad
 
 
 def test_numerics_do_not_speak_of_the_hosts():
-    bad = [f"{p.relative_to(ROOT)}:{i}" for p in NUMERICS for i, line in enumerate(p.read_text().splitlines(), 1)
-           if re.search(r"deepxde|torchdiffeq|options=\{", line, re.I)]
+    bad = [
+        f"{p.relative_to(ROOT)}:{i}"
+        for p in NUMERICS
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if re.search(r"deepxde|torchdiffeq|options=\{", line, re.IGNORECASE)
+    ]
     assert not bad, bad
 
 

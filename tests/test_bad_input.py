@@ -1,4 +1,5 @@
 """Bad input to the mollifier: a clear error naming the fix, or correct behaviour (issue 9)."""
+
 import os
 import threading
 
@@ -6,7 +7,6 @@ import mpmath
 import numpy as np
 import pytest
 import torch
-
 from steadygrad.mollifier import MollifierLayer, PolynomialKernel, UnservableDerivative
 
 os.environ.setdefault("DDE_BACKEND", "pytorch")
@@ -14,7 +14,9 @@ os.environ.setdefault("DDE_BACKEND", "pytorch")
 
 def _net(d=1, m=1, dtype=torch.float64):
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(d, 16), torch.nn.Tanh(), torch.nn.Linear(16, m)).to(dtype)
+    return torch.nn.Sequential(torch.nn.Linear(d, 16), torch.nn.Tanh(), torch.nn.Linear(16, m)).to(
+        dtype
+    )
 
 
 def test_order_beyond_the_stencil_is_unservable():
@@ -43,7 +45,9 @@ def test_polynomial_kernel_accurate_for_large_exponents(q):
     s = np.array([-0.7, -0.2, 0.05, 0.3, 0.9])
     for n in (0, 2, 4):
         ours = kernel.derivative(s, n)
-        ref = np.array([float(mpmath.diff(lambda v: (1 - v * v) ** q, mpmath.mpf(x), n)) for x in s])
+        ref = np.array(
+            [float(mpmath.diff(lambda v: (1 - v * v) ** q, mpmath.mpf(x), n)) for x in s]
+        )
         assert np.allclose(ours, ref, rtol=1e-10, atol=1e-12 * np.abs(ref).max()), (n, ours, ref)
 
 
@@ -51,7 +55,9 @@ def test_width_and_option_types():
     X = torch.linspace(0, 1, 21, dtype=torch.float64)[:, None]
     ref = MollifierLayer(_net(), width=0.1)(X)
     for width in (np.float64(0.1), torch.tensor(0.1), np.array(0.1)):
-        assert torch.allclose(MollifierLayer(_net(), width=width)(X), ref, rtol=1e-6)  # torch.tensor(0.1) is float32
+        assert torch.allclose(
+            MollifierLayer(_net(), width=width)(X), ref, rtol=1e-6
+        )  # torch.tensor(0.1) is float32
     with pytest.raises(TypeError, match="string"):
         MollifierLayer(_net(), width="0.1")
     assert MollifierLayer(_net(2), width=0.1, axes=0).stencil(2).axes == (0,)
@@ -95,7 +101,6 @@ def test_deepxde_refuses_valid_boundary():
 
 def test_fallback_error_names_the_real_cause_in_scattered_mode():
     import deepxde as dde
-
     import steadygrad.deepxde as sgd
 
     sgd.enable("mollifier", width=0.1)
@@ -110,7 +115,6 @@ def test_fallback_error_names_the_real_cause_in_scattered_mode():
 def test_enable_is_per_thread():
     """Thread A trains with the mollifier while thread B runs plain DeepXDE on another net."""
     import deepxde as dde
-
     import steadygrad.deepxde as sgd
 
     x = torch.linspace(0, 1, 9)[:, None]

@@ -1,4 +1,5 @@
 """`steadygrad bench --quick` end to end on a small selection (the full run is for a GPU)."""
+
 import json
 import os
 import subprocess
@@ -11,57 +12,102 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _bench(tmp_path, *args):
     env = dict(os.environ, DDE_BACKEND="pytorch", PYTHONWARNINGS="ignore")
-    res = subprocess.run([sys.executable, "-m", "steadygrad", "bench", *args, "--quick", "--out", str(tmp_path)],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    res = subprocess.run(
+        [sys.executable, "-m", "steadygrad", "bench", *args, "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads((tmp_path / "results.json").read_text()), res
 
 
 def test_bench_quick_pde_and_ode(tmp_path):
-    data, res = _bench(tmp_path, "poisson1d", "residual4", "ode_memory", "--jobs", "2")  # PDE cases in 2 workers
+    data, res = _bench(
+        tmp_path, "poisson1d", "residual4", "ode_memory", "--jobs", "2"
+    )  # PDE cases in 2 workers
     rows = data["rows"]
     assert "--quick --jobs 2" in data["meta"]["command"] and "CPUs" in data["meta"]["machine"]
     poisson = {r["variant"]: r for r in rows if r["problem"] == "poisson1d"}
     assert set(poisson) == {"autodiff", "mollifier-scattered", "mollifier-grid"}
     assert all(r["status"] == "ok" and r["u_l2"] < 0.05 for r in poisson.values()), poisson
     r4 = {(r["variant"], r["dtype"]): r for r in rows if r["problem"] == "residual4"}
-    assert {v for v, _ in r4} == {"plain-fit", "mollifier-grid", "mollifier-scattered", "autodiff",
-                                  "autodiff-torch.func"}
+    assert {v for v, _ in r4} == {
+        "plain-fit",
+        "mollifier-grid",
+        "mollifier-scattered",
+        "autodiff",
+        "autodiff-torch.func",
+    }
     assert all(r["status"] == "ok" for r in r4.values()), r4
     for (variant, dtype), r in r4.items():  # every derivative row carries its error vs float64
         if variant != "plain-fit":
             assert 0 <= r["rel_err"] < 1e-3, (variant, dtype, r["rel_err"])
     grid = r4["mollifier-grid", "float64"]
-    assert grid["autodiff_time_ratio"] > 3 and grid["autodiff_memory_ratio"] > 5, grid  # loose: shared machine
+    assert grid["autodiff_time_ratio"] > 3 and grid["autodiff_memory_ratio"] > 5, (
+        grid
+    )  # loose: shared machine
     mem = {(r["variant"], r["N"]): r["peak_mb"] for r in rows if r["problem"] == "ode_memory"}
     assert {v for v, _ in mem} >= {"leapfrog-corrected", "rk4-autodiff", "rk4-odeint_adjoint"}
     assert mem["rk4-autodiff", 160] > 5 * mem["leapfrog-corrected", 160] > 0, mem
     for name in ("results.md", "pde.png", "ode_memory.png"):
         assert (tmp_path / name).stat().st_size > 0
-    assert "### residual4" in (tmp_path / "results.md").read_text() and "%|" in res.stderr  # tqdm progress
+    assert (
+        "### residual4" in (tmp_path / "results.md").read_text() and "%|" in res.stderr
+    )  # tqdm progress
 
 
 def test_bench_rejects_unknown_problem(tmp_path):
     env = dict(os.environ, DDE_BACKEND="pytorch")
-    res = subprocess.run([sys.executable, "-m", "steadygrad", "bench", "nope", "--out", str(tmp_path)], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "steadygrad", "bench", "nope", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode != 0 and "unknown problem" in res.stderr
-    res = subprocess.run([sys.executable, "-m", "steadygrad", "bench", "poisson1d", "--variants", "autodiff,fd",
-                          "--out", str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "steadygrad",
+            "bench",
+            "poisson1d",
+            "--variants",
+            "autodiff,fd",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode != 0 and "unknown variant(s) ['fd']" in res.stderr
 
 
 @pytest.mark.slow
 def test_demo_runs(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "steadygrad", "demo"], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=600, env=dict(os.environ, DDE_BACKEND="pytorch"))
+    res = subprocess.run(
+        [sys.executable, "-m", "steadygrad", "demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, DDE_BACKEND="pytorch"),
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "leapfrog-corrected" in res.stdout
 
 
 def test_adam_then_lbfgs_schedule_runs_exactly_the_requested_steps():
     """L-BFGS runs the requested steps (DeepXDE derives its per-call step limit at import only)."""
-    from steadygrad.bench.pde import run_pde_problem
+    from steadygrad.bench.train import run_pde_problem
 
     row = run_pde_problem("heat2d", "mollifier-grid", 0.0, True, 0, "cpu", iterations=20, lbfgs=15)
     assert row["status"] == "ok" and row["iterations"] == 20 and 0 < row["lbfgs_steps"] <= 15, row
@@ -69,13 +115,21 @@ def test_adam_then_lbfgs_schedule_runs_exactly_the_requested_steps():
 
 
 def _probe(quick, device, seed):
-    """A stand-in ODE problem built like spiral_fit: a network in the default dtype, float32 data."""
+    """A stand-in ODE problem built like spiral_fit: a net in the default dtype, float32 data."""
     import torch
 
     net = torch.nn.Linear(2, 2)
     y = net(torch.ones(1, 2, dtype=torch.float32))  # fails if a PDE case left float64 as default
-    return [{"problem": "probe", "variant": None, "status": "ok", "dtype": str(torch.get_default_dtype()),
-             "value": float(y.sum()), "draw": float(torch.rand(()))}]
+    return [
+        {
+            "problem": "probe",
+            "variant": None,
+            "status": "ok",
+            "dtype": str(torch.get_default_dtype()),
+            "value": float(y.sum()),
+            "draw": float(torch.rand(())),
+        }
+    ]
 
 
 def test_problems_are_isolated_from_each_other(monkeypatch):
@@ -90,7 +144,9 @@ def test_problems_are_isolated_from_each_other(monkeypatch):
         for name in order:
             args = (name, "autodiff", 0.0) if name == "poisson1d" else (name, None, None)
             for r in runner._run_case(*args, True, 0, "cpu", 30, 0):
-                out[name] = {k: v for k, v in r.items() if k not in ("ms_per_step", "peak_mb", "memory_kind")}
+                out[name] = {
+                    k: v for k, v in r.items() if k not in ("ms_per_step", "peak_mb", "memory_kind")
+                }
         return out
 
     forward, backward = rows(["poisson1d", "probe"]), rows(["probe", "poisson1d"])
@@ -110,7 +166,8 @@ def test_a_failing_case_becomes_an_error_row(tmp_path, monkeypatch):
     rows = runner.run_benchmarks(["spiral_fit", "probe"], quick=True, out=str(tmp_path))
     bad = runner.failed(rows)
     assert [r["problem"] for r in bad] == ["spiral_fit"] and bad[0]["error"] == (
-        "RuntimeError: mat1 and mat2 must have the same dtype")
+        "RuntimeError: mat1 and mat2 must have the same dtype"
+    )
     assert any(r["problem"] == "probe" and r["status"] == "ok" for r in rows)
     assert "spiral_fit" in (tmp_path / "results.md").read_text()
 
@@ -119,13 +176,39 @@ def test_cli_bad_out_and_iterations(tmp_path):
     env = dict(os.environ, DDE_BACKEND="pytorch")
     target = tmp_path / "file.txt"
     target.write_text("x")
-    res = subprocess.run([sys.executable, "-m", "steadygrad", "bench", "poisson1d", "--out", str(target)], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 2 and "is a file" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    res = subprocess.run(
+        [sys.executable, "-m", "steadygrad", "bench", "poisson1d", "--out", str(target)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (
+        res.returncode == 2
+        and "is a file" in res.stderr
+        and len(res.stderr.strip().splitlines()) == 1
+    )
     out = tmp_path / "results"
     out.mkdir()
     (out / "results.partial.jsonl").write_text("keep\n")
-    res = subprocess.run([sys.executable, "-m", "steadygrad", "bench", "poisson1d", "--iterations", "0", "--out",
-                          str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "steadygrad",
+            "bench",
+            "poisson1d",
+            "--iterations",
+            "0",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 2 and "--iterations must be >= 1" in res.stderr
     assert (out / "results.partial.jsonl").read_text() == "keep\n"

@@ -1,16 +1,16 @@
 """DeepXDE adapter: opt-in/out, dde.grad routing, boundary conditions, fallbacks, runner."""
+
 import json
 import os
 import subprocess
 import sys
 import warnings
 
+import deepxde as dde
 import numpy as np
 import pytest
-import torch
-
-import deepxde as dde
 import steadygrad.deepxde as sgd
+import torch
 from steadygrad.mollifier import MollifierLayer, field_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -127,8 +127,16 @@ def test_neumann_robin_bcs_route_through_kernel():
     # outward normals: -1 at x = 0, +1 at x = 1; Robin: du/dn - u
     assert torch.allclose(neumann.error(X, x, y, 0, 1), -du[:1], atol=1e-12)
     assert torch.allclose(robin.error(X, x, y, 1, 2), du[1:] - y[1:].detach(), atol=1e-12)
-    model = dde.Model(dde.data.PDE(geom, lambda x, y: dde.grad.hessian(y, x) + 1, [neumann, robin], num_domain=8,
-                                   num_boundary=2), net)
+    model = dde.Model(
+        dde.data.PDE(
+            geom,
+            lambda x, y: dde.grad.hessian(y, x) + 1,
+            [neumann, robin],
+            num_domain=8,
+            num_boundary=2,
+        ),
+        net,
+    )
     model.compile("adam", lr=1e-3)
     model.train(iterations=3, display_every=10, verbose=0)
     assert np.isfinite(np.sum(model.train_state.loss_train))
@@ -136,14 +144,34 @@ def test_neumann_robin_bcs_route_through_kernel():
 
 def _run(args, timeout=300):
     env = dict(os.environ, DDE_BACKEND="pytorch", PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, "-m", "steadygrad", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "steadygrad", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_runner_on_unmodified_beam_script(tmp_path):
     out = tmp_path / "beam.json"
-    res = _run(["run", "examples/beam.py", "--derivatives", "mollifier", "--width", "0.1", "--strict",
-                "--", "--iterations", "1500", "--json", str(out)])
+    res = _run(
+        [
+            "run",
+            "examples/beam.py",
+            "--derivatives",
+            "mollifier",
+            "--width",
+            "0.1",
+            "--strict",
+            "--",
+            "--iterations",
+            "1500",
+            "--json",
+            str(out),
+        ]
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     err = json.loads(out.read_text())["l2_relative_error"]
     assert err < 0.05, err
@@ -161,9 +189,23 @@ def test_inverse_diffusion_reaction_both_backends(tmp_path):
     results = {}
     for backend in ("autodiff", "mollifier"):
         out = tmp_path / f"{backend}.json"
-        res = subprocess.run([sys.executable, "examples/diffusion_reaction_inverse.py", "--derivatives", backend,
-                              "--iterations", "3000", "--json", str(out)], cwd=ROOT, capture_output=True,
-                             text=True, timeout=600, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+        res = subprocess.run(
+            [
+                sys.executable,
+                "examples/diffusion_reaction_inverse.py",
+                "--derivatives",
+                backend,
+                "--iterations",
+                "3000",
+                "--json",
+                str(out),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=dict(os.environ, PYTHONWARNINGS="ignore"),
+        )
         assert res.returncode == 0, res.stderr[-2000:]
         results[backend] = json.loads(out.read_text())
     for r in results.values():

@@ -9,6 +9,7 @@ Snippets are extracted from the Markdown files themselves:
   full sizes are meant for a GPU), except the README's ``bench --quick``, which runs whole;
 * ``run SCRIPT`` commands run at reduced size (``--iterations`` passed to the script).
 """
+
 import glob
 import os
 import re
@@ -29,15 +30,20 @@ SETUP = re.compile(r"python3 -m venv")
 
 def _blocks(path):
     text = open(path, encoding="utf-8").read()
-    for m in re.finditer(r"^```(\w*)\n(.*?)^```", text, re.S | re.M):
-        yield m.group(1), m.group(2), text[:m.start()].count("\n") + 1
+    for m in re.finditer(r"^```(\w*)\n(.*?)^```", text, re.DOTALL | re.MULTILINE):
+        yield m.group(1), m.group(2), text[: m.start()].count("\n") + 1
 
 
 def _inline_commands(path):
     text = open(path, encoding="utf-8").read()
-    text = re.sub(r"^```.*?^```", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S | re.M)
+    text = re.sub(
+        r"^```.*?^```",
+        lambda m: "\n" * m.group(0).count("\n"),
+        text,
+        flags=re.DOTALL | re.MULTILINE,
+    )
     for m in re.finditer(r"`(python -m steadygrad [^`]+)`", text):
-        yield m.group(1), text[:m.start()].count("\n") + 1
+        yield m.group(1), text[: m.start()].count("\n") + 1
 
 
 def _snippets():
@@ -50,7 +56,11 @@ def _snippets():
             elif lang in ("bash", "sh"):
                 for cmd in body.strip().splitlines():
                     if cmd.strip() and not SETUP.search(cmd) and cmd.strip() not in NOT_RUN:
-                        out.append(pytest.param("shell", cmd.strip(), id=f"{name}:{line}:{cmd.strip()[:40]}"))
+                        out.append(
+                            pytest.param(
+                                "shell", cmd.strip(), id=f"{name}:{line}:{cmd.strip()[:40]}"
+                            )
+                        )
         for cmd, line in _inline_commands(path):
             out.append(pytest.param("shell", cmd, id=f"{name}:{line}:{cmd[21:60]}"))
     return out
@@ -98,10 +108,13 @@ def test_docs_have_snippets():
     assert any(" run " in p.values[1] for p in _snippets())
 
 
-@pytest.mark.parametrize("script,args", [
-    ("beam.py", ["--iterations", "50"]),
-    ("diffusion_reaction_inverse.py", ["--iterations", "50"]),
-])
+@pytest.mark.parametrize(
+    "script,args",
+    [
+        ("beam.py", ["--iterations", "50"]),
+        ("diffusion_reaction_inverse.py", ["--iterations", "50"]),
+    ],
+)
 def test_example_scripts_run_at_reduced_size(script, args, tmp_path):
     res = _run([sys.executable, os.path.join(ROOT, "examples", script), *args], tmp_path, 600)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -1,4 +1,5 @@
 """The neural-ODE training example: corrected gradients learn smooth per-step weights."""
+
 import json
 import os
 import subprocess
@@ -9,15 +10,27 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_time_weights_training_example(tmp_path):
     png = tmp_path / "loss.png"
-    res = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "neural_ode_time_weights.py"),
-                          "--iterations", "150", "--plot", str(png), "--json"],
-                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    res = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "examples", "neural_ode_time_weights.py"),
+            "--iterations",
+            "150",
+            "--plot",
+            str(png),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     raw, corr = out["raw"], out["corrected"]
     # raw gradients carry the parasitic (-1)^n mode into the weights; corrected ones do not
     assert corr["roughness"] < 0.4 * raw["roughness"], out
-    # the raw-trained weights fit leapfrog's discretisation, not the ODE: worse under an accurate solver
+    # raw-trained weights fit leapfrog's discretisation, not the ODE: worse when solved accurately
     assert corr["continuous_loss"] < 0.8 * raw["continuous_loss"], out
     assert corr["weight_err"] < raw["weight_err"], out
     assert png.stat().st_size > 10_000

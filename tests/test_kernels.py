@@ -1,8 +1,8 @@
 """Kernel profiles: derivatives, moments and smoothness checks against independent references."""
+
 import numpy as np
 import pytest
 from scipy.integrate import quad
-
 from steadygrad.mollifier.kernels import BumpKernel, GaussianKernel, PolynomialKernel
 
 KERNELS = [PolynomialKernel(8), PolynomialKernel(5), BumpKernel(), GaussianKernel()]
@@ -13,7 +13,12 @@ def test_moments_match_scipy_quad(kernel):
     c = quad(lambda s: kernel.derivative(np.array([s]))[0], -1, 1, epsabs=1e-15, limit=200)[0]
     assert kernel.normalisation == pytest.approx(c, rel=1e-10)
     for j in (2, 4, 6):
-        mj = quad(lambda s: s**j * kernel.derivative(np.array([s]))[0], -1, 1, epsabs=1e-15, limit=200)[0] / c
+        mj = (
+            quad(
+                lambda s: s**j * kernel.derivative(np.array([s]))[0], -1, 1, epsabs=1e-15, limit=200
+            )[0]
+            / c
+        )
         assert kernel.moment(j) == pytest.approx(mj, rel=1e-9)
     assert abs(kernel.moment(1)) < 1e-15 and abs(kernel.moment(3)) < 1e-15
 

@@ -1,13 +1,17 @@
 """MollifierLayer: grid vs scattered agreement, consistency with autodiff, modes, errors."""
+
 import pytest
 import torch
-
 from steadygrad.mollifier import MollifierLayer, field_of
 
 
 def _net(dim=2, out=2, dtype=torch.float64, device="cpu"):
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(dim, 32), torch.nn.Tanh(), torch.nn.Linear(32, out)).to(dtype).to(device)
+    return (
+        torch.nn.Sequential(torch.nn.Linear(dim, 32), torch.nn.Tanh(), torch.nn.Linear(32, out))
+        .to(dtype)
+        .to(device)
+    )
 
 
 def _grid(h, n1, n2, dtype=torch.float64, device="cpu"):
@@ -49,7 +53,7 @@ def test_auto_mode_picks_grid_on_lattice_and_matches():
 
 
 def test_derivatives_consistent_with_autodiff_of_output():
-    """D^alpha u from the kernel agrees with autodiff of the layer output to quadrature precision."""
+    """D^alpha u from the kernel agrees with autodiff of the layer output (quadrature precision)."""
     net = _net()
     X = (torch.rand(50, 2, dtype=torch.float64) * 0.8).requires_grad_()
     layer = MollifierLayer(net, width=0.1)
@@ -68,10 +72,14 @@ def test_restricted_axes_use_autodiff_for_the_rest():
     layer = MollifierLayer(net, width=0.05, axes=[0])
     u = layer(X)
     ut = layer.derivative(u, (0, 1))
-    assert torch.allclose(ut, torch.autograd.grad(u[:, 0].sum(), X, create_graph=True)[0][:, 1:], atol=1e-13)
+    assert torch.allclose(
+        ut, torch.autograd.grad(u[:, 0].sum(), X, create_graph=True)[0][:, 1:], atol=1e-13
+    )
     uxx = layer.derivative(u, (2, 0))
     uxxt = layer.derivative(u, (2, 1))
-    assert torch.allclose(uxxt, torch.autograd.grad(uxx.sum(), X, create_graph=True)[0][:, 1:], atol=1e-11)
+    assert torch.allclose(
+        uxxt, torch.autograd.grad(uxx.sum(), X, create_graph=True)[0][:, 1:], atol=1e-11
+    )
     assert len(layer.stencil(2).offsets(torch.float64, "cpu")) == 17  # stencil only along x
 
 
@@ -93,7 +101,9 @@ def test_gradients_reach_network_parameters():
             weight[idx] -= 2e-6
             down = float(loss())
             weight[idx] += 1e-6
-        assert abs((up - down) / 2e-6 - float(weight.grad[idx])) < 1e-6 * max(1.0, abs(float(weight.grad[idx])))
+        assert abs((up - down) / 2e-6 - float(weight.grad[idx])) < 1e-6 * max(
+            1.0, abs(float(weight.grad[idx]))
+        )
     assert all(torch.isfinite(p.grad).all() for p in net.parameters())
 
 
@@ -119,12 +129,20 @@ def test_1d_sin_accuracy_through_layer():
 
 def test_valid_boundary_masks_points():
     x = torch.linspace(0, 1, 51, dtype=torch.float64)[:, None]
-    layer = MollifierLayer(lambda z: torch.sin(z), width=0.06, mode="grid", spacing=0.02, boundary="valid")
+    layer = MollifierLayer(
+        lambda z: torch.sin(z), width=0.06, mode="grid", spacing=0.02, boundary="valid"
+    )
     field = layer.field(x)
     u = field.output()
-    assert field.mask.sum() == 51 - 6 and torch.isnan(u[~field.mask]).all() and torch.isfinite(u[field.mask]).all()
+    assert (
+        field.mask.sum() == 51 - 6
+        and torch.isnan(u[~field.mask]).all()
+        and torch.isfinite(u[field.mask]).all()
+    )
     for boundary in ("reflect", "replicate"):
-        f2 = MollifierLayer(lambda z: torch.sin(z), width=0.06, mode="grid", spacing=0.02, boundary=boundary).field(x)
+        f2 = MollifierLayer(
+            lambda z: torch.sin(z), width=0.06, mode="grid", spacing=0.02, boundary=boundary
+        ).field(x)
         assert torch.allclose(f2.output()[field.mask], u[field.mask], atol=1e-14)
 
 
@@ -149,7 +167,9 @@ def test_bad_input_errors():
     with pytest.raises(ValueError, match="not produced by a MollifierLayer"):
         MollifierLayer.derivative(x, (1,))
     with pytest.raises(ValueError, match="grid mode mollifies every input axis"):
-        MollifierLayer(_net(), width=0.1, axes=[0], mode="grid")(torch.rand(4, 2, dtype=torch.float64))
+        MollifierLayer(_net(), width=0.1, axes=[0], mode="grid")(
+            torch.rand(4, 2, dtype=torch.float64)
+        )
 
 
 @pytest.mark.parametrize("boundary", ["extend", "valid", "reflect"])
@@ -164,7 +184,9 @@ def test_grid_paths_agree_matmul_conv_gather(monkeypatch, boundary):
     perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(1))
     layer = MollifierLayer(net, width=0.1, spacing=h, mode="grid", boundary=boundary)
     ref = {a: layer.derivative(layer(X), a, 1).detach() for a in ALPHAS}
-    assert layer.field(X).plan.flat is None or boundary == "valid"  # C order: the gather is a reshape
+    assert (
+        layer.field(X).plan.flat is None or boundary == "valid"
+    )  # C order: the gather is a reshape
     monkeypatch.setattr(grid, "MATMUL_MAX_LENGTH", 0)  # every pass by convolution
     conv = MollifierLayer(net, width=0.1, spacing=h, mode="grid", boundary=boundary)
     shuffled, partial = X[perm], X[:-7]  # partial: C order but not the whole bounding box
@@ -173,9 +195,13 @@ def test_grid_paths_agree_matmul_conv_gather(monkeypatch, boundary):
     for a in ALPHAS:
         d_conv = conv.derivative(u_conv, a, 1)
         torch.testing.assert_close(d_conv, ref[a], rtol=1e-9, atol=1e-9, equal_nan=True)
-        torch.testing.assert_close(conv.derivative(u_shuf, a, 1), ref[a][perm], rtol=1e-9, atol=1e-9, equal_nan=True)
+        torch.testing.assert_close(
+            conv.derivative(u_shuf, a, 1), ref[a][perm], rtol=1e-9, atol=1e-9, equal_nan=True
+        )
         if boundary != "valid":  # partial box: a different bounding box, so different 'valid' rim
-            torch.testing.assert_close(conv.derivative(u_part, a, 1), ref[a][:-7], rtol=1e-9, atol=1e-9)
+            torch.testing.assert_close(
+                conv.derivative(u_part, a, 1), ref[a][:-7], rtol=1e-9, atol=1e-9
+            )
 
 
 def test_lattice_plan_reused_only_for_the_same_points():
@@ -184,8 +210,10 @@ def test_lattice_plan_reused_only_for_the_same_points():
     X = _grid(h, 16, 12)
     layer = MollifierLayer(net, width=0.1, spacing=h, mode="grid")
     plan = layer.field(X).plan
-    assert layer.field(X).plan is plan and layer.field(X.clone()).plan is plan  # same tensor, equal values
-    fresh = lambda pts: MollifierLayer(net, width=0.1, spacing=h, mode="grid")(pts)  # noqa: E731
+    assert (
+        layer.field(X).plan is plan and layer.field(X.clone()).plan is plan
+    )  # same tensor, equal values
+    fresh = lambda pts: MollifierLayer(net, width=0.1, spacing=h, mode="grid")(pts)
     X.add_(h)  # in place: a new version, shifted points
     torch.testing.assert_close(layer(X), fresh(X), rtol=0, atol=0)
     Y = X[:, [1, 0]].contiguous()  # other points, same shape
@@ -193,18 +221,24 @@ def test_lattice_plan_reused_only_for_the_same_points():
     layer.width = 0.15  # configuration changes invalidate the cached stencil and plan
     u = layer(Y)
     assert field_of(u)[0].stencil.widths == (0.15, 0.15)
-    torch.testing.assert_close(u, MollifierLayer(net, width=0.15, spacing=h, mode="grid")(Y), rtol=0, atol=0)
+    torch.testing.assert_close(
+        u, MollifierLayer(net, width=0.15, spacing=h, mode="grid")(Y), rtol=0, atol=0
+    )
 
 
 def test_auto_mode_skips_huge_boxes_without_building_them():
     net = _net()
-    pts = torch.tensor([[0.0, 0.0], [5.0, 5.0]], dtype=torch.float64)  # on the lattice, box of 10^6 nodes
+    pts = torch.tensor(
+        [[0.0, 0.0], [5.0, 5.0]], dtype=torch.float64
+    )  # on the lattice, box of 10^6 nodes
     u = MollifierLayer(net, width=0.02, spacing=0.005, mode="auto")(pts)
     assert field_of(u)[0].mode == "scattered"
 
 
 def _nan_net(z):
-    return torch.where(z[:, :1] > 0.55, torch.full_like(z[:, :1], float("nan")), torch.sin(z[:, :1]))
+    return torch.where(
+        z[:, :1] > 0.55, torch.full_like(z[:, :1], float("nan")), torch.sin(z[:, :1])
+    )
 
 
 @pytest.mark.parametrize("policy", ["sync", "deferred", True])
@@ -214,7 +248,9 @@ def test_nonfinite_network_values_raise(policy, device):
     layer = MollifierLayer(_nan_net, width=0.2, spacing=0.1, mode="grid", check_finite=policy)
     deferred = policy == "deferred" or (policy is True and device.type == "cuda")
     w = torch.ones((), dtype=torch.float64, device=device, requires_grad=True)
-    ok = MollifierLayer(lambda z: w * torch.sin(z), width=0.2, spacing=0.1, mode="grid", check_finite=policy)
+    ok = MollifierLayer(
+        lambda z: w * torch.sin(z), width=0.2, spacing=0.1, mode="grid", check_finite=policy
+    )
     for _ in range(2):  # finite values: no error anywhere
         ok.derivative(ok(x), (2,)).sum().backward()
     assert w.grad is not None

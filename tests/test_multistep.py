@@ -1,14 +1,14 @@
 """Multistep solvers in torchdiffeq: forward order, exact and corrected gradients, errors."""
+
 import numpy as np
 import pytest
+import steadygrad  # noqa: F401  (registers the methods)
 import torch
 from scipy.integrate import solve_ivp
 from scipy.linalg import expm
-from torchdiffeq import odeint, odeint_adjoint
-
-import steadygrad  # noqa: F401  (registers the methods)
 from steadygrad.bench.reference import TimeDependentWeights
 from steadygrad.multistep.methods import AB2, AB3, AB4, Leapfrog, Milne
+from torchdiffeq import odeint
 
 METHODS = {"leapfrog": 2, "ab2": 2, "ab3": 3, "ab4": 4, "milne": 4}
 A = torch.tensor([[-0.5, 2.0], [-2.0, -0.3]], dtype=torch.float64)
@@ -23,8 +23,23 @@ def test_forward_order_linear(method):
     y0 = torch.tensor([1.0, 0.5], dtype=torch.float64)
     exact = torch.as_tensor(expm(A.numpy() * 2.0) @ y0.numpy())
     Ns = [40, 80, 160]
-    errs = [float((odeint(lambda t, y: A @ y, y0, torch.tensor([0.0, 2.0], dtype=torch.float64),
-                          method=method, options={"step_size": 2.0 / N})[-1] - exact).abs().max()) for N in Ns]
+    errs = [
+        float(
+            (
+                odeint(
+                    lambda t, y: A @ y,
+                    y0,
+                    torch.tensor([0.0, 2.0], dtype=torch.float64),
+                    method=method,
+                    options={"step_size": 2.0 / N},
+                )[-1]
+                - exact
+            )
+            .abs()
+            .max()
+        )
+        for N in Ns
+    ]
     assert abs(_order(errs, Ns) - METHODS[method]) < 0.2, errs
 
 
@@ -34,11 +49,30 @@ def test_forward_order_nonlinear(method):
         return torch.stack([y[1], -torch.sin(y[0]) + 0.3 * torch.cos(t)])
 
     y0 = np.array([1.0, 0.0])
-    ref = solve_ivp(lambda t, y: [y[1], -np.sin(y[0]) + 0.3 * np.cos(t)], (0, 3), y0, method="DOP853",
-                    rtol=1e-13, atol=1e-13).y[:, -1]
+    ref = solve_ivp(
+        lambda t, y: [y[1], -np.sin(y[0]) + 0.3 * np.cos(t)],
+        (0, 3),
+        y0,
+        method="DOP853",
+        rtol=1e-13,
+        atol=1e-13,
+    ).y[:, -1]
     Ns = [60, 120, 240]
-    errs = [float(np.abs(odeint(f, torch.tensor(y0), torch.tensor([0.0, 3.0], dtype=torch.float64), method=method,
-                                options={"step_size": 3.0 / N})[-1].numpy() - ref).max()) for N in Ns]
+    errs = [
+        float(
+            np.abs(
+                odeint(
+                    f,
+                    torch.tensor(y0),
+                    torch.tensor([0.0, 3.0], dtype=torch.float64),
+                    method=method,
+                    options={"step_size": 3.0 / N},
+                )[-1].numpy()
+                - ref
+            ).max()
+        )
+        for N in Ns
+    ]
     assert abs(_order(errs, Ns) - METHODS[method]) < 0.2, errs
 
 
@@ -48,7 +82,9 @@ class PerStep(torch.nn.Module):
     def __init__(self, prob, N):
         super().__init__()
         self.N, self.h = N, prob.T / N
-        self.W = torch.nn.ParameterList([torch.nn.Parameter(torch.tensor(prob.W(n * self.h))) for n in range(N)])
+        self.W = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.tensor(prob.W(n * self.h))) for n in range(N)]
+        )
 
     def forward(self, t, x):
         return torch.tanh(self.W[min(int(round(float(t) / self.h)), self.N - 1)] @ x)
@@ -57,8 +93,13 @@ class PerStep(torch.nn.Module):
 def _per_step_gradients(method, N, correction, prob):
     f = PerStep(prob, N)
     x0 = torch.tensor(prob.x0, requires_grad=True)
-    xs = odeint(f, x0, torch.tensor([0.0, prob.T], dtype=torch.float64), method=method,
-                options={"step_size": f.h, "correction": correction})
+    xs = odeint(
+        f,
+        x0,
+        torch.tensor([0.0, prob.T], dtype=torch.float64),
+        method=method,
+        options={"step_size": f.h, "correction": correction},
+    )
     (0.5 * (xs[-1] - torch.tensor(prob.y)).pow(2).sum()).backward()
     g = np.array([w.grad.numpy() for w in f.W]) / f.h
     return g, prob.G(np.arange(N) * f.h), float(np.abs(x0.grad.numpy() - prob.p(0.0)[0]).max())
@@ -101,16 +142,18 @@ def test_corrected_gradients_uniform_for_all_methods(prob, method):
 
 
 def _recursion_by_autograd(method, f, y0, N, h, start):
-    """Independent reference: the same scheme written with plain torch ops, differentiated by autograd."""
+    """Independent reference: the same scheme in plain torch ops, differentiated by autograd."""
     xs = [y0]
-    step = {"euler": lambda t, x: x + h * f(t, x),
-            "rk4": lambda t, x: _rk4(f, t, x, h)}[start]
+    step = {"euler": lambda t, x: x + h * f(t, x), "rk4": lambda t, x: _rk4(f, t, x, h)}[start]
     for n in range(method.k - 1):
         xs.append(step(torch.tensor(n * h, dtype=torch.float64), xs[-1]))
     for m in range(N - method.k + 1):
         x = -sum(a * xs[m + j] for j, a in enumerate(method.alpha[:-1]))
-        x = x + h * sum(b * f(torch.tensor((m + j) * h, dtype=torch.float64), xs[m + j])
-                        for j, b in enumerate(method.beta) if b != 0)
+        x = x + h * sum(
+            b * f(torch.tensor((m + j) * h, dtype=torch.float64), xs[m + j])
+            for j, b in enumerate(method.beta)
+            if b != 0
+        )
         xs.append(x)
     return torch.stack(xs)
 
@@ -126,8 +169,10 @@ def _rk4(f, t, x, h):
 def test_uncorrected_equals_autodiff_and_finite_differences(cls):
     method = cls()
     torch.manual_seed(1)
-    net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)).double()
-    f = lambda t, x: net(x) * torch.cos(t)  # noqa: E731
+    net = torch.nn.Sequential(
+        torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)
+    ).double()
+    f = lambda t, x: net(x) * torch.cos(t)
     y0 = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)  # a batch of states
     N, h = 12, 0.05
     t = torch.arange(N + 1, dtype=torch.float64) * h
@@ -141,7 +186,9 @@ def test_uncorrected_equals_autodiff_and_finite_differences(cls):
             return f(t, x)
 
     def loss_ours():
-        ys = odeint(F(), y0, t[[0, 5, N]], method=method.name, options={"step_size": h, "correction": False})
+        ys = odeint(
+            F(), y0, t[[0, 5, N]], method=method.name, options={"step_size": h, "correction": False}
+        )
         return (ys[1] ** 2).sum() + (ys[2] * torch.arange(3.0, dtype=torch.float64)).sum()
 
     L = loss_ours()
@@ -183,12 +230,19 @@ def test_shared_weights_corrected_sum_matches_continuous_gradient(prob):
         errs[corr] = []
         for N in (50, 100, 200):
             f = Shared()
-            xs = odeint(f, torch.tensor(prob.x0), torch.tensor([0.0, 1.0], dtype=torch.float64), method="leapfrog",
-                        options={"step_size": 1.0 / N, "correction": corr})
+            xs = odeint(
+                f,
+                torch.tensor(prob.x0),
+                torch.tensor([0.0, 1.0], dtype=torch.float64),
+                method="leapfrog",
+                options={"step_size": 1.0 / N, "correction": corr},
+            )
             (0.5 * (xs[-1] - torch.tensor(prob.y)).pow(2).sum()).backward()
             errs[corr].append(np.abs(f.B.grad.numpy() - exact).max())
     assert _order(errs[True], [50, 100, 200]) >= 1.8 and errs[True][-1] < 1e-3, errs
-    assert _order(errs[False], [50, 100, 200]) >= 1.5, errs  # the summed raw gradient also converges
+    assert _order(errs[False], [50, 100, 200]) >= 1.5, (
+        errs
+    )  # the summed raw gradient also converges
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -220,8 +274,13 @@ def test_time_gradients_match_rk4_autodiff():
     lin = torch.nn.Linear(2, 2).double()
     t = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64, requires_grad=True)
     y0 = torch.tensor([1.0, -1.0], dtype=torch.float64)
-    ys = odeint(lambda t, y: torch.tanh(lin(y)), y0, t, method="ab4", options={"params": list(lin.parameters()),
-                                                                                "step_size": 0.01})
+    ys = odeint(
+        lambda t, y: torch.tanh(lin(y)),
+        y0,
+        t,
+        method="ab4",
+        options={"params": list(lin.parameters()), "step_size": 0.01},
+    )
     ys[1:].pow(2).sum().backward()
     g_ours = t.grad.clone()
     t.grad = None
@@ -234,14 +293,19 @@ def test_clear_errors():
     f = torch.nn.Linear(2, 2).double()
     y0 = torch.ones(2, dtype=torch.float64)
     t = torch.tensor([0.0, 1.0], dtype=torch.float64)
-    fn = lambda t, y: f(y)  # noqa: E731
+    fn = lambda t, y: f(y)
     with pytest.raises(ValueError, match="unsupported option"):
         odeint(fn, y0, t, method="leapfrog", options={"step_size": 0.1, "max_num_steps": 10})
     with pytest.raises(ValueError, match="rtol/atol"):
         odeint(fn, y0, t, method="leapfrog", rtol=1e-3, options={"step_size": 0.1})
     with pytest.raises(ValueError, match="interp"):
-        odeint(fn, y0, torch.tensor([0.0, 0.25, 1.0], dtype=torch.float64), method="ab2",
-               options={"step_size": 0.1, "interp": "spline", "params": list(f.parameters())})
+        odeint(
+            fn,
+            y0,
+            torch.tensor([0.0, 0.25, 1.0], dtype=torch.float64),
+            method="ab2",
+            options={"step_size": 0.1, "interp": "spline", "params": list(f.parameters())},
+        )
     with pytest.raises(FloatingPointError, match="non-finite"):
         odeint(lambda t, y: y**3, y0 * 10, t, method="ab2", options={"step_size": 0.1})
     with pytest.raises(ValueError, match="not among its parameters"):
@@ -276,14 +340,21 @@ def test_per_step_weights_in_one_tensor_match_parameter_list(prob, method):
         def __init__(self):
             super().__init__()
             self.h = prob.T / N
-            self.W = torch.nn.Parameter(torch.tensor(np.array([prob.W(n * self.h) for n in range(N)])))
+            self.W = torch.nn.Parameter(
+                torch.tensor(np.array([prob.W(n * self.h) for n in range(N)]))
+            )
 
         def forward(self, t, x):
             return torch.tanh(self.W[min(int(round(float(t) / self.h)), N - 1)] @ x)
 
     f = Stacked()
-    xs = odeint(f, torch.tensor(prob.x0), torch.tensor([0.0, prob.T], dtype=torch.float64), method=method,
-                options={"step_size": prob.T / N})
+    xs = odeint(
+        f,
+        torch.tensor(prob.x0),
+        torch.tensor([0.0, prob.T], dtype=torch.float64),
+        method=method,
+        options={"step_size": prob.T / N},
+    )
     (0.5 * (xs[-1] - torch.tensor(prob.y)).pow(2).sum()).backward()
     listed = _per_step_gradients(method, N, True, prob)[0]
     assert np.allclose(f.W.grad.numpy() * N / prob.T, listed, rtol=1e-12, atol=1e-14)

@@ -1,13 +1,13 @@
 """Corrected gradients for every loss and parameter, against continuous adjoints (issue 10)."""
+
 import numpy as np
 import pytest
-import torch
-from torchdiffeq import odeint
-
 import steadygrad  # noqa: F401  (registers the methods)
+import torch
 from steadygrad.bench.reference import TimeDependentWeights
 from steadygrad.multistep.methods import Leapfrog
 from steadygrad.multistep.solve import odeint_multistep
+from torchdiffeq import odeint
 
 METHODS = ("leapfrog", "ab2", "ab3", "ab4", "milne")
 
@@ -28,15 +28,20 @@ class Decay(torch.nn.Module):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_shared_parameter_with_loss_on_every_output(method):
-    """y' = a y, L = sum_i y(t_i)^2 on t = linspace(0, 1, 11): dL/da = sum 2 t_i y0^2 e^(2 a t_i)."""
+    """y' = a y, L = sum_i y(t_i)^2, t = linspace(0, 1, 11): dL/da = sum 2 t_i y0^2 e^(2 a t_i)."""
     t = torch.linspace(0, 1, 11, dtype=torch.float64)
     exact = float(sum(2 * ti * 1.3**2 * np.exp(-1.4 * ti) for ti in t.tolist()))
     for N in (20, 50, 200):
         errs = {}
         for corr in (False, True):
             f = Decay()
-            ys = odeint(f, torch.tensor([1.3], dtype=torch.float64), t, method=method,
-                        options={"step_size": 1 / N, "correction": corr})
+            ys = odeint(
+                f,
+                torch.tensor([1.3], dtype=torch.float64),
+                t,
+                method=method,
+                options={"step_size": 1 / N, "correction": corr},
+            )
             ys.pow(2).sum().backward()
             errs[corr] = abs(float(f.a.grad) - exact) / exact
         assert _within(errs[True], errs[False]), (N, errs)
@@ -56,8 +61,13 @@ def test_spiral_y0_gradient_dissipative(method):
         return y0.grad
 
     ref = grad("dopri5", rtol=1e-10, atol=1e-10)
-    errs = {c: float((grad(method, options={"step_size": 25 / 2304, "correction": c}) - ref).norm() / ref.norm())
-            for c in (False, True)}
+    errs = {
+        c: float(
+            (grad(method, options={"step_size": 25 / 2304, "correction": c}) - ref).norm()
+            / ref.norm()
+        )
+        for c in (False, True)
+    }
     assert _within(errs[True], errs[False]) and errs[True] < 0.1, errs
 
 
@@ -67,7 +77,9 @@ class PerStepShared(torch.nn.Module):
     def __init__(self, prob, N):
         super().__init__()
         self.N, self.h = N, prob.T / N
-        self.W = torch.nn.ParameterList([torch.nn.Parameter(torch.tensor(prob.W(n * self.h))) for n in range(N)])
+        self.W = torch.nn.ParameterList(
+            [torch.nn.Parameter(torch.tensor(prob.W(n * self.h))) for n in range(N)]
+        )
         self.B = torch.nn.Parameter(torch.zeros(3, 3, dtype=torch.float64))
 
     def forward(self, t, x):
@@ -79,8 +91,10 @@ def _shared_reference(prob):
     from scipy.integrate import quad_vec
 
     edges = [0.0, *[t for t in prob.t_obs if 0 < t < prob.T], prob.T]
-    return sum(quad_vec(lambda s: prob.G(s)[0], lo, hi, epsabs=1e-12, epsrel=1e-11)[0]
-               for lo, hi in zip(edges[:-1], edges[1:]))
+    return sum(
+        quad_vec(lambda s: prob.G(s)[0], lo, hi, epsabs=1e-12, epsrel=1e-11)[0]
+        for lo, hi in zip(edges[:-1], edges[1:])
+    )
 
 
 def _errors(prob, method, N, corr):
@@ -89,9 +103,14 @@ def _errors(prob, method, N, corr):
     ts = torch.tensor(prob.t_obs, dtype=torch.float64)
     xs = odeint(f, x0, ts, method=method, options={"step_size": f.h, "correction": corr})
     (0.5 * (xs - torch.tensor(prob.y_obs)).pow(2).sum()).backward()
-    per_step = np.abs(np.array([w.grad.numpy() for w in f.W]) / f.h - prob.G(np.arange(N) * f.h)).max()
-    return {"per_step": per_step, "y0": np.abs(x0.grad.numpy() - prob.p0).max(),
-            "shared": np.abs(f.B.grad.numpy() - prob.B_ref).max()}
+    per_step = np.abs(
+        np.array([w.grad.numpy() for w in f.W]) / f.h - prob.G(np.arange(N) * f.h)
+    ).max()
+    return {
+        "per_step": per_step,
+        "y0": np.abs(x0.grad.numpy() - prob.p0).max(),
+        "shared": np.abs(f.B.grad.numpy() - prob.B_ref).max(),
+    }
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -112,7 +131,9 @@ def test_property_random_output_subsets_every_method(seed):
                 worst = max(worst, cor[key] / max(raw[key], 1e-6))
             per_step.append(cor["per_step"])
         assert per_step[1] < 0.3 * per_step[0], (method, per_step)  # O(h^2) at every node
-    assert worst <= 1.0 + 1e-9  # exact gradients for y0 and shared weights; per-step far better than raw
+    assert (
+        worst <= 1.0 + 1e-9
+    )  # exact gradients for y0 and shared weights; per-step far better than raw
 
 
 def test_create_graph_is_refused_clearly():
@@ -127,8 +148,13 @@ def test_create_graph_is_refused_clearly():
         def forward(self, t, y):
             return torch.tanh(self.lin(y))
 
-    ys = odeint(F(), y0, torch.tensor([0.0, 1.0], dtype=torch.float64), method="leapfrog",
-                options={"step_size": 0.1})
+    ys = odeint(
+        F(),
+        y0,
+        torch.tensor([0.0, 1.0], dtype=torch.float64),
+        method="leapfrog",
+        options={"step_size": 0.1},
+    )
     with pytest.raises(RuntimeError, match="double backward"):
         torch.autograd.grad(ys.sum(), y0, create_graph=True)
 
@@ -151,7 +177,9 @@ def test_option_validation():
 
 def test_single_output_time_returns_y0():
     y0 = torch.tensor([1.0, 2.0], requires_grad=True)
-    ys = odeint(lambda s, y: -y, y0, torch.tensor([0.3]), method="milne", options={"step_size": 0.1})
+    ys = odeint(
+        lambda s, y: -y, y0, torch.tensor([0.3]), method="milne", options={"step_size": 0.1}
+    )
     assert ys.shape == (1, 2) and torch.equal(ys[0], y0.detach())
     ys.sum().backward()
     assert torch.equal(y0.grad, torch.ones(2))
@@ -163,14 +191,26 @@ def test_off_grid_outputs_are_interpolated_with_exact_gradients(interp):
     A = torch.tensor([[-0.1, 2.0], [-2.0, -0.1]], dtype=torch.float64)
     t = torch.linspace(0, 2, 37, dtype=torch.float64)  # spacing 1/18: mostly off the 0.01 grid
     y0 = torch.tensor([0.5, -0.3], dtype=torch.float64)
-    ys = odeint(lambda s, y: y @ A, y0, t, method="ab4", options={"step_size": 0.01, "interp": interp})
+    ys = odeint(
+        lambda s, y: y @ A, y0, t, method="ab4", options={"step_size": 0.01, "interp": interp}
+    )
     exact = torch.stack([y0 @ torch.linalg.matrix_exp(A * s) for s in t])
-    assert float((ys - exact).abs().max()) < (1e-4 if interp == "linear" else 1e-7)  # h^2/8 |y''|, h^4
+    assert float((ys - exact).abs().max()) < (
+        1e-4 if interp == "linear" else 1e-7
+    )  # h^2/8 |y''|, h^4
     lin = torch.nn.Linear(2, 2).double()
 
     def f(y0, tt):
-        return odeint_multistep(lambda s, y: torch.tanh(lin(y)), y0, tt, Leapfrog(), step_size=0.05,
-                                correction=False, interp=interp, params=list(lin.parameters()))
+        return odeint_multistep(
+            lambda s, y: torch.tanh(lin(y)),
+            y0,
+            tt,
+            Leapfrog(),
+            step_size=0.05,
+            correction=False,
+            interp=interp,
+            params=list(lin.parameters()),
+        )
 
     y0 = torch.tensor([0.3, -0.2], dtype=torch.float64, requires_grad=True)
     tt = torch.tensor([0.0, 0.23, 0.61, 0.9], dtype=torch.float64)
@@ -187,8 +227,19 @@ def test_off_grid_outputs_are_interpolated_with_exact_gradients(interp):
 
 def test_on_grid_detection_does_not_grow_with_the_index():
     t = torch.tensor([0.0, 25.0, 25.002], dtype=torch.float32)  # 25.002 is 0.4 steps past node 5000
-    ys = odeint(lambda s, y: torch.ones_like(y), torch.zeros(1), t, method="ab2", options={"step_size": 0.005})
+    ys = odeint(
+        lambda s, y: torch.ones_like(y),
+        torch.zeros(1),
+        t,
+        method="ab2",
+        options={"step_size": 0.005},
+    )
     assert abs(float(ys[2, 0] - ys[1, 0]) - 0.002) < 1e-4  # interpolated 0.4 steps on, not snapped
-    ys = odeint(lambda s, y: torch.ones_like(y), torch.zeros(1), torch.linspace(0, 25, 5001), method="leapfrog",
-                options={"step_size": 0.005})
+    ys = odeint(
+        lambda s, y: torch.ones_like(y),
+        torch.zeros(1),
+        torch.linspace(0, 25, 5001),
+        method="leapfrog",
+        options={"step_size": 0.005},
+    )
     assert float((ys[:, 0] - torch.linspace(0, 25, 5001)).abs().max()) < 1e-3

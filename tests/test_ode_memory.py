@@ -3,12 +3,11 @@
 Memory is the heap in use sampled after every tensor op on CPU (glibc mallinfo2) and the
 caching allocator's max allocated on CUDA: op-exact, unlike a process RSS reading.
 """
-import pytest
-import torch
-from torchdiffeq import odeint, odeint_adjoint
 
 import steadygrad  # noqa: F401  (registers the solvers)
+import torch
 from steadygrad.bench.measure import peak_memory
+from torchdiffeq import odeint, odeint_adjoint
 
 BATCH, DIM, HIDDEN = 128, 32, 128
 STATE_MB = BATCH * DIM * 4 / 2**20
@@ -17,7 +16,9 @@ STATE_MB = BATCH * DIM * 4 / 2**20
 class MLP(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.net = torch.nn.Sequential(torch.nn.Linear(DIM, HIDDEN), torch.nn.Tanh(), torch.nn.Linear(HIDDEN, DIM))
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(DIM, HIDDEN), torch.nn.Tanh(), torch.nn.Linear(HIDDEN, DIM)
+        )
 
     def forward(self, t, x):
         return self.net(x)
@@ -32,13 +33,21 @@ def _peak(solve, N, device):
         with peak_memory(device.type) as mem:
             solve(f, x0, t, N)[-1].pow(2).mean().backward()
     assert all(p.grad is not None for p in f.parameters())
-    return mem.get("peak_requested_mb", mem["peak_mb"])  # CUDA: bytes requested, not allocator blocks
+    return mem.get(
+        "peak_requested_mb", mem["peak_mb"]
+    )  # CUDA: bytes requested, not allocator blocks
 
 
 SOLVES = {
-    "leapfrog-corrected": lambda f, x0, t, N: odeint(f, x0, t, method="leapfrog", options={"step_size": 1 / N}),
-    "rk4-autodiff": lambda f, x0, t, N: odeint(f, x0, t, method="rk4", options={"step_size": 1 / N}),
-    "rk4-odeint_adjoint": lambda f, x0, t, N: odeint_adjoint(f, x0, t, method="rk4", options={"step_size": 1 / N}),
+    "leapfrog-corrected": lambda f, x0, t, N: odeint(
+        f, x0, t, method="leapfrog", options={"step_size": 1 / N}
+    ),
+    "rk4-autodiff": lambda f, x0, t, N: odeint(
+        f, x0, t, method="rk4", options={"step_size": 1 / N}
+    ),
+    "rk4-odeint_adjoint": lambda f, x0, t, N: odeint_adjoint(
+        f, x0, t, method="rk4", options={"step_size": 1 / N}
+    ),
 }
 
 
@@ -46,7 +55,9 @@ def test_cpu_peak_counts_live_tensor_bytes():
     def work():
         a = torch.ones(2**20, dtype=torch.float32)  # 4 MiB
         del a
-        b = torch.ones(2**21, dtype=torch.float32) * 2  # 8 MiB + an 8 MiB temporary: the peak is 16, not the 20 MiB sum
+        b = (
+            torch.ones(2**21, dtype=torch.float32) * 2
+        )  # 8 MiB + an 8 MiB temporary: the peak is 16, not the 20 MiB sum
         del b
 
     with peak_memory("cpu"):
@@ -64,7 +75,7 @@ def test_corrected_backward_memory_grows_like_trajectory(device):
         slope[name] = (hi - lo) / 40 / STATE_MB  # extra memory per step, in states
     # the corrected adjoint stores x_n once per step (plus O(1) work space) ...
     assert 0.5 < slope["leapfrog-corrected"] < 1.5, slope
-    # ... plain autodiff through rk4 keeps 4 stages' activations (hidden width 4x the state) per step ...
+    # ... autodiff through rk4 keeps 4 stages' activations (hidden width 4x the state) per step ...
     assert slope["rk4-autodiff"] > 10 * slope["leapfrog-corrected"], slope
     # ... and the continuous adjoint stores nothing per step
     assert abs(slope["rk4-odeint_adjoint"]) < 0.5, slope

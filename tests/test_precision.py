@@ -1,9 +1,9 @@
 """Rounding error of mollifier derivatives: the bound, the precision policy (issue 9)."""
+
 import warnings
 
 import pytest
 import torch
-
 from steadygrad.mollifier import MollifierLayer, PrecisionWarning
 
 
@@ -17,13 +17,23 @@ def _mlp(d, seed, depth=2, width=64):
 
 def _lattice(d, n):
     g = torch.linspace(0, 1, n, dtype=torch.float64)
-    return g[:, None] if d == 1 else torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    return (
+        g[:, None]
+        if d == 1
+        else torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    )
 
 
-CASES = [(dtype, d, depth, kernel, mult, mode)
-         for dtype in (torch.float32, torch.bfloat16) for d in (1, 2) for depth in (1, 3)
-         for kernel in ("polynomial", "bump") for mult in (3, 12) for mode in ("grid", "scattered")
-         if not (mode == "scattered" and d == 2 and mult > 6)]
+CASES = [
+    (dtype, d, depth, kernel, mult, mode)
+    for dtype in (torch.float32, torch.bfloat16)
+    for d in (1, 2)
+    for depth in (1, 3)
+    for kernel in ("polynomial", "bump")
+    for mult in (3, 12)
+    for mode in ("grid", "scattered")
+    if not (mode == "scattered" and d == 2 and mult > 6)
+]
 
 
 @pytest.mark.parametrize("dtype,d,depth,kernel,mult,mode", CASES)
@@ -31,15 +41,28 @@ def test_bound_holds_and_is_tight(dtype, d, depth, kernel, mult, mode):
     """Orders 1-4: the bound is never below |D u(low precision) - D u(float64)|, and within 30x."""
     n = 120 if d == 1 else 40
     X, h = _lattice(d, n), 1 / (n - 1)
-    low = MollifierLayer(_mlp(d, depth, depth).to(dtype), width=mult * h, spacing=h, mode=mode, kernel=kernel,
-                         precision="input")
-    ref = MollifierLayer(_mlp(d, depth, depth).double(), width=mult * h, spacing=h, mode=mode, kernel=kernel)
+    low = MollifierLayer(
+        _mlp(d, depth, depth).to(dtype),
+        width=mult * h,
+        spacing=h,
+        mode=mode,
+        kernel=kernel,
+        precision="input",
+    )
+    ref = MollifierLayer(
+        _mlp(d, depth, depth).double(), width=mult * h, spacing=h, mode=mode, kernel=kernel
+    )
     f_low, f_ref = low.field(X.to(dtype)), ref.field(X)
     for order in (1, 2, 3, 4):
         alpha = (order,) + (0,) * (d - 1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PrecisionWarning)
-            err = float((f_low.derivative(0, alpha).double() - f_ref.derivative(0, alpha)).abs().max().detach())
+            err = float(
+                (f_low.derivative(0, alpha).double() - f_ref.derivative(0, alpha))
+                .abs()
+                .max()
+                .detach()
+            )
         bound = f_low.error_bound(alpha)
         assert err <= bound <= 30 * err, (order, err, bound)
 
@@ -47,9 +70,13 @@ def test_bound_holds_and_is_tight(dtype, d, depth, kernel, mult, mode):
 def _residual(precision, dtype, n=48, mult=3):
     """Biharmonic residual of a tanh MLP 2-64-64-1 in grid mode (the GPU benchmark's setting)."""
     X, h = _lattice(2, n), 1 / (n - 1)
-    layer = MollifierLayer(_mlp(2, 0).to(dtype), width=mult * h, spacing=h, mode="grid", precision=precision)
+    layer = MollifierLayer(
+        _mlp(2, 0).to(dtype), width=mult * h, spacing=h, mode="grid", precision=precision
+    )
     u = layer(X.to(dtype))
-    return (layer.derivative(u, (4, 0)) + 2 * layer.derivative(u, (2, 2)) + layer.derivative(u, (0, 4))).double()
+    return (
+        layer.derivative(u, (4, 0)) + 2 * layer.derivative(u, (2, 2)) + layer.derivative(u, (0, 4))
+    ).double()
 
 
 def test_auto_policy_makes_float32_agree_with_float64():
@@ -58,13 +85,18 @@ def test_auto_policy_makes_float32_agree_with_float64():
         warnings.simplefilter("always")
         raw = _residual("input", torch.float32)
     assert float((raw - ref).abs().max() / ref.abs().max()) > 1.0  # plain float32 is noise here
-    assert any("precision='float64'" in str(w.message) and "width of at least" in str(w.message) for w in caught)
+    assert any(
+        "precision='float64'" in str(w.message) and "width of at least" in str(w.message)
+        for w in caught
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         auto = _residual("auto", torch.float32)
     assert auto.dtype == torch.float64 and float((auto - ref).abs().max() / ref.abs().max()) < 1e-3
     switched = [w for w in caught if "switched to float64" in str(w.message)]
-    assert len(switched) == 1 and "(4, 0)" in str(switched[0].message), [str(w.message) for w in caught]
+    assert len(switched) == 1 and "(4, 0)" in str(switched[0].message), [
+        str(w.message) for w in caught
+    ]
 
 
 def test_float64_policy_keeps_parameters_and_gradients_in_their_dtype():
@@ -76,12 +108,16 @@ def test_float64_policy_keeps_parameters_and_gradients_in_their_dtype():
     assert u.dtype == d4.dtype == torch.float32 and next(net.parameters()).dtype == torch.float32
     d4.pow(2).mean().backward()
     grads = [p.grad for p in net.parameters()]
-    assert all(g is not None and g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+    assert all(
+        g is not None and g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads
+    )
     ref_net = _mlp(1, 0).double()
     ref = MollifierLayer(ref_net, width=0.1, mode="scattered")
     ref.derivative(ref(X.double()), (4,)).pow(2).mean().backward()
     scale = max(float(q.grad.abs().max()) for q in ref_net.parameters())
-    for p, q in zip(net.parameters(), ref_net.parameters()):  # gradient equals the float64 one (to float32)
+    for p, q in zip(
+        net.parameters(), ref_net.parameters()
+    ):  # gradient equals the float64 one (to float32)
         assert torch.allclose(p.grad.double(), q.grad, rtol=1e-4, atol=1e-5 * scale)
 
 
@@ -97,8 +133,13 @@ def test_auto_never_switches_when_float32_is_accurate():
 def test_readme_deepxde_configuration_in_float32():
     """The README's DeepXDE snippet (FNN 1-20-20-1, width 0.05, float32): u'''' matches float64."""
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(1, 20), torch.nn.Tanh(), torch.nn.Linear(20, 20), torch.nn.Tanh(),
-                              torch.nn.Linear(20, 1))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(1, 20),
+        torch.nn.Tanh(),
+        torch.nn.Linear(20, 20),
+        torch.nn.Tanh(),
+        torch.nn.Linear(20, 1),
+    )
     X = torch.rand(16, 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PrecisionWarning)

@@ -1,29 +1,38 @@
 """Reference solvers used for benchmark data, checked against manufactured solutions."""
+
 import numpy as np
 import torch
-
 from steadygrad.bench.reference import cahn_hilliard_steady, ch_rate
 
 
 def _phi(x, y):
     # sine products satisfy phi = 0 and Laplace(phi) = 0 on the boundary of the unit square
-    return 0.8 * torch.sin(np.pi * x) * torch.sin(np.pi * y) + 0.3 * torch.sin(2 * np.pi * x) * torch.sin(np.pi * y)
+    return 0.8 * torch.sin(np.pi * x) * torch.sin(np.pi * y) + 0.3 * torch.sin(
+        2 * np.pi * x
+    ) * torch.sin(np.pi * y)
 
 
 def _lap(u, x, y):
     ux, uy = torch.autograd.grad(u.sum(), (x, y), create_graph=True)
-    return torch.autograd.grad(ux.sum(), x, create_graph=True)[0] + torch.autograd.grad(uy.sum(), y, create_graph=True)[0]
+    return (
+        torch.autograd.grad(ux.sum(), x, create_graph=True)[0]
+        + torch.autograd.grad(uy.sum(), y, create_graph=True)[0]
+    )
 
 
 def _source(eps2):
     """s = eps2 Lap^2 phi - Lap(phi^3) + Lap(phi) + k phi, by nested autograd (exact)."""
+
     def s(X, Y):
         x = torch.tensor(X, dtype=torch.float64, requires_grad=True)
         y = torch.tensor(Y, dtype=torch.float64, requires_grad=True)
         phi = _phi(x, y)
         lap = _lap(phi, x, y)
-        out = eps2 * _lap(lap, x, y) - _lap(phi**3, x, y) + lap + torch.as_tensor(ch_rate(X, Y)) * phi
+        out = (
+            eps2 * _lap(lap, x, y) - _lap(phi**3, x, y) + lap + torch.as_tensor(ch_rate(X, Y)) * phi
+        )
         return out.detach().numpy()
+
     return s
 
 

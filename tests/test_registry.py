@@ -1,16 +1,18 @@
 """Entry-point discovery: built-ins, duplicates and broken third-party plugins."""
+
 import sys
 import warnings
 
 import pytest
-
 from steadygrad import registry
 
 
 def test_builtin_plugins_discovered():
     assert {"mollifier", "autodiff"} <= set(registry.names("steadygrad.derivatives"))
     assert {"polynomial", "bump", "gaussian"} <= set(registry.names("steadygrad.kernels"))
-    assert {"leapfrog", "ab2", "ab3", "ab4", "milne"} <= set(registry.names("steadygrad.ode_solvers"))
+    assert {"leapfrog", "ab2", "ab3", "ab4", "milne"} <= set(
+        registry.names("steadygrad.ode_solvers")
+    )
     assert registry.load("steadygrad.kernels", "bump")().name == "bump"
 
 
@@ -30,10 +32,12 @@ def fake_distribution(tmp_path, monkeypatch):
         "[steadygrad.kernels]\n"
         "broken = thirdparty_missing_module:Kernel\n"
         "bump = thirdparty_other:Bump\n"
-        "triangle = tp_kernels:Triangle\n")
+        "triangle = tp_kernels:Triangle\n"
+    )
     (tmp_path / "tp_kernels.py").write_text(
         "from steadygrad.mollifier.kernels import PolynomialKernel\n"
-        "class Triangle(PolynomialKernel):\n    name = 'triangle'\n")
+        "class Triangle(PolynomialKernel):\n    name = 'triangle'\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     registry.refresh()
     yield
@@ -60,7 +64,9 @@ def test_builtins_are_declared_once_in_pyproject():
     import tomllib
     from pathlib import Path
 
-    table = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["entry-points"]
+    table = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"][
+        "entry-points"
+    ]
     assert registry.builtins() == {g: dict(table[g]) for g in registry.GROUPS}
 
 
@@ -74,7 +80,10 @@ def test_entry_point_of_the_wrong_kind_is_named(tmp_path, monkeypatch):
     try:
         from steadygrad.mollifier import make_kernel
 
-        with pytest.raises(TypeError, match=r"'join' of group 'steadygrad.kernels' \(os.path:join, from wrongkind\)"):
+        with pytest.raises(
+            TypeError,
+            match=r"'join' of group 'steadygrad.kernels' \(os.path:join, from wrongkind\)",
+        ):
             make_kernel("join")
     finally:
         registry.refresh()

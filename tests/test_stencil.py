@@ -1,10 +1,10 @@
-"""Discrete operators: polynomial exactness, accuracy vs the exact mollified derivative, O(eps^2)."""
+"""Discrete operators: polynomial exactness, accuracy vs the exact mollified derivative."""
+
 import itertools
 
 import numpy as np
 import pytest
 import torch
-
 from steadygrad.mollifier import Stencil, grid_derivative, weights_1d
 from steadygrad.mollifier.kernels import BumpKernel, GaussianKernel, PolynomialKernel
 
@@ -61,8 +61,12 @@ def test_nd_tensor_product_matches_exact(kernel, dim):
         w = st.weights(orders, torch.float64, "cpu").numpy()
         g = np.prod([np.sin(kk * (x[i] - offs[:, i])) for i, kk in enumerate(ks)], axis=0)
         disc = np.sum(w * g)
-        exact = np.prod([kk**n * _transfer(kernel, kk, eps) * np.sin(kk * x[i] + n * np.pi / 2)
-                         for i, (kk, n) in enumerate(zip(ks, orders))])
+        exact = np.prod(
+            [
+                kk**n * _transfer(kernel, kk, eps) * np.sin(kk * x[i] + n * np.pi / 2)
+                for i, (kk, n) in enumerate(zip(ks, orders))
+            ]
+        )
         scale = np.prod([kk**n for kk, n in zip(ks, orders)])
         assert abs(disc - exact) <= 5 * TOL[kernel.name] * scale
 
@@ -77,7 +81,9 @@ def test_converges_like_width_squared_to_true_derivative(kernel, order):
         K = 16
         y = np.arange(-K, K + 1) * eps / K
         w = weights_1d(kernel, order, eps, eps / K)
-        errs.append(abs(np.sum(w * np.sin(k * (x - y))) - k**order * np.sin(k * x + order * np.pi / 2)))
+        errs.append(
+            abs(np.sum(w * np.sin(k * (x - y))) - k**order * np.sin(k * x + order * np.pi / 2))
+        )
     rates = np.log(np.array(errs[:-1]) / np.array(errs[1:])) / np.log(2)
     assert np.all((rates > 1.85) & (rates < 2.15)), rates
 
@@ -95,7 +101,9 @@ def test_naive_sampling_fails_where_corrected_weights_do_not():
         assert abs(np.sum(w * np.sin(k * (x - y))) - true) < 0.01 * abs(true)
 
 
-@pytest.mark.parametrize("width,spacing", [(0.019, 0.01), (0.0, 0.01), (0.1, float("nan")), (-1, 0.1)])
+@pytest.mark.parametrize(
+    "width,spacing", [(0.019, 0.01), (0.0, 0.01), (0.1, float("nan")), (-1, 0.1)]
+)
 def test_unresolvable_settings_are_rejected(width, spacing):
     with pytest.raises(ValueError):
         weights_1d(PolynomialKernel(8), 2, width, spacing)

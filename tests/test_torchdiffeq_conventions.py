@@ -1,12 +1,12 @@
 """torchdiffeq's own conventions, case by case as in its test suite (odeint, gradient, perturb,
 adjoint tests at 0.2.5), for the five multistep methods.  The cases are written here anew."""
+
 import warnings
 
 import pytest
+import steadygrad  # noqa: F401
 import torch
 from torchdiffeq import odeint, odeint_adjoint
-
-import steadygrad  # noqa: F401
 
 METHODS = ("leapfrog", "ab2", "ab3", "ab4", "milne")
 
@@ -97,8 +97,13 @@ def test_perturb_evaluates_just_after_grid_times(method, adjoint):
         solve = (lambda *a, **k: odeint_adjoint(*a, adjoint_params=(), **k)) if adjoint else odeint
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            xs = solve(f, x0, torch.tensor([0.0, 1.0]), method=method,
-                       options={"step_size": 0.5, "perturb": perturb})
+            xs = solve(
+                f,
+                x0,
+                torch.tensor([0.0, 1.0]),
+                method=method,
+                options={"step_size": 0.5, "perturb": perturb},
+            )
         assert (0.0 in ts or 0.5 in ts) != perturb, (perturb, ts)
         if adjoint:
             ts.clear()
@@ -113,6 +118,7 @@ def test_spiral_adjoint_against_dopri5(method):
     Only strongly stable methods: odeint_adjoint integrates the adjoint backward with the same
     method, and leapfrog/Milne's parasitic root grows on dissipative dynamics (docs/multistep.md).
     """
+
     def problem():
         class F(torch.nn.Module):
             def __init__(self):
@@ -139,5 +145,11 @@ def test_spiral_adjoint_against_dopri5(method):
 
 def test_events_are_refused_clearly():
     with pytest.raises(NotImplementedError, match="event"):
-        odeint(lambda t, y: -y, torch.ones(1), torch.tensor([0.0, 1.0]), method="ab2", options={"step_size": 0.1},
-               event_fn=lambda t, y: y[0] - 0.5)
+        odeint(
+            lambda t, y: -y,
+            torch.ones(1),
+            torch.tensor([0.0, 1.0]),
+            method="ab2",
+            options={"step_size": 0.1},
+            event_fn=lambda t, y: y[0] - 0.5,
+        )

@@ -4,6 +4,7 @@ DeepXDE's ``set_default_float`` changes torch's default dtype for the whole proc
 on CUDA set torch's default device, and every case seeds the RNGs.  :func:`isolated` saves
 those and restores them afterwards, so results do not depend on the order of problems.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,7 +14,7 @@ import sys
 import numpy as np
 import torch
 
-__all__ = ["isolated", "error_row"]
+__all__ = ["error_row", "isolated"]
 
 
 def _deepxde_state() -> dict | None:
@@ -29,7 +30,8 @@ def _restore_deepxde(state: dict | None) -> None:
     import deepxde as dde
 
     dde.config.real.set_float64() if state["real"] == 64 else (
-        dde.config.real.set_float16() if state["real"] == 16 else dde.config.real.set_float32())
+        dde.config.real.set_float16() if state["real"] == 16 else dde.config.real.set_float32()
+    )
     dde.config.random_seed = state["seed"]
 
 
@@ -62,4 +64,9 @@ def error_row(problem: str, variant, err: BaseException) -> dict:
     """The row recorded for a case that raised: its status and the error's first line."""
     first = (str(err).strip().splitlines() or [""])[0][:200]
     status = "oom" if isinstance(err, (MemoryError, torch.cuda.OutOfMemoryError)) else "error"
-    return {"problem": problem, "variant": variant, "status": status, "error": f"{type(err).__name__}: {first}"}
+    return {
+        "problem": problem,
+        "variant": variant,
+        "status": status,
+        "error": f"{type(err).__name__}: {first}",
+    }

@@ -1,11 +1,12 @@
 """Timing and peak-memory measurement for benchmarks (CPU heap or CUDA allocator)."""
+
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Callable
 
 import torch
 
@@ -17,7 +18,9 @@ class Measurement(dict):
 
 
 CPU_MEMORY_KIND = "CPU heap peak sampled after every tensor op (glibc mallinfo2)"
-POLLED_MEMORY_KIND = "CPU heap peak polled every 0.2 ms by a thread (glibc mallinfo2; may miss short peaks)"
+POLLED_MEMORY_KIND = (
+    "CPU heap peak polled every 0.2 ms by a thread (glibc mallinfo2; may miss short peaks)"
+)
 
 
 @lru_cache(maxsize=1)
@@ -27,9 +30,21 @@ def _heap_in_use():
     import ctypes.util
 
     class _MallInfo2(ctypes.Structure):
-        _fields_ = [(n, ctypes.c_size_t) for n in
-                    ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-                     "fordblks", "keepcost")]
+        _fields_ = [
+            (n, ctypes.c_size_t)
+            for n in (
+                "arena",
+                "ordblks",
+                "smblks",
+                "hblks",
+                "hblkhd",
+                "usmblks",
+                "fsmblks",
+                "uordblks",
+                "fordblks",
+                "keepcost",
+            )
+        ]
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -41,6 +56,7 @@ def _heap_in_use():
     def in_use() -> int:
         info = fn()
         return info.uordblks + info.hblkhd
+
     return in_use
 
 
@@ -60,6 +76,7 @@ def _cpu_peak_mode(in_use):
             out = func(*args, **(kwargs or {}))
             self.peak = max(self.peak, in_use() - self.base)
             return out
+
     return _HeapPeak()
 
 
@@ -75,6 +92,7 @@ def _polled(in_use):
         while not state["stop"]:
             state["peak"] = max(state["peak"], in_use() - state["base"])
             time.sleep(0.0002)
+
     thread = threading.Thread(target=poll, daemon=True)
     thread.start()
     try:
@@ -105,7 +123,9 @@ def peak_memory(device: str, cpu: str = "per-op"):
         out["peak_mb"] = (torch.cuda.max_memory_allocated() - base) / 2**20
         out["memory_kind"] = "cuda max allocated"
         requested = torch.cuda.memory_stats().get("requested_bytes.all.peak")
-        if requested is not None and base_requested is not None:  # bytes asked for, before block rounding
+        if (
+            requested is not None and base_requested is not None
+        ):  # bytes asked for, before block rounding
             out["peak_requested_mb"] = (requested - base_requested) / 2**20
         return
     in_use = _heap_in_use()
@@ -133,8 +153,15 @@ def step_peak_memory(step: Callable[[], object], device: str, cpu: str = "per-op
     return mem
 
 
-def measure(step: Callable[[], object], repeats: int, device: str = "cpu", warmup: int = 1,
-            min_seconds: float = 0.0, max_repeats: int = 500, cpu_memory: str = "per-op") -> Measurement:
+def measure(
+    step: Callable[[], object],
+    repeats: int,
+    device: str = "cpu",
+    warmup: int = 1,
+    min_seconds: float = 0.0,
+    max_repeats: int = 500,
+    cpu_memory: str = "per-op",
+) -> Measurement:
     """Time ``step`` (seconds per call, median of at least ``repeats`` calls, more until they add
     up to ``min_seconds``: cheap steps get more samples on a noisy machine), then its peak
     memory in one more call.
@@ -174,7 +201,8 @@ def machine() -> str:
     import platform
 
     cpu = platform.processor() or platform.machine()
-    desc = f"{platform.system()} {cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    desc = f"{platform.system()} {cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+    desc += f"{torch.get_num_threads()} threads"
     if torch.cuda.is_available():
         desc += f", GPU {torch.cuda.get_device_name()}"
     return desc

@@ -1,4 +1,5 @@
 """ODE benchmark problems (torchdiffeq): gradient accuracy, cost and memory of multistep methods."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,7 @@ import torch
 from .measure import measure
 from .reference import TimeDependentWeights
 
-__all__ = ["ODE_PROBLEMS", "time_weights", "ode_memory", "spiral_fit", "lotka_volterra"]
+__all__ = ["ODE_PROBLEMS", "lotka_volterra", "ode_memory", "spiral_fit", "time_weights"]
 
 
 class _PerStep(torch.nn.Module):
@@ -17,14 +18,16 @@ class _PerStep(torch.nn.Module):
         super().__init__()
         self.N, self.h = N, prob.T / N
         self.W = torch.nn.ParameterList(
-            [torch.nn.Parameter(torch.tensor(prob.W(n * self.h), device=device)) for n in range(N)])
+            [torch.nn.Parameter(torch.tensor(prob.W(n * self.h), device=device)) for n in range(N)]
+        )
 
     def forward(self, t, x):
         return torch.tanh(self.W[min(int(round(float(t) / self.h)), self.N - 1)] @ x)
 
 
-def time_weights(quick: bool, device: str, seed: int,
-                 methods: tuple = ("leapfrog", "ab2", "ab3", "ab4", "milne")) -> list[dict]:
+def time_weights(
+    quick: bool, device: str, seed: int, methods: tuple = ("leapfrog", "ab2", "ab3", "ab4", "milne")
+) -> list[dict]:
     """Per-step gradient error max_n |g_n/h - G(t_n)| (continuous adjoint), raw vs corrected."""
     from torchdiffeq import odeint
 
@@ -41,23 +44,40 @@ def time_weights(quick: bool, device: str, seed: int,
 
                 def step():
                     f.zero_grad()
-                    xs = odeint(f, x0, t, method=method, options={"step_size": f.h, "correction": correction})
+                    xs = odeint(
+                        f,
+                        x0,
+                        t,
+                        method=method,
+                        options={"step_size": f.h, "correction": correction},
+                    )
                     (0.5 * (xs[-1] - y).pow(2).sum()).backward()
 
                 res = measure(step, repeats=1, device=device, warmup=1)
                 g = np.array([w.grad.cpu().numpy() for w in f.W]) / f.h
                 err = np.abs(g - prob.G(np.arange(N) * f.h)).max(axis=(1, 2))
-                rows.append({"problem": "time_weights", "variant": f"{method}-{'corrected' if correction else 'raw'}",
-                             "N": N, "max_grad_err": float(err.max()), "first_step_err": float(err[0]),
-                             "last_step_err": float(err[-1]), "ms_per_step": 1000 * res["seconds"],
-                             "status": res["status"], "per_step_err": err.tolist() if N == Ns[-1] else None})
+                rows.append(
+                    {
+                        "problem": "time_weights",
+                        "variant": f"{method}-{'corrected' if correction else 'raw'}",
+                        "N": N,
+                        "max_grad_err": float(err.max()),
+                        "first_step_err": float(err[0]),
+                        "last_step_err": float(err[-1]),
+                        "ms_per_step": 1000 * res["seconds"],
+                        "status": res["status"],
+                        "per_step_err": err.tolist() if N == Ns[-1] else None,
+                    }
+                )
     return rows
 
 
 class _MLP(torch.nn.Module):
     def __init__(self, dim: int, hidden: int):
         super().__init__()
-        self.net = torch.nn.Sequential(torch.nn.Linear(dim, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, dim))
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(dim, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, dim)
+        )
 
     def forward(self, t, x):
         return self.net(x)
@@ -73,11 +93,16 @@ def ode_memory(quick: bool, device: str, seed: int) -> list[dict]:
     f = _MLP(dim, hidden).to(device)
     x0 = torch.randn(batch, dim, device=device)
     variants = {
-        "leapfrog-corrected": lambda t, N: odeint(f, x0, t, method="leapfrog", options={"step_size": 1 / N}),
-        "leapfrog-raw": lambda t, N: odeint(f, x0, t, method="leapfrog",
-                                            options={"step_size": 1 / N, "correction": False}),
+        "leapfrog-corrected": lambda t, N: odeint(
+            f, x0, t, method="leapfrog", options={"step_size": 1 / N}
+        ),
+        "leapfrog-raw": lambda t, N: odeint(
+            f, x0, t, method="leapfrog", options={"step_size": 1 / N, "correction": False}
+        ),
         "rk4-autodiff": lambda t, N: odeint(f, x0, t, method="rk4", options={"step_size": 1 / N}),
-        "rk4-odeint_adjoint": lambda t, N: odeint_adjoint(f, x0, t, method="rk4", options={"step_size": 1 / N}),
+        "rk4-odeint_adjoint": lambda t, N: odeint_adjoint(
+            f, x0, t, method="rk4", options={"step_size": 1 / N}
+        ),
     }
     rows = []
     for name, solve in variants.items():
@@ -89,19 +114,45 @@ def ode_memory(quick: bool, device: str, seed: int) -> list[dict]:
                 solve(t, N)[-1].pow(2).mean().backward()
 
             res = measure(step, repeats=2, device=device)
-            rows.append({"problem": "ode_memory", "variant": name, "N": N, "status": res["status"],
-                         "ms_per_step": None if res["seconds"] is None else 1000 * res["seconds"],
-                         "peak_mb": res.get("peak_mb"), "state_mb": batch * dim * 4 / 2**20})
+            rows.append(
+                {
+                    "problem": "ode_memory",
+                    "variant": name,
+                    "N": N,
+                    "status": res["status"],
+                    "ms_per_step": None if res["seconds"] is None else 1000 * res["seconds"],
+                    "peak_mb": res.get("peak_mb"),
+                    "state_mb": batch * dim * 4 / 2**20,
+                }
+            )
     return rows
 
 
-FIT_VARIANTS = {"leapfrog-raw": ("leapfrog", {"correction": False}), "leapfrog-corrected": ("leapfrog", {}),
-                "ab2-raw": ("ab2", {"correction": False}), "ab2-corrected": ("ab2", {}),
-                "ab4-corrected": ("ab4", {}), "rk4": ("rk4", {}), "dopri5": ("dopri5", None)}
+FIT_VARIANTS = {
+    "leapfrog-raw": ("leapfrog", {"correction": False}),
+    "leapfrog-corrected": ("leapfrog", {}),
+    "ab2-raw": ("ab2", {"correction": False}),
+    "ab2-corrected": ("ab2", {}),
+    "ab4-corrected": ("ab4", {}),
+    "rk4": ("rk4", {}),
+    "dopri5": ("dopri5", None),
+}
 
 
-def _fit(problem: str, make_func, y0, t, y_true, h: float, iters: int, lr: float, device: str, seed: int,
-         reference_grad=None, evaluate=None) -> list[dict]:
+def _fit(
+    problem: str,
+    make_func,
+    y0,
+    t,
+    y_true,
+    h: float,
+    iters: int,
+    lr: float,
+    device: str,
+    seed: int,
+    reference_grad=None,
+    evaluate=None,
+) -> list[dict]:
     """Train a fresh ``make_func()`` with every variant of FIT_VARIANTS on the same data.
 
     Rows: ms per step, peak memory, final loss (re-solved with dopri5 at tight tolerance), and,
@@ -137,10 +188,17 @@ def _fit(problem: str, make_func, y0, t, y_true, h: float, iters: int, lr: float
 
         res = measure(step, repeats=iters, device=device, warmup=0)
         with torch.no_grad():
-            final = float((odeint(f, y0, t, method="dopri5", rtol=1e-8, atol=1e-9) - y_true).pow(2).mean())
-        row.update(status=res["status"], ms_per_step=None if res["seconds"] is None else 1000 * res["seconds"],
-                   peak_mb=res.get("peak_mb"), memory_kind=res.get("memory_kind"), final_loss_dopri5=final,
-                   **(evaluate(f) if evaluate else {}))
+            final = float(
+                (odeint(f, y0, t, method="dopri5", rtol=1e-8, atol=1e-9) - y_true).pow(2).mean()
+            )
+        row.update(
+            status=res["status"],
+            ms_per_step=None if res["seconds"] is None else 1000 * res["seconds"],
+            peak_mb=res.get("peak_mb"),
+            memory_kind=res.get("memory_kind"),
+            final_loss_dopri5=final,
+            **(evaluate(f) if evaluate else {}),
+        )
         rows.append(row)
     return rows
 
@@ -152,20 +210,40 @@ def spiral_fit(quick: bool, device: str, seed: int) -> list[dict]:
     A = np.array([[-0.1, 2.0], [-2.0, -0.1]])
     T, n_obs = 5.0, 101
     t_obs = np.linspace(0, T, n_obs)
-    ref = solve_ivp(lambda t, y: (y**3) @ A, (0, T), [2.0, 0.0], t_eval=t_obs, rtol=1e-11, atol=1e-11, method="DOP853")
+    ref = solve_ivp(
+        lambda t, y: (y**3) @ A,
+        (0, T),
+        [2.0, 0.0],
+        t_eval=t_obs,
+        rtol=1e-11,
+        atol=1e-11,
+        method="DOP853",
+    )
     y_true = torch.tensor(ref.y.T, dtype=torch.float32, device=device)
     t = torch.tensor(t_obs, dtype=torch.float32, device=device)
 
     class Cubic(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.net = torch.nn.Sequential(torch.nn.Linear(2, 50), torch.nn.Tanh(), torch.nn.Linear(50, 2))
+            self.net = torch.nn.Sequential(
+                torch.nn.Linear(2, 50), torch.nn.Tanh(), torch.nn.Linear(50, 2)
+            )
 
         def forward(self, t, y):
             return self.net(y**3)
 
-    return _fit("spiral_fit", Cubic, y_true[0], t, y_true, T / (n_obs - 1) / 2, 150 if quick else 1500, 1e-3,
-                device, seed)
+    return _fit(
+        "spiral_fit",
+        Cubic,
+        y_true[0],
+        t,
+        y_true,
+        T / (n_obs - 1) / 2,
+        150 if quick else 1500,
+        1e-3,
+        device,
+        seed,
+    )
 
 
 class LotkaVolterra(torch.nn.Module):
@@ -184,7 +262,7 @@ class LotkaVolterra(torch.nn.Module):
 
 
 def lotka_volterra(quick: bool, device: str, seed: int) -> list[dict]:
-    """Recover (a, b, c, d) of Lotka-Volterra from a trajectory (scipy DOP853 data, T = 5, h = 0.05).
+    """Recover (a, b, c, d) of Lotka-Volterra from a trajectory (DOP853 data, T = 5, h = 0.05).
 
     Also reports each method's gradient at the initial guess against the continuous-adjoint
     gradient (torchdiffeq ``odeint_adjoint`` with dopri5 at rtol 1e-10).
@@ -195,21 +273,48 @@ def lotka_volterra(quick: bool, device: str, seed: int) -> list[dict]:
     a, b, c, d = LotkaVolterra.TRUE
     T, n_obs = 5.0, 51
     t_obs = np.linspace(0, T, n_obs)
-    ref = solve_ivp(lambda t, z: [a * z[0] - b * z[0] * z[1], c * z[0] * z[1] - d * z[1]], (0, T), [1.0, 1.0],
-                    t_eval=t_obs, rtol=1e-12, atol=1e-12, method="DOP853")
+    ref = solve_ivp(
+        lambda t, z: [a * z[0] - b * z[0] * z[1], c * z[0] * z[1] - d * z[1]],
+        (0, T),
+        [1.0, 1.0],
+        t_eval=t_obs,
+        rtol=1e-12,
+        atol=1e-12,
+        method="DOP853",
+    )
     y_true = torch.tensor(ref.y.T, dtype=torch.float64, device=device)
     t = torch.tensor(t_obs, dtype=torch.float64, device=device)
     f = LotkaVolterra().to(device)
-    loss = (odeint_adjoint(f, y_true[0], t, method="dopri5", rtol=1e-10, atol=1e-12) - y_true).pow(2).mean()
+    loss = (
+        (odeint_adjoint(f, y_true[0], t, method="dopri5", rtol=1e-10, atol=1e-12) - y_true)
+        .pow(2)
+        .mean()
+    )
     reference = torch.autograd.grad(loss, f.theta)[0]
     true = torch.tensor(LotkaVolterra.TRUE, dtype=torch.float64)
 
     def evaluate(model):
         return {"param_rel_err": float((model.theta.detach().cpu() - true).norm() / true.norm())}
 
-    return _fit("lotka_volterra", LotkaVolterra, y_true[0], t, y_true, T / (n_obs - 1) / 2, 30 if quick else 500,
-                0.01, device, seed, reference_grad=reference, evaluate=evaluate)
+    return _fit(
+        "lotka_volterra",
+        LotkaVolterra,
+        y_true[0],
+        t,
+        y_true,
+        T / (n_obs - 1) / 2,
+        30 if quick else 500,
+        0.01,
+        device,
+        seed,
+        reference_grad=reference,
+        evaluate=evaluate,
+    )
 
 
-ODE_PROBLEMS = {"time_weights": time_weights, "ode_memory": ode_memory, "spiral_fit": spiral_fit,
-                "lotka_volterra": lotka_volterra}
+ODE_PROBLEMS = {
+    "time_weights": time_weights,
+    "ode_memory": ode_memory,
+    "spiral_fit": spiral_fit,
+    "lotka_volterra": lotka_volterra,
+}

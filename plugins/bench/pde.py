@@ -4,19 +4,19 @@ Every problem trains on lattice points (so grid mode applies) and reports time p
 training step, peak memory and the error of the solution or recovered parameter against
 a reference computed here (analytic, scipy ``solve_bvp``, or a sparse finite-volume solve).
 """
+
 from __future__ import annotations
 
 import os
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-from .measure import step_peak_memory
-from .reference import default_rate, diffusion_reaction_bvp
+from .reference import default_rate, diffusion_reaction_bvp, heat2d_reference, heat_conductivity
 
-__all__ = ["PDE_PROBLEMS", "VARIANTS", "run_pde_problem", "heat2d_reference"]
+__all__ = ["PDE_PROBLEMS", "VARIANTS", "Problem", "Setup"]
 
 VARIANTS = ("autodiff", "mollifier-scattered", "mollifier-grid")
 
@@ -68,11 +68,23 @@ def poisson1d(noise, quick, rng) -> Setup:
     n = 63
     geom = dde.geometry.Interval(0, 1)
     bc = dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on)
-    data = dde.data.PDE(geom, lambda x, y: dde.grad.hessian(y, x) + np.pi**2 * dde.backend.sin(np.pi * x), [bc],
-                        num_domain=n, num_boundary=2, train_distribution="uniform")
+    data = dde.data.PDE(
+        geom,
+        lambda x, y: dde.grad.hessian(y, x) + np.pi**2 * dde.backend.sin(np.pi * x),
+        [bc],
+        num_domain=n,
+        num_boundary=2,
+        train_distribution="uniform",
+    )
     net = dde.nn.FNN([1, 32, 32, 1], "tanh", "Glorot uniform")
     xs = np.linspace(0, 1, 201)[:, None]
-    return Setup(data, net, lambda m: {"u_l2": _rel(m.predict(xs), np.sin(np.pi * xs))}, 1 / (n + 1), 4 / (n + 1))
+    return Setup(
+        data,
+        net,
+        lambda m: {"u_l2": _rel(m.predict(xs), np.sin(np.pi * xs))},
+        1 / (n + 1),
+        4 / (n + 1),
+    )
 
 
 def beam(noise, quick, rng) -> Setup:
@@ -84,35 +96,57 @@ def beam(noise, quick, rng) -> Setup:
         return dde.grad.hessian(y, x)
 
     geom = dde.geometry.Interval(0, 1)
-    left = lambda x, on: on and np.isclose(x[0], 0)  # noqa: E731
-    right = lambda x, on: on and np.isclose(x[0], 1)  # noqa: E731
-    bcs = [dde.icbc.DirichletBC(geom, lambda x: 0, left), dde.icbc.NeumannBC(geom, lambda x: 0, left),
-           dde.icbc.OperatorBC(geom, lambda x, y, _: ddy(x, y), right),
-           dde.icbc.OperatorBC(geom, lambda x, y, _: dde.grad.jacobian(ddy(x, y), x), right)]
-    data = dde.data.PDE(geom, lambda x, y: dde.grad.hessian(ddy(x, y), x) + 1, bcs, num_domain=n, num_boundary=2,
-                        train_distribution="uniform")
+    left = lambda x, on: on and np.isclose(x[0], 0)
+    right = lambda x, on: on and np.isclose(x[0], 1)
+    bcs = [
+        dde.icbc.DirichletBC(geom, lambda x: 0, left),
+        dde.icbc.NeumannBC(geom, lambda x: 0, left),
+        dde.icbc.OperatorBC(geom, lambda x, y, _: ddy(x, y), right),
+        dde.icbc.OperatorBC(geom, lambda x, y, _: dde.grad.jacobian(ddy(x, y), x), right),
+    ]
+    data = dde.data.PDE(
+        geom,
+        lambda x, y: dde.grad.hessian(ddy(x, y), x) + 1,
+        bcs,
+        num_domain=n,
+        num_boundary=2,
+        train_distribution="uniform",
+    )
     net = dde.nn.FNN([1, 32, 32, 1], "tanh", "Glorot uniform")
     xs = np.linspace(0, 1, 201)[:, None]
     exact = -(xs**4) / 24 + xs**3 / 6 - xs**2 / 4
-    return Setup(data, net, lambda m: {"u_l2": _rel(m.predict(xs), exact)}, 1 / (n + 1), 4 / (n + 1))
+    return Setup(
+        data, net, lambda m: {"u_l2": _rel(m.predict(xs), exact)}, 1 / (n + 1), 4 / (n + 1)
+    )
 
 
 def diffusion_const(noise, quick, rng) -> Setup:
     """D u'' = -(1 + x) sin(3x) ... inverse for the constant D (true 0.5); data from solve_bvp."""
     dde = _dde()
     D_true, n = 0.5, 63
-    f = lambda x: 4 * np.sin(3 * x) + 1  # noqa: E731
-    u_ref = diffusion_reaction_bvp(k=lambda x: 0 * x, lam=D_true, f=lambda x: -f(x), boundary=(0.0, 0.0))
+    f = lambda x: 4 * np.sin(3 * x) + 1
+    u_ref = diffusion_reaction_bvp(
+        k=lambda x: 0 * x, lam=D_true, f=lambda x: -f(x), boundary=(0.0, 0.0)
+    )
     geom = dde.geometry.Interval(0, 1)
     xo = np.linspace(0, 1, n + 2)[:, None]
     D = dde.Variable(1.0)
     bc = dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on)
     obs = dde.icbc.PointSetBC(xo, _noisy(u_ref(xo), noise, rng))
-    pde = lambda x, y: D * dde.grad.hessian(y, x) + 4 * dde.backend.sin(3 * x) + 1  # noqa: E731
-    data = dde.data.PDE(geom, pde, [bc, obs], num_domain=n, num_boundary=2, train_distribution="uniform", anchors=xo)
+    pde = lambda x, y: D * dde.grad.hessian(y, x) + 4 * dde.backend.sin(3 * x) + 1
+    data = dde.data.PDE(
+        geom, pde, [bc, obs], num_domain=n, num_boundary=2, train_distribution="uniform", anchors=xo
+    )
     net = dde.nn.FNN([1, 32, 32, 1], "tanh", "Glorot uniform")
-    return Setup(data, net, lambda m: {"param_rel_err": abs(float(D) - D_true) / D_true},
-                 1 / (n + 1), 4 / (n + 1), variables=[D], lr=3e-3)
+    return Setup(
+        data,
+        net,
+        lambda m: {"param_rel_err": abs(float(D) - D_true) / D_true},
+        1 / (n + 1),
+        4 / (n + 1),
+        variables=[D],
+        lr=3e-3,
+    )
 
 
 def diffusion_reaction(noise, quick, rng) -> Setup:
@@ -128,7 +162,9 @@ def diffusion_reaction(noise, quick, rng) -> Setup:
     def pde(x, y):
         return lam * dde.grad.hessian(y, x, component=0) - y[:, 1:2] * y[:, 0:1] + 1
 
-    data = dde.data.PDE(geom, pde, [bc, obs], num_domain=n, num_boundary=2, train_distribution="uniform", anchors=xo)
+    data = dde.data.PDE(
+        geom, pde, [bc, obs], num_domain=n, num_boundary=2, train_distribution="uniform", anchors=xo
+    )
     net = dde.nn.FNN([1, 32, 32, 32, 2], "tanh", "Glorot uniform")
     xs = np.linspace(0, 1, 201)[:, None]
     k = default_rate(xs)
@@ -138,43 +174,6 @@ def diffusion_reaction(noise, quick, rng) -> Setup:
         return _param_scores(kp, k)
 
     return Setup(data, net, evaluate, 1 / (n + 1), 4 / (n + 1))
-
-
-def heat_conductivity(x, y):
-    """lambda(x, y) = 1 + 0.5 exp(-((x-0.5)^2 + (y-0.5)^2) / 0.05)."""
-    return 1 + 0.5 * np.exp(-((x - 0.5) ** 2 + (y - 0.5) ** 2) / 0.05)
-
-
-def heat2d_reference(m: int = 129, source: float = 1.0):
-    """Solve div(lambda grad u) = -source on [0,1]^2, u = 0 on the boundary, by a 5-point
-    finite-volume scheme (scipy sparse direct solve); returns an interpolator u(x, y)."""
-    import scipy.sparse as sp
-    from scipy.interpolate import RegularGridInterpolator
-    from scipy.sparse.linalg import spsolve
-
-    h = 1 / (m - 1)
-    xs = np.linspace(0, 1, m)
-    n = m - 2
-    idx = np.arange(n * n).reshape(n, n)
-    rows, cols, vals = [], [], []
-    for i in range(n):
-        for j in range(n):
-            x, y = xs[i + 1], xs[j + 1]
-            lam = {(1, 0): heat_conductivity(x + h / 2, y), (-1, 0): heat_conductivity(x - h / 2, y),
-                   (0, 1): heat_conductivity(x, y + h / 2), (0, -1): heat_conductivity(x, y - h / 2)}
-            rows.append(idx[i, j])
-            cols.append(idx[i, j])
-            vals.append(-sum(lam.values()) / h**2)
-            for (di, dj), lv in lam.items():
-                ii, jj = i + di, j + dj
-                if 0 <= ii < n and 0 <= jj < n:
-                    rows.append(idx[i, j])
-                    cols.append(idx[ii, jj])
-                    vals.append(lv / h**2)
-    A = sp.csr_matrix((vals, (rows, cols)), shape=(n * n, n * n))
-    u = np.zeros((m, m))
-    u[1:-1, 1:-1] = spsolve(A, -source * np.ones(n * n)).reshape(n, n)
-    return RegularGridInterpolator((xs, xs), u, method="cubic")
 
 
 def heat2d(noise, quick, rng) -> Setup:
@@ -194,11 +193,15 @@ def heat2d(noise, quick, rng) -> Setup:
         lam = 1 + y[:, 1:2]  # lambda = 1 + network: the known background conductivity
         u_x, u_y = dde.grad.jacobian(y, x, i=0, j=0), dde.grad.jacobian(y, x, i=0, j=1)
         l_x, l_y = dde.grad.jacobian(y, x, i=1, j=0), dde.grad.jacobian(y, x, i=1, j=1)
-        lap = dde.grad.hessian(y, x, component=0, i=0, j=0) + dde.grad.hessian(y, x, component=0, i=1, j=1)
+        lap = dde.grad.hessian(y, x, component=0, i=0, j=0) + dde.grad.hessian(
+            y, x, component=0, i=1, j=1
+        )
         return (lam * lap + l_x * u_x + l_y * u_y + f) / f
 
     data = dde.data.PDE(geom, pde, [bc, obs], num_domain=0, num_boundary=0, anchors=X)
-    net = dde.nn.PFNN([2, [32, 32], [32, 32], 2], "tanh", "Glorot uniform")  # separate u and lambda nets
+    net = dde.nn.PFNN(
+        [2, [32, 32], [32, 32], 2], "tanh", "Glorot uniform"
+    )  # separate u and lambda nets
     Xi = _lattice2d(0.15, 0.85, 29)
     lam_true = heat_conductivity(Xi[:, 0], Xi[:, 1])
 
@@ -222,21 +225,36 @@ def cahn_hilliard(noise, quick, rng) -> Setup:
     X = _lattice2d(0, 1, n)
     geom = dde.geometry.Rectangle([0, 0], [1, 1])
     obs = dde.icbc.PointSetBC(X, _noisy(phi_ref(X)[:, None], noise, rng), component=0)
-    src = lambda x: 40.0 * dde.backend.sin(np.pi * x[:, 0:1]) * dde.backend.sin(np.pi * x[:, 1:2]) * (1 + x[:, 0:1])  # noqa: E731
+    src = lambda x: (
+        40.0
+        * dde.backend.sin(np.pi * x[:, 0:1])
+        * dde.backend.sin(np.pi * x[:, 1:2])
+        * (1 + x[:, 0:1])
+    )
     assert np.allclose(ch_source(0.3, 0.7), 40 * np.sin(0.3 * np.pi) * np.sin(0.7 * np.pi) * 1.3)
 
     def pde(x, y):
         phi, k = y[:, 0:1], K0 * (1 + y[:, 1:2])  # k scaled to its known magnitude
         p_x, p_y = dde.grad.jacobian(y, x, i=0, j=0), dde.grad.jacobian(y, x, i=0, j=1)
-        p_xx, p_yy = dde.grad.hessian(y, x, component=0, i=0, j=0), dde.grad.hessian(y, x, component=0, i=1, j=1)
-        bilap = (dde.grad.hessian(p_xx, x, i=0, j=0) + 2 * dde.grad.hessian(p_xx, x, i=1, j=1)
-                 + dde.grad.hessian(p_yy, x, i=1, j=1))
+        p_xx, p_yy = (
+            dde.grad.hessian(y, x, component=0, i=0, j=0),
+            dde.grad.hessian(y, x, component=0, i=1, j=1),
+        )
+        bilap = (
+            dde.grad.hessian(p_xx, x, i=0, j=0)
+            + 2 * dde.grad.hessian(p_xx, x, i=1, j=1)
+            + dde.grad.hessian(p_yy, x, i=1, j=1)
+        )
         lap = p_xx + p_yy
-        lap_mu = -eps2 * bilap + 3 * phi**2 * lap + 6 * phi * (p_x**2 + p_y**2) - lap  # Lap(phi^3) by the chain rule
+        lap_mu = (
+            -eps2 * bilap + 3 * phi**2 * lap + 6 * phi * (p_x**2 + p_y**2) - lap
+        )  # Lap(phi^3) by the chain rule
         return (lap_mu - k * phi + src(x)) / K0
 
     data = dde.data.PDE(geom, pde, [obs], num_domain=0, num_boundary=0, anchors=X)
-    net = dde.nn.PFNN([2, [48, 48], [48, 48], [48, 48], 2], "tanh", "Glorot uniform")  # separate phi and k nets
+    net = dde.nn.PFNN(
+        [2, [48, 48], [48, 48], [48, 48], 2], "tanh", "Glorot uniform"
+    )  # separate phi and k nets
     Xi = _lattice2d(0.15, 0.85, 29)
     k_true = ch_rate(Xi[:, 0], Xi[:, 1])
 
@@ -268,66 +286,3 @@ PDE_PROBLEMS: dict[str, Problem] = {
     "heat2d": Problem(heat2d, True, 300, 1000, 100, 3000),
     "cahn_hilliard": Problem(cahn_hilliard, True, 300, 1000, 100, 3000),
 }
-
-
-def run_pde_problem(name: str, variant: str, noise: float, quick: bool, seed: int, device: str,
-                    iterations: int | None = None, lbfgs: int | None = None) -> dict:
-    """Train one problem with one derivative variant; returns a result row.
-
-    ``iterations`` / ``lbfgs`` override the problem's Adam / L-BFGS step counts.  Time per step
-    and peak memory are those of the Adam steps; L-BFGS (several evaluations per step) only
-    refines the solution.
-    """
-    import torch
-
-    import steadygrad.deepxde as sgd
-
-    dde = _dde()
-    problem = PDE_PROBLEMS[name]
-    iterations = iterations or (problem.adam_quick if quick else problem.adam_full)
-    lbfgs = (problem.lbfgs_quick if quick else problem.lbfgs_full) if lbfgs is None else lbfgs
-    dde.config.set_default_float("float64")
-    dde.config.set_random_seed(seed)
-    if device.startswith("cuda"):
-        torch.set_default_device(device)
-    try:
-        setup = problem.builder(noise, quick, np.random.default_rng(seed))
-        if variant == "autodiff":
-            sgd.enable("autodiff")
-        else:
-            mode = variant.split("-")[1]
-            sgd.enable("mollifier", width=setup.width, spacing=setup.spacing, mode=mode, strict=True)
-        model = dde.Model(setup.data, setup.net)
-        model.compile("adam", lr=setup.lr, external_trainable_variables=setup.variables or None,
-                      loss_weights=setup.loss_weights)
-        t0 = time.perf_counter()
-        model.train(iterations=iterations, display_every=max(iterations, 1), verbose=0)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - t0
-        # memory of one more step: per-op CPU sampling is too slow for the whole run
-        mem = step_peak_memory(lambda: model.train(iterations=1, display_every=1, verbose=0), device)
-        extra = {}
-        if lbfgs:
-            dde.optimizers.config.set_LBFGS_options(maxiter=lbfgs)
-            opts = dde.optimizers.config.LBFGS_options  # DeepXDE derives these at import time only
-            opts["iter_per_step"] = min(1000, lbfgs)
-            opts["fun_per_step"] = opts["maxfun"] * opts["iter_per_step"] // lbfgs
-            model.compile("L-BFGS", external_trainable_variables=setup.variables or None,
-                          loss_weights=setup.loss_weights)
-            t1, step0 = time.perf_counter(), model.train_state.step
-            model.train(display_every=max(lbfgs, 1), verbose=0)
-            extra = {"lbfgs_steps": model.train_state.step - step0, "lbfgs_s": time.perf_counter() - t1}
-        losses = model.train_state.loss_train
-        extra["final_loss"] = None if losses is None else float(np.sum(losses))
-        if variant == "mollifier-grid":  # same field off the lattice: evaluate in scattered mode
-            sgd.enable("mollifier", width=setup.width, spacing=setup.spacing, mode="scattered")
-        row = {"status": "ok", "ms_per_step": 1000 * seconds / iterations, **mem, **extra, **setup.evaluate(model)}
-    except (torch.cuda.OutOfMemoryError, MemoryError) as err:
-        row = {"status": "oom", "error": str(err).splitlines()[0][:200]}
-    finally:
-        sgd.disable()
-        if device.startswith("cuda"):
-            torch.set_default_device("cpu")
-    row.update(problem=name, variant=variant, noise=noise if problem.inverse else None, iterations=iterations)
-    return row

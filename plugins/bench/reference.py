@@ -1,12 +1,22 @@
 """Reference solutions from high-accuracy numerical solvers (scipy), for data and checks."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy.integrate import solve_bvp
 
-__all__ = ["diffusion_reaction_bvp", "default_rate", "TimeDependentWeights", "cahn_hilliard_steady", "ch_rate", "ch_source"]
+__all__ = [
+    "TimeDependentWeights",
+    "cahn_hilliard_steady",
+    "ch_rate",
+    "ch_source",
+    "default_rate",
+    "diffusion_reaction_bvp",
+    "heat2d_reference",
+    "heat_conductivity",
+]
 
 
 def default_rate(x: np.ndarray) -> np.ndarray:
@@ -14,23 +24,33 @@ def default_rate(x: np.ndarray) -> np.ndarray:
     return 0.1 + np.exp(-0.5 * (x - 0.5) ** 2 / 0.15**2)
 
 
-def diffusion_reaction_bvp(k: Callable[[np.ndarray], np.ndarray] = default_rate, lam: float = 0.01,
-                           f: Callable[[np.ndarray], np.ndarray] = lambda x: -np.ones_like(x),
-                           boundary: tuple[float, float] = (1.0, 1.0),
-                           tol: float = 1e-10) -> Callable[[np.ndarray], np.ndarray]:
+def diffusion_reaction_bvp(
+    k: Callable[[np.ndarray], np.ndarray] = default_rate,
+    lam: float = 0.01,
+    f: Callable[[np.ndarray], np.ndarray] = lambda x: -np.ones_like(x),
+    boundary: tuple[float, float] = (1.0, 1.0),
+    tol: float = 1e-10,
+) -> Callable[[np.ndarray], np.ndarray]:
     """Solve lam u'' - k(x) u = f(x) on [0, 1], u(0), u(1) = ``boundary``, with ``solve_bvp``.
 
     The defaults (f = -1, u = 1 at both ends) keep u in [1, 2.1], so k = (lam u'' - f) / u is
     identifiable everywhere while lam u'' (-0.9 .. 0.35) makes it derivative-sensitive.
     Returns a callable x -> u(x) (the collocation solution's C1 interpolant), accurate to ~tol.
     """
+
     def rhs(x, y):
         return np.vstack((y[1], (k(x) * y[0] + f(x)) / lam))
 
     x = np.linspace(0.0, 1.0, 2001)
     ua, ub = boundary
-    sol = solve_bvp(rhs, lambda ya, yb: np.array([ya[0] - ua, yb[0] - ub]), x, np.ones((2, x.size)),
-                    tol=tol, max_nodes=200000)
+    sol = solve_bvp(
+        rhs,
+        lambda ya, yb: np.array([ya[0] - ua, yb[0] - ub]),
+        x,
+        np.ones((2, x.size)),
+        tol=tol,
+        max_nodes=200000,
+    )
     if not sol.success:
         raise RuntimeError(f"solve_bvp failed: {sol.message}")
     return lambda xq: sol.sol(np.asarray(xq, dtype=float))[0]
@@ -64,8 +84,15 @@ class TimeDependentWeights:
         from scipy.integrate import solve_ivp
 
         if self._solution is None:
-            fwd = solve_ivp(lambda t, x: np.tanh(self.W(t) @ x), (0, self.T), self.x0, method="DOP853",
-                            rtol=1e-12, atol=1e-13, dense_output=True)
+            fwd = solve_ivp(
+                lambda t, x: np.tanh(self.W(t) @ x),
+                (0, self.T),
+                self.x0,
+                method="DOP853",
+                rtol=1e-12,
+                atol=1e-13,
+                dense_output=True,
+            )
 
             def adj(t, p):
                 x = fwd.sol(t)
@@ -77,7 +104,9 @@ class TimeDependentWeights:
             jumps = {float(t): fwd.sol(t) - y for t, y in zip(self.t_obs, self.y_obs)}
             for lo, hi in reversed(list(zip(edges[:-1], edges[1:]))):
                 p = p + jumps.get(hi, 0.0)
-                seg = solve_ivp(adj, (hi, lo), p, method="DOP853", rtol=1e-12, atol=1e-13, dense_output=True)
+                seg = solve_ivp(
+                    adj, (hi, lo), p, method="DOP853", rtol=1e-12, atol=1e-13, dense_output=True
+                )
                 segments.append((lo, hi, seg.sol))
                 p = seg.y[:, -1]
             self._solution = (fwd, segments[::-1], p + jumps.get(0.0, 0.0))
@@ -120,7 +149,9 @@ def ch_source(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return 40.0 * np.sin(np.pi * x) * np.sin(np.pi * y) * (1.0 + x)
 
 
-def cahn_hilliard_steady(m: int = 129, eps2: float = 0.01, k=ch_rate, s=ch_source, tol: float = 1e-10):
+def cahn_hilliard_steady(
+    m: int = 129, eps2: float = 0.01, k=ch_rate, s=ch_source, tol: float = 1e-10
+):
     """Steady Cahn-Hilliard-type reaction-diffusion on [0, 1]^2 (the chromatin model's form):
 
         Laplace(mu) - k(x, y) phi + s(x, y) = 0,    mu = -eps2 Laplace(phi) + phi^3 - phi,
@@ -157,3 +188,44 @@ def cahn_hilliard_steady(m: int = 129, eps2: float = 0.01, k=ch_rate, s=ch_sourc
     full = np.zeros((m, m))
     full[1:-1, 1:-1] = phi.reshape(n, n)
     return RegularGridInterpolator((xs, xs), full, method="cubic"), xs, full
+
+
+def heat_conductivity(x, y):
+    """lambda(x, y) = 1 + 0.5 exp(-((x-0.5)^2 + (y-0.5)^2) / 0.05)."""
+    return 1 + 0.5 * np.exp(-((x - 0.5) ** 2 + (y - 0.5) ** 2) / 0.05)
+
+
+def heat2d_reference(m: int = 129, source: float = 1.0):
+    """Solve div(lambda grad u) = -source on [0,1]^2, u = 0 on the boundary, by a 5-point
+    finite-volume scheme (scipy sparse direct solve); returns an interpolator u(x, y)."""
+    import scipy.sparse as sp
+    from scipy.interpolate import RegularGridInterpolator
+    from scipy.sparse.linalg import spsolve
+
+    h = 1 / (m - 1)
+    xs = np.linspace(0, 1, m)
+    n = m - 2
+    idx = np.arange(n * n).reshape(n, n)
+    rows, cols, vals = [], [], []
+    for i in range(n):
+        for j in range(n):
+            x, y = xs[i + 1], xs[j + 1]
+            lam = {
+                (1, 0): heat_conductivity(x + h / 2, y),
+                (-1, 0): heat_conductivity(x - h / 2, y),
+                (0, 1): heat_conductivity(x, y + h / 2),
+                (0, -1): heat_conductivity(x, y - h / 2),
+            }
+            rows.append(idx[i, j])
+            cols.append(idx[i, j])
+            vals.append(-sum(lam.values()) / h**2)
+            for (di, dj), lv in lam.items():
+                ii, jj = i + di, j + dj
+                if 0 <= ii < n and 0 <= jj < n:
+                    rows.append(idx[i, j])
+                    cols.append(idx[ii, jj])
+                    vals.append(lv / h**2)
+    A = sp.csr_matrix((vals, (rows, cols)), shape=(n * n, n * n))
+    u = np.zeros((m, m))
+    u[1:-1, 1:-1] = spsolve(A, -source * np.ones(n * n)).reshape(n, n)
+    return RegularGridInterpolator((xs, xs), u, method="cubic")

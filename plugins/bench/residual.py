@@ -6,6 +6,7 @@ autodiff, and torch.func forward-over-reverse (the Hessian of the Laplacian, vma
 points: the strongest autodiff alternative).  Every row carries ``rel_err``: the max error of
 the residual it computed against the same quantity computed in float64, relative to its max.
 """
+
 from __future__ import annotations
 
 import copy
@@ -14,7 +15,7 @@ import torch
 
 from .measure import measure
 
-__all__ = ["residual4", "VARIANTS"]
+__all__ = ["VARIANTS", "residual4"]
 
 VARIANTS = ("plain-fit", "mollifier-grid", "mollifier-scattered", "autodiff", "autodiff-torch.func")
 
@@ -40,7 +41,12 @@ def _residual_fn(variant: str, net: torch.nn.Module, h: float):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", PrecisionWarning)
                 u = layer(X)
-                return layer.derivative(u, (4, 0)) + 2 * layer.derivative(u, (2, 2)) + layer.derivative(u, (0, 4))
+                return (
+                    layer.derivative(u, (4, 0))
+                    + 2 * layer.derivative(u, (2, 2))
+                    + layer.derivative(u, (0, 4))
+                )
+
         return mollified
     if variant == "autodiff":
         from .pde import _dde
@@ -52,10 +58,14 @@ def _residual_fn(variant: str, net: torch.nn.Module, h: float):
             y = net(x)
             dde.grad.clear()
             u_xx, u_yy = dde.grad.hessian(y, x, i=0, j=0), dde.grad.hessian(y, x, i=1, j=1)
-            out = (dde.grad.hessian(u_xx, x, i=0, j=0) + 2 * dde.grad.hessian(u_xx, x, i=1, j=1)
-                   + dde.grad.hessian(u_yy, x, i=1, j=1))
+            out = (
+                dde.grad.hessian(u_xx, x, i=0, j=0)
+                + 2 * dde.grad.hessian(u_xx, x, i=1, j=1)
+                + dde.grad.hessian(u_yy, x, i=1, j=1)
+            )
             dde.grad.clear()
             return out
+
         return nested
     if variant == "autodiff-torch.func":
         from torch.func import functional_call, jacfwd, jacrev, vmap
@@ -68,12 +78,16 @@ def _residual_fn(variant: str, net: torch.nn.Module, h: float):
 
             def lap(x):
                 return torch.trace(jacfwd(jacrev(g))(x))
+
             return vmap(lambda x: torch.trace(jacfwd(jacrev(lap))(x)))(X)[:, None]
+
         return bilaplacian
     return lambda X: net(X)
 
 
-def residual4(quick: bool, device: str, seed: int, dtypes=(torch.float32, torch.float64)) -> list[dict]:
+def residual4(
+    quick: bool, device: str, seed: int, dtypes=(torch.float32, torch.float64)
+) -> list[dict]:
     """Rows per dtype and variant: ms per step, peak memory, rel_err vs float64, ratios."""
     n, width, depth = (64, 64, 2) if quick else (512, 128, 3)
     h = 1.0 / (n - 1)
@@ -93,12 +107,24 @@ def residual4(quick: bool, device: str, seed: int, dtypes=(torch.float32, torch.
                 fn(X).pow(2).mean().backward()
 
             # torch.func transforms crash under the per-op dispatch mode: poll the heap instead
-            res = measure(step, repeats=3 if quick else 10, device=device, min_seconds=1.5,
-                          cpu_memory="polled" if variant == "autodiff-torch.func" else "per-op")
-            row = {"problem": "residual4", "variant": variant, "dtype": str(dtype).replace("torch.", ""),
-                   "grid": f"{n}x{n}", "mlp": f"2-{width}x{depth}-1", "status": res["status"],
-                   "ms_per_step": None if res["seconds"] is None else 1000 * res["seconds"],
-                   "peak_mb": res.get("peak_mb"), "memory_kind": res.get("memory_kind")}
+            res = measure(
+                step,
+                repeats=3 if quick else 10,
+                device=device,
+                min_seconds=1.5,
+                cpu_memory="polled" if variant == "autodiff-torch.func" else "per-op",
+            )
+            row = {
+                "problem": "residual4",
+                "variant": variant,
+                "dtype": str(dtype).replace("torch.", ""),
+                "grid": f"{n}x{n}",
+                "mlp": f"2-{width}x{depth}-1",
+                "status": res["status"],
+                "ms_per_step": None if res["seconds"] is None else 1000 * res["seconds"],
+                "peak_mb": res.get("peak_mb"),
+                "memory_kind": res.get("memory_kind"),
+            }
             if res["status"] == "ok" and variant != "plain-fit":
                 row["rel_err"] = _accuracy(variant, base, fn, X, X64, h, device, references)
             rows.append(row)
@@ -122,7 +148,11 @@ def _ratios(rows: list[dict]) -> None:
     """Within each dtype: time vs the plain fit; the best autodiff's time and memory vs this row."""
     for dtype in {r["dtype"] for r in rows}:
         sub = {r["variant"]: r for r in rows if r["dtype"] == dtype}
-        ok_autodiff = [sub[v] for v in ("autodiff", "autodiff-torch.func") if v in sub and sub[v]["status"] == "ok"]
+        ok_autodiff = [
+            sub[v]
+            for v in ("autodiff", "autodiff-torch.func")
+            if v in sub and sub[v]["status"] == "ok"
+        ]
         best = min(ok_autodiff, key=lambda r: r["ms_per_step"], default=None)
         for r in sub.values():
             if r["status"] != "ok":

@@ -3,19 +3,27 @@
 Every tensor the layer returns carries a tag ``(field, component, alpha)``; a later request
 for d/dx_i of that tensor adds one to alpha and is served from the same network evaluation.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
 from .grid import LatticePlan, axis_pass, valid_mask
-from .precision import (DEFAULT_ROUNDING, PROBE, PrecisionState, describe_excess, finite_or_zero, rounding_bound,
-                        unit_roundoff)
+from .precision import (
+    DEFAULT_ROUNDING,
+    PROBE,
+    PrecisionState,
+    describe_excess,
+    finite_or_zero,
+    rounding_bound,
+    unit_roundoff,
+)
 from .stencil import Stencil
 
-__all__ = ["MollifiedField", "UnservableDerivative", "field_of", "differentiate", "is_field"]
+__all__ = ["MollifiedField", "UnservableDerivative", "differentiate", "field_of", "is_field"]
 
 _TAG = "_steadygrad_field"
 
@@ -35,13 +43,15 @@ def is_field(y: torch.Tensor, x: torch.Tensor | None = None) -> bool:
     return tag is not None and (x is None or tag[0].x is x)
 
 
-def _tag(y: torch.Tensor, field: "MollifiedField", component, alpha: tuple) -> torch.Tensor:
+def _tag(y: torch.Tensor, field: MollifiedField, component, alpha: tuple) -> torch.Tensor:
     setattr(y, _TAG, (field, component, alpha))
     return y
 
 
-def differentiate(y: torch.Tensor, x: torch.Tensor, axis: int, component: int | None = None) -> torch.Tensor | None:
-    """d y / d x[:, axis] served by the mollifier, or None if ``y`` is not a mollified field of ``x``.
+def differentiate(
+    y: torch.Tensor, x: torch.Tensor, axis: int, component: int | None = None
+) -> torch.Tensor | None:
+    """d y / d x[:, axis] by the mollifier, or None if ``y`` is not a mollified field of ``x``.
 
     ``y`` is either a layer output (N, m), then ``component`` selects the output column, or a
     derivative produced earlier by this function (N, 1), which composes multi-indices so that
@@ -82,11 +92,19 @@ class MollifiedField:
         evaluate64: g at given points in float64 (measures the network's rounding), or None.
     """
 
-    def __init__(self, x: torch.Tensor, stencil: Stencil, mode: str, values: torch.Tensor,
-                 z: torch.Tensor | None = None, plan: LatticePlan | None = None, boundary: str = "extend",
-                 precision: PrecisionState | None = None,
-                 reevaluate: Callable[[], tuple] | None = None,
-                 evaluate64: Callable[[torch.Tensor], torch.Tensor] | None = None):
+    def __init__(
+        self,
+        x: torch.Tensor,
+        stencil: Stencil,
+        mode: str,
+        values: torch.Tensor,
+        z: torch.Tensor | None = None,
+        plan: LatticePlan | None = None,
+        boundary: str = "extend",
+        precision: PrecisionState | None = None,
+        reevaluate: Callable[[], tuple] | None = None,
+        evaluate64: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ):
         self.x, self.stencil, self.mode = x, stencil, mode
         self.plan, self.boundary = plan, boundary
         self.dim = x.shape[1]
@@ -114,8 +132,9 @@ class MollifiedField:
                 if not prev.requires_grad:
                     raise UnservableDerivative(
                         f"derivative along non-mollified axis {axis} needs autograd; "
-                        "call the layer with inputs that require grad, outside torch.no_grad()")
-                g, = torch.autograd.grad(prev.sum(), self.z, create_graph=True)
+                        "call the layer with inputs that require grad, outside torch.no_grad()"
+                    )
+                (g,) = torch.autograd.grad(prev.sum(), self.z, create_graph=True)
                 out = g[..., axis].reshape(prev.shape)
             self._stencil_values[key] = out
         return self._stencil_values[key]
@@ -135,7 +154,7 @@ class MollifiedField:
                 break
         for i in range(start, d):
             out = axis_pass(out, self.stencil, i, orders[i], d, pad)
-            self._cache[("grid", orders[:i + 1])] = out
+            self._cache[("grid", orders[: i + 1])] = out
         return out
 
     def _gather(self, box: torch.Tensor) -> torch.Tensor:
@@ -169,9 +188,11 @@ class MollifiedField:
                 w = self.stencil.weights(orders, self.values.dtype, self.values.device)
                 return (self._values_scattered(component, beta) @ w)[:, None]
             if any(beta):
-                raise UnservableDerivative("grid mode mollifies every axis; use scattered mode for autodiff axes")
+                raise UnservableDerivative(
+                    "grid mode mollifies every axis; use scattered mode for autodiff axes"
+                )
             box = self._grid_conv(orders)
-            return self._gather(box if box.shape[0] == 1 else box[component:component + 1])
+            return self._gather(box if box.shape[0] == 1 else box[component : component + 1])
         except UnservableDerivative:
             raise
         except ValueError as err:  # the stencil cannot represent this order
@@ -206,8 +227,12 @@ class MollifiedField:
         """
         alpha = self._check_alpha(alpha, component)
         if component not in self._gmax:
-            vals = self.values[:, :, component] if self.mode == "scattered" else self.values[component]
-            self._gmax[component] = finite_or_zero(float(vals.detach().abs().max())) if vals.numel() else 0.0
+            vals = (
+                self.values[:, :, component] if self.mode == "scattered" else self.values[component]
+            )
+            self._gmax[component] = (
+                finite_or_zero(float(vals.detach().abs().max())) if vals.numel() else 0.0
+            )
         w1 = 1.0
         for i, n in enumerate(self._orders(alpha)):
             w1 *= float(np.abs(self.stencil.weights_axis(i, n)).sum())
@@ -232,7 +257,9 @@ class MollifiedField:
             points, rows = self.plan.box, self.values.reshape(self.values.shape[0], -1).T
         if not len(points):
             return DEFAULT_ROUNDING
-        idx = torch.linspace(0, len(points) - 1, min(PROBE, len(points)), device=points.device).long()
+        idx = torch.linspace(
+            0, len(points) - 1, min(PROBE, len(points)), device=points.device
+        ).long()
         try:
             with torch.no_grad():
                 exact = self._evaluate64(points.detach()[idx])
@@ -240,12 +267,16 @@ class MollifiedField:
             return DEFAULT_ROUNDING
         low = rows.detach()[idx].double()
         scale = float(low.abs().max()) * unit_roundoff(self.values.dtype)
-        return max(1.0, finite_or_zero(float((low - exact).abs().max()) / scale)) if scale > 0 else 1.0
+        return (
+            max(1.0, finite_or_zero(float((low - exact).abs().max()) / scale)) if scale > 0 else 1.0
+        )
 
     def _check_alpha(self, alpha: Sequence[int], component: int) -> tuple:
         alpha = tuple(int(a) for a in alpha)
         if len(alpha) != self.dim or min(alpha) < 0:
-            raise ValueError(f"alpha must hold {self.dim} non-negative orders (one per input axis), got {alpha}")
+            raise ValueError(
+                f"alpha must hold {self.dim} non-negative orders (one per input axis), got {alpha}"
+            )
         if not 0 <= component < self.outputs:
             raise ValueError(f"component {component} out of range for {self.outputs} outputs")
         for a, n in zip(self.stencil.axes, self._orders(alpha)):
@@ -256,13 +287,17 @@ class MollifiedField:
         return alpha
 
     def derivative(self, component: int, alpha: Sequence[int]) -> torch.Tensor:
-        """D^alpha u[:, component], shape (N, 1) in the input dtype; alpha has one entry per input axis."""
+        """D^alpha u[:, component], shape (N, 1), input dtype; alpha: one order per input axis."""
         alpha = self._check_alpha(alpha, component)
         key = (component, alpha)
         if key in self._cache:
             return self._cache[key]
         out = self._compute(component, alpha)
-        if any(self._orders(alpha)) and self.precision.wants_check(key) and self.values.dtype != torch.float64:
+        if (
+            any(self._orders(alpha))
+            and self.precision.wants_check(key)
+            and self.values.dtype != torch.float64
+        ):
             out = self._enforce_precision(component, alpha, out)
         out = _tag(out.to(self.x.dtype), self, component, alpha)
         self._cache[key] = out
@@ -274,15 +309,23 @@ class MollifiedField:
         P.checked.add((component, alpha))
         if not out.numel():
             return out
-        bound, scale = self.error_bound(alpha, component), finite_or_zero(float(out.detach().abs().max()))
+        bound, scale = (
+            self.error_bound(alpha, component),
+            finite_or_zero(float(out.detach().abs().max())),
+        )
         if bound <= P.rtol * scale:
             return out
         order = sum(self._orders(alpha))
-        message = describe_excess(alpha, bound, scale, self.stencil.widths, order, self.values.dtype, P.rtol)
+        message = describe_excess(
+            alpha, bound, scale, self.stencil.widths, order, self.values.dtype, P.rtol
+        )
         if P.precision != "auto" or self._reevaluate is None:
             P.report(message)
             return out
         P.upcast = True
-        P.report(f"precision='auto' switched to float64 evaluation of the network: {message.split(';')[0]}")
+        P.report(
+            f"precision='auto' switched to float64 evaluation of the network: "
+            f"{message.split(';')[0]}"
+        )
         self._set_values(*self._reevaluate())
         return self._compute(component, alpha)

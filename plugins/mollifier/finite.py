@@ -1,6 +1,7 @@
 """The check that the wrapped network returned finite values (NaN/Inf would poison every
 derivative).  On CUDA the check does not stall the GPU pipeline: the count of bad values is
 copied to pinned host memory asynchronously and inspected later (``deferred``)."""
+
 from __future__ import annotations
 
 import torch
@@ -14,7 +15,8 @@ def raise_if_nonfinite(bad: int) -> None:
     if bad:
         raise FloatingPointError(
             f"the wrapped network returned {bad} non-finite values (NaN/Inf); the mollified "
-            "field and all its derivatives would be NaN")
+            "field and all its derivatives would be NaN"
+        )
 
 
 class _Deferred:
@@ -53,7 +55,9 @@ class FiniteCheck:
 
     def __init__(self, policy: bool | str):
         if policy not in CHECKS:
-            raise ValueError(f"check_finite must be True, False, 'sync' or 'deferred', got {policy!r}")
+            raise ValueError(
+                f"check_finite must be True, False, 'sync' or 'deferred', got {policy!r}"
+            )
         self.policy = policy
         self.pending: _Deferred | None = None
 
@@ -64,7 +68,9 @@ class FiniteCheck:
         if not self.policy:
             return values
         bad = torch.isfinite(values.detach()).logical_not().sum()
-        deferred = self.policy == "deferred" or (self.policy is True and values.device.type == "cuda")
+        deferred = self.policy == "deferred" or (
+            self.policy is True and values.device.type == "cuda"
+        )
         if not deferred:
             raise_if_nonfinite(int(bad))
             return values

@@ -6,19 +6,29 @@ along an axis of length L <= ``MATMUL_MAX_LENGTH`` is one matrix product with th
 (L - 2K, L) stencil matrix (few large kernels, full float32 precision); longer or padded axes
 use ``conv{d}d`` (a cross-correlation, hence the flipped weights).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
 from .stencil import Stencil
 
-__all__ = ["BOUNDARIES", "MATMUL_MAX_LENGTH", "LatticePlan", "axis_pass", "convolve_separable", "grid_derivative",
-           "valid_mask", "lattice_plan", "lattice_spacing"]
+__all__ = [
+    "BOUNDARIES",
+    "MATMUL_MAX_LENGTH",
+    "LatticePlan",
+    "axis_pass",
+    "convolve_separable",
+    "grid_derivative",
+    "lattice_plan",
+    "lattice_spacing",
+    "valid_mask",
+]
 
 BOUNDARIES = ("valid", "reflect", "replicate")
 MATMUL_MAX_LENGTH = 2048
@@ -26,7 +36,9 @@ MATMUL_MAX_LENGTH = 2048
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
-def _conv_pass(values: torch.Tensor, flipped: torch.Tensor, i: int, d: int, pad: str | None) -> torch.Tensor:
+def _conv_pass(
+    values: torch.Tensor, flipped: torch.Tensor, i: int, d: int, pad: str | None
+) -> torch.Tensor:
     """Cross-correlate grid axis i of the last d axes with ``flipped`` weights: conv{d}d on a
     (B, 1, *grid) view (no transposes) for d <= 3, conv1d on a moved axis otherwise."""
     K = (flipped.numel() - 1) // 2
@@ -41,7 +53,7 @@ def _conv_pass(values: torch.Tensor, flipped: torch.Tensor, i: int, d: int, pad:
     out = values.reshape(-1, 1, *values.shape[-d:])
     if pad is not None:
         pads = [0, 0] * d
-        pads[2 * (d - 1 - i):2 * (d - i)] = [K, K]  # F.pad lists the last axis first
+        pads[2 * (d - 1 - i) : 2 * (d - i)] = [K, K]  # F.pad lists the last axis first
         out = F.pad(out, pads, mode=pad)
     shape = [1] * d
     shape[i] = flipped.numel()
@@ -49,7 +61,9 @@ def _conv_pass(values: torch.Tensor, flipped: torch.Tensor, i: int, d: int, pad:
     return out.reshape(*batch, *out.shape[2:])
 
 
-def axis_pass(values: torch.Tensor, stencil: Stencil, i: int, order: int, d: int, pad: str | None) -> torch.Tensor:
+def axis_pass(
+    values: torch.Tensor, stencil: Stencil, i: int, order: int, d: int, pad: str | None
+) -> torch.Tensor:
     """Apply the stencil's 1D weights of ``order`` along grid axis i (of the last d axes).
 
     ``pad`` None shrinks the axis by 2K; 'reflect'/'replicate' pad it first.
@@ -58,17 +72,25 @@ def axis_pass(values: torch.Tensor, stencil: Stencil, i: int, order: int, d: int
     L = values.shape[axis]
     if pad is None and L <= MATMUL_MAX_LENGTH:
         band = stencil.band_matrix(i, order, L, values.dtype, values.device)  # (L - 2K, L)
-        pre, post = values.shape[:axis], values.shape[axis + 1:]
+        pre, post = values.shape[:axis], values.shape[axis + 1 :]
         if not post:
             return (values.reshape(-1, L) @ band.T).reshape(*pre, band.shape[0])
         if pre.numel() == 1:  # a plain 2-D product: fewer ops than a broadcast batched one
             return (band @ values.reshape(L, -1)).reshape(*pre, band.shape[0], *post)
         out = band @ values.reshape(-1, L, post.numel())
         return out.reshape(*pre, band.shape[0], *post)
-    return _conv_pass(values, stencil.weights_axis_tensor(i, order, values.dtype, values.device, flip=True), i, d, pad)
+    return _conv_pass(
+        values,
+        stencil.weights_axis_tensor(i, order, values.dtype, values.device, flip=True),
+        i,
+        d,
+        pad,
+    )
 
 
-def convolve_separable(values: torch.Tensor, stencil: Stencil, orders: Sequence[int], pad: str | None) -> torch.Tensor:
+def convolve_separable(
+    values: torch.Tensor, stencil: Stencil, orders: Sequence[int], pad: str | None
+) -> torch.Tensor:
     """Apply the stencil's 1D weights of per-axis ``orders`` along the last len(orders) axes."""
     out = values
     for i, n in enumerate(orders):
@@ -86,8 +108,9 @@ def valid_mask(shape: Sequence[int], half: Sequence[int], device=None) -> torch.
     return mask
 
 
-def grid_derivative(values: torch.Tensor, stencil: Stencil, orders: Sequence[int],
-                    boundary: str = "valid") -> tuple[torch.Tensor, torch.Tensor]:
+def grid_derivative(
+    values: torch.Tensor, stencil: Stencil, orders: Sequence[int], boundary: str = "valid"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mollified derivative of gridded values.
 
     Args:
@@ -149,8 +172,10 @@ class LatticePlan:
         ones, whose rounding noise the derivative stencils would amplify)."""
         if dtype == self.box.dtype:
             return self.box
-        coords = [o + h * torch.arange(f, f + n, device=self.box.device, dtype=dtype)
-                  for o, h, f, n in zip(self.origin, self.spacing, self.first, self.size)]
+        coords = [
+            o + h * torch.arange(f, f + n, device=self.box.device, dtype=dtype)
+            for o, h, f, n in zip(self.origin, self.spacing, self.first, self.size)
+        ]
         return torch.stack(torch.meshgrid(*coords, indexing="ij"), dim=-1).reshape(-1, len(coords))
 
 
@@ -159,15 +184,22 @@ def lattice_spacing(coords: torch.Tensor) -> float:
     (in float64, so that a float32 lattice's rounded gaps do not accumulate over its length)."""
     u = torch.unique(coords.detach().double())
     if u.numel() < 2:
-        raise ValueError("grid mode needs at least two distinct coordinates per axis to infer the spacing; "
-                         "pass spacing=")
+        raise ValueError(
+            "grid mode needs at least two distinct coordinates per axis to infer the spacing; "
+            "pass spacing="
+        )
     gap = float((u[1:] - u[:-1]).min())
     span = float(u[-1] - u[0])
     return span / max(round(span / gap), 1)
 
 
-def lattice_plan(x: torch.Tensor, spacing: Sequence[float], half: Sequence[int], boundary: str,
-                 max_nodes: int | None = None) -> LatticePlan | None:
+def lattice_plan(
+    x: torch.Tensor,
+    spacing: Sequence[float],
+    half: Sequence[int],
+    boundary: str,
+    max_nodes: int | None = None,
+) -> LatticePlan | None:
     """Lattice analysis of points x (N, d) for grid mode, with one host synchronisation.
 
     ``boundary`` 'extend' grows the box by the stencil half-widths ``half`` (every point gets
@@ -190,37 +222,65 @@ def lattice_plan(x: torch.Tensor, spacing: Sequence[float], half: Sequence[int],
     flat = (index * strides).sum(dim=1)
     identity = (flat == torch.arange(len(x), device=x.device)).all()
     scale = x.abs().max().reshape(1).double()
-    summary = torch.cat([err.max().reshape(1).double(), top.double(), identity.reshape(1).double(), scale,
-                         origin.double()]).tolist()
+    summary = torch.cat(
+        [
+            err.max().reshape(1).double(),
+            top.double(),
+            identity.reshape(1).double(),
+            scale,
+            origin.double(),
+        ]
+    ).tolist()
     origin_values = summary[-d:]
-    summary, scale = summary[:-d - 1], summary[-d - 1]
+    summary, scale = summary[: -d - 1], summary[-d - 1]
     # rounding of the coordinates in their dtype, in spacings (a float32 lattice is a lattice)
-    tol = max(1e-6 if x.dtype == torch.float64 else 2e-3, 16 * torch.finfo(x.dtype).eps * scale / min(spacing))
+    tol = max(
+        1e-6 if x.dtype == torch.float64 else 2e-3,
+        16 * torch.finfo(x.dtype).eps * scale / min(spacing),
+    )
     if summary[0] > tol:
         bad = int(err.max(dim=1).values.argmax())
         raise ValueError(
-            f"grid mode needs inputs on a regular lattice with spacing {tuple(float(v) for v in spacing)}, "
-            f"but point {bad} = {x[bad].tolist()} is off the lattice by {float(err[bad].max()):.3g} "
-            "spacings; use mode='scattered' (or 'auto') for scattered points")
+            "grid mode needs inputs on a regular lattice with spacing "
+            f"{tuple(float(v) for v in spacing)}, "
+            f"but point {bad} = {x[bad].tolist()} is off the lattice by "
+            f"{float(err[bad].max()):.3g} "
+            "spacings; use mode='scattered' (or 'auto') for scattered points"
+        )
     extend = boundary == "extend"
-    bounds = [int(t) + 1 for t in summary[1:1 + d]]
+    bounds = [int(t) + 1 for t in summary[1 : 1 + d]]
     size = tuple(n + (2 * K if extend else 0) for n, K in zip(bounds, half))
     if max_nodes is not None and math.prod(size) > max_nodes:
         return None
-    coords = [origin[i] + spacing[i] * torch.arange(-K if extend else 0, n - (K if extend else 0),
-                                                     device=x.device, dtype=x.dtype)
-              for i, (n, K) in enumerate(zip(size, half))]
+    coords = [
+        origin[i]
+        + spacing[i]
+        * torch.arange(
+            -K if extend else 0, n - (K if extend else 0), device=x.device, dtype=x.dtype
+        )
+        for i, (n, K) in enumerate(zip(size, half))
+    ]
     box = torch.stack(torch.meshgrid(*coords, indexing="ij"), dim=-1).reshape(-1, d)
     inside = None
     if boundary == "valid":  # the convolution output is the box shrunk by K per side
         shifted = index - torch.as_tensor(half, device=x.device)
         out_shape = torch.as_tensor([n - 2 * K for n, K in zip(size, half)], device=x.device)
         inside = ((shifted >= 0) & (shifted < out_shape)).all(dim=1)
-        out_strides = torch.as_tensor(torch.empty([max(n - 2 * K, 1) for n, K in zip(size, half)],
-                                                  device="meta").stride(), device=x.device)
+        out_strides = torch.as_tensor(
+            torch.empty([max(n - 2 * K, 1) for n, K in zip(size, half)], device="meta").stride(),
+            device=x.device,
+        )
         flat = torch.where(inside, (shifted * out_strides).sum(dim=1), torch.zeros_like(flat))
     elif summary[-1] == 1.0 and len(x) == math.prod(bounds):
         flat = None
     first = tuple(-K if extend else 0 for K in half)
-    return LatticePlan(index, size, box, flat, inside, tuple(origin_values),
-                       tuple(float(h) for h in spacing), first)
+    return LatticePlan(
+        index,
+        size,
+        box,
+        flat,
+        inside,
+        tuple(origin_values),
+        tuple(float(h) for h in spacing),
+        first,
+    )

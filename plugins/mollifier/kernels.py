@@ -8,16 +8,17 @@ Every profile evaluates its derivatives of any supported order exactly (closed-f
 polynomial or Hermite/rational recursions in float64), and knows its continuous moments,
 which the stencil uses to make the discrete operator quadrature-consistent.
 """
+
 from __future__ import annotations
 
 import math
+
 import numpy as np
-from numpy.polynomial import Polynomial
+from numpy.polynomial import Polynomial, hermite_e
 
 from .. import registry
-from numpy.polynomial import hermite_e
 
-__all__ = ["Kernel", "PolynomialKernel", "BumpKernel", "GaussianKernel", "make_kernel"]
+__all__ = ["BumpKernel", "GaussianKernel", "Kernel", "PolynomialKernel", "make_kernel"]
 
 # Gauss-Legendre rule used for the moments: the profiles are smooth inside [-1, 1], so a
 # rule of this size integrates them to float64 round-off (checked against scipy.quad in tests).
@@ -82,7 +83,9 @@ class Kernel:
         """
         if j < order:
             return 0.0
-        return (-1) ** order * math.factorial(j) / math.factorial(j - order) * self.moment(j - order)
+        return (
+            (-1) ** order * math.factorial(j) / math.factorial(j - order) * self.moment(j - order)
+        )
 
     def transfer(self, k: np.ndarray) -> np.ndarray:
         """Fourier transform eta_hat(k) = int cos(k s) phi(s) ds / c of the reference kernel."""
@@ -181,7 +184,10 @@ class GaussianKernel(Kernel):
 
     def __init__(self, sigma: float = 1.0 / 6.0):
         if not 0.05 <= sigma <= 0.5:
-            raise ValueError(f"gaussian sigma (relative to the half-width) must lie in [0.05, 0.5], got {sigma!r}")
+            raise ValueError(
+                f"gaussian sigma (relative to the half-width) must lie in [0.05, 0.5], got "
+                f"{sigma!r}"
+            )
         self.sigma = float(sigma)
 
     def key(self) -> tuple:
@@ -211,7 +217,9 @@ def make_kernel(spec: Kernel | str, **options) -> Kernel:
     for item in filter(None, args.split(",")):
         key, _, value = item.partition("=")
         try:
-            options[key.strip()] = float(value) if "." in value or "e" in value.lower() else int(value)
+            options[key.strip()] = (
+                float(value) if "." in value or "e" in value.lower() else int(value)
+            )
         except ValueError:
             raise ValueError(f"kernel option {item!r} in {spec!r} is not key=number") from None
     cls = registry.load("steadygrad.kernels", name.strip(), kind=Kernel)

@@ -14,12 +14,13 @@ serving every derivative D^alpha u from the *same* network evaluation:
 Axes that are not mollified (``axes=``) are differentiated by autodiff of the stencil
 values.  The precision policy (``precision.py``) guards high orders against rounding noise.
 """
+
 from __future__ import annotations
 
 import math
 import numbers
 import weakref
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -31,24 +32,37 @@ from .kernels import Kernel, make_kernel
 from .precision import PrecisionState, evaluate_float64
 from .stencil import Stencil
 
-__all__ = ["MollifierLayer", "MODES", "DEFAULTS"]
+__all__ = ["DEFAULTS", "MODES", "MollifierLayer"]
 
 MODES = ("scattered", "grid", "auto")
 #: the layer's options and defaults, declared once (adapters and the CLI read them from here)
-DEFAULTS = {"kernel": "polynomial", "points": 8, "spacing": None, "axes": None, "mode": "scattered",
-            "boundary": "extend", "check_finite": True, "precision": "auto", "rtol": 1e-3}
+DEFAULTS = {
+    "kernel": "polynomial",
+    "points": 8,
+    "spacing": None,
+    "axes": None,
+    "mode": "scattered",
+    "boundary": "extend",
+    "check_finite": True,
+    "precision": "auto",
+    "rtol": 1e-3,
+}
 
 
 def _is_scalar(value) -> bool:
     """A real number, or a one-element tensor / 0-d array."""
-    return isinstance(value, numbers.Real) or (hasattr(value, "shape") and math.prod(value.shape) == 1)
+    return isinstance(value, numbers.Real) or (
+        hasattr(value, "shape") and math.prod(value.shape) == 1
+    )
 
 
 def _positive(value, what: str) -> float:
     if hasattr(value, "shape") and math.prod(value.shape) == 1 and hasattr(value, "item"):
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what} must be a positive number (or one per mollified axis), got {value!r}")
+        raise TypeError(
+            f"{what} must be a positive number (or one per mollified axis), got {value!r}"
+        )
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{what} must be a positive finite number, got {value!r}")
     return float(value)
@@ -57,7 +71,9 @@ def _positive(value, what: str) -> float:
 def _per_axis(value, n: int, what: str) -> tuple:
     """One positive float per mollified axis from a number, 0-d tensor or sequence."""
     if isinstance(value, str):
-        raise TypeError(f"{what} must be a number or a sequence of numbers, got the string {value!r}")
+        raise TypeError(
+            f"{what} must be a number or a sequence of numbers, got the string {value!r}"
+        )
     vals = (value,) * n if _is_scalar(value) else tuple(value)
     if len(vals) != n:
         raise ValueError(f"{what} needs one value per mollified axis ({n}), got {len(vals)}")
@@ -65,9 +81,11 @@ def _per_axis(value, n: int, what: str) -> tuple:
 
 
 def _normalise_width(width):
-    """A float, or a tuple of floats (one per mollified axis); numpy scalars and 0-d tensors accepted."""
+    """A float, or a tuple of floats (one per mollified axis); accepts numpy/0-d tensor scalars."""
     if isinstance(width, str):
-        raise TypeError(f"width must be a number or a sequence of numbers, got the string {width!r}")
+        raise TypeError(
+            f"width must be a number or a sequence of numbers, got the string {width!r}"
+        )
     if _is_scalar(width):
         return _positive(width, "width")
     return tuple(_positive(w, "width") for w in width)
@@ -75,13 +93,18 @@ def _normalise_width(width):
 
 def _check_points(x) -> None:
     if not torch.is_tensor(x) or x.dim() != 2:
-        raise ValueError(f"inputs must be a (N, d) tensor, got {type(x).__name__} {tuple(getattr(x, 'shape', ()))}")
+        raise ValueError(
+            f"inputs must be a (N, d) tensor, got {type(x).__name__} "
+            f"{tuple(getattr(x, 'shape', ()))}"
+        )
     if not x.is_floating_point():
         raise ValueError("inputs must be a floating-point tensor")
     if x.numel() and not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).any(dim=1).nonzero()[0])
-        raise ValueError(f"inputs contain NaN/Inf (point {bad} = {x[bad].tolist()}); the mollifier needs finite "
-                         "coordinates")
+        raise ValueError(
+            f"inputs contain NaN/Inf (point {bad} = {x[bad].tolist()}); the mollifier needs finite "
+            "coordinates"
+        )
 
 
 class MollifierLayer(nn.Module):
@@ -111,20 +134,35 @@ class MollifierLayer(nn.Module):
             callable (needed for float64 evaluation).
     """
 
-    def __init__(self, net: Callable[[torch.Tensor], torch.Tensor], width: float | Sequence[float],
-                 kernel: str | Kernel = DEFAULTS["kernel"], points: int = DEFAULTS["points"],
-                 spacing: float | Sequence[float] | None = DEFAULTS["spacing"],
-                 axes: int | Sequence[int] | None = DEFAULTS["axes"], mode: str = DEFAULTS["mode"],
-                 boundary: str = DEFAULTS["boundary"], check_finite: bool | str = DEFAULTS["check_finite"],
-                 precision: str = DEFAULTS["precision"], rtol: float = DEFAULTS["rtol"],
-                 module: nn.Module | None = None):
+    def __init__(
+        self,
+        net: Callable[[torch.Tensor], torch.Tensor],
+        width: float | Sequence[float],
+        kernel: str | Kernel = DEFAULTS["kernel"],
+        points: int = DEFAULTS["points"],
+        spacing: float | Sequence[float] | None = DEFAULTS["spacing"],
+        axes: int | Sequence[int] | None = DEFAULTS["axes"],
+        mode: str = DEFAULTS["mode"],
+        boundary: str = DEFAULTS["boundary"],
+        check_finite: bool | str = DEFAULTS["check_finite"],
+        precision: str = DEFAULTS["precision"],
+        rtol: float = DEFAULTS["rtol"],
+        module: nn.Module | None = None,
+    ):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if boundary not in ("extend",) + BOUNDARIES:
-            raise ValueError(f"boundary must be one of {('extend',) + BOUNDARIES}, got {boundary!r}")
-        if isinstance(points, bool) or not isinstance(points, numbers.Real) or not math.isfinite(points) \
-                or int(points) != points or points < 2:
+            raise ValueError(
+                f"boundary must be one of {('extend',) + BOUNDARIES}, got {boundary!r}"
+            )
+        if (
+            isinstance(points, bool)
+            or not isinstance(points, numbers.Real)
+            or not math.isfinite(points)
+            or int(points) != points
+            or points < 2
+        ):
             raise ValueError(f"points per half-width must be an integer >= 2, got {points!r}")
         self.net = net
         self.module = module
@@ -132,8 +170,13 @@ class MollifierLayer(nn.Module):
         self.width = _normalise_width(width)
         self.points = int(points)
         self.spacing = spacing
-        self.axes = None if axes is None else ((int(axes),) if isinstance(axes, numbers.Integral)
-                                               else tuple(int(a) for a in axes))
+        self.axes = (
+            None
+            if axes is None
+            else (
+                (int(axes),) if isinstance(axes, numbers.Integral) else tuple(int(a) for a in axes)
+            )
+        )
         self.mode, self.boundary = mode, boundary
         self.finite = FiniteCheck(check_finite)
         self.precision = PrecisionState(precision, rtol)
@@ -161,8 +204,11 @@ class MollifierLayer(nn.Module):
         axes = self._axes(dim)
         widths = _per_axis(self.width, len(axes), "width")
         if spacing is None:
-            spacing = (_per_axis(self.spacing, len(axes), "spacing") if self.spacing is not None
-                       else tuple(w / self.points for w in widths))
+            spacing = (
+                _per_axis(self.spacing, len(axes), "spacing")
+                if self.spacing is not None
+                else tuple(w / self.points for w in widths)
+            )
         key = (dim, tuple(spacing), widths, axes, self.kernel.key())
         if key not in self._stencils:
             self._stencils[key] = Stencil(self.kernel, widths, spacing, axes, dim)
@@ -173,14 +219,21 @@ class MollifierLayer(nn.Module):
         """g(z) -> (N, m), in float64 when asked (parameters cast on the fly).  The network is
         bound now, so a field can re-evaluate it later (precision 'auto')."""
         net = self.net
-        module = self.module if self.module is not None else (net if isinstance(net, nn.Module) else None)
+        module = (
+            self.module
+            if self.module is not None
+            else (net if isinstance(net, nn.Module) else None)
+        )
 
         def evaluate(z: torch.Tensor, float64: bool) -> torch.Tensor:
             values = evaluate_float64(net, module, z) if float64 else net(z)
             if not torch.is_tensor(values) or values.dim() != 2:
-                raise ValueError(f"the wrapped network must return (N, m) values, got shape "
-                                 f"{tuple(getattr(values, 'shape', ()))}")
+                raise ValueError(
+                    f"the wrapped network must return (N, m) values, got shape "
+                    f"{tuple(getattr(values, 'shape', ()))}"
+                )
             return self.finite(values)
+
         return evaluate
 
     def _scattered(self, x: torch.Tensor, st: Stencil) -> MollifiedField:
@@ -196,8 +249,16 @@ class MollifierLayer(nn.Module):
             return g.reshape(x.shape[0], len(offsets), g.shape[-1]), z
 
         values, z = evaluate(self.precision.upcast)
-        return MollifiedField(x, st, "scattered", values, z=z, precision=self.precision,
-                              reevaluate=lambda: evaluate(True), evaluate64=lambda p: net(p, True))
+        return MollifiedField(
+            x,
+            st,
+            "scattered",
+            values,
+            z=z,
+            precision=self.precision,
+            reevaluate=lambda: evaluate(True),
+            evaluate64=lambda p: net(p, True),
+        )
 
     def _grid(self, x: torch.Tensor, st: Stencil, plan: LatticePlan) -> MollifiedField:
         net = self._evaluator()
@@ -207,8 +268,17 @@ class MollifierLayer(nn.Module):
             return g.T.reshape(g.shape[1], *plan.size), None
 
         values, _ = evaluate(self.precision.upcast)
-        return MollifiedField(x, st, "grid", values, plan=plan, boundary=self.boundary, precision=self.precision,
-                              reevaluate=lambda: evaluate(True), evaluate64=lambda p: net(p, True))
+        return MollifiedField(
+            x,
+            st,
+            "grid",
+            values,
+            plan=plan,
+            boundary=self.boundary,
+            precision=self.precision,
+            reevaluate=lambda: evaluate(True),
+            evaluate64=lambda p: net(p, True),
+        )
 
     def _lattice(self, x: torch.Tensor) -> tuple[Stencil, LatticePlan | None]:
         """Stencil and lattice plan for grid/auto mode (plan None: auto chose scattered).
@@ -216,26 +286,56 @@ class MollifierLayer(nn.Module):
         The last plan is reused for the same tensor (or equal values, one comparison), so a
         training loop over fixed points pays for the lattice analysis once.
         """
-        config = (self.mode, self.boundary, self.width, self.spacing, self.points, self.kernel.key())
+        config = (
+            self.mode,
+            self.boundary,
+            self.width,
+            self.spacing,
+            self.points,
+            self.kernel.key(),
+        )
         last = self._last_plan
-        if last is not None and last["config"] == config and last["copy"].shape == x.shape \
-                and last["copy"].dtype == x.dtype and last["copy"].device == x.device \
-                and ((last["ref"]() is x and last["version"] == x._version) or torch.equal(last["copy"], x.detach())):
+        if (
+            last is not None
+            and last["config"] == config
+            and last["copy"].shape == x.shape
+            and last["copy"].dtype == x.dtype
+            and last["copy"].device == x.device
+            and (
+                (last["ref"]() is x and last["version"] == x._version)
+                or torch.equal(last["copy"], x.detach())
+            )
+        ):
             return last["stencil"], last["plan"]
         dim = x.shape[1]
         if self.mode == "grid":
-            spacing = None if self.spacing is not None else tuple(lattice_spacing(x[:, i]) for i in range(dim))
+            spacing = (
+                None
+                if self.spacing is not None
+                else tuple(lattice_spacing(x[:, i]) for i in range(dim))
+            )
             st = self.stencil(dim, spacing)
             plan = lattice_plan(x, st.spacings, st.half, self.boundary)
         else:  # auto: same spacing as scattered, so both give the same numbers; grid if cheaper
             st = self.stencil(dim)
             try:
-                plan = lattice_plan(x, st.spacings, st.half, self.boundary,
-                                    max_nodes=x.shape[0] * len(st.offsets(x.dtype, x.device)))
+                plan = lattice_plan(
+                    x,
+                    st.spacings,
+                    st.half,
+                    self.boundary,
+                    max_nodes=x.shape[0] * len(st.offsets(x.dtype, x.device)),
+                )
             except ValueError:
                 plan = None
-        self._last_plan = dict(config=config, ref=weakref.ref(x), version=x._version, copy=x.detach().clone(),
-                               stencil=st, plan=plan)
+        self._last_plan = dict(
+            config=config,
+            ref=weakref.ref(x),
+            version=x._version,
+            copy=x.detach().clone(),
+            stencil=st,
+            plan=plan,
+        )
         return st, plan
 
     def field(self, x: torch.Tensor) -> MollifiedField:
@@ -245,12 +345,17 @@ class MollifierLayer(nn.Module):
         axes = self._axes(dim)
         self.precision.new_call()
         if self.mode == "scattered" and self.boundary != "extend":
-            raise ValueError("boundary handling applies to grid mode; scattered mode always evaluates the full stencil")
+            raise ValueError(
+                "boundary handling applies to grid mode; scattered mode always evaluates the "
+                "full stencil"
+            )
         if self.mode == "scattered" or x.shape[0] == 0:
             return self._scattered(x, self.stencil(dim))
         if len(axes) != dim:
             if self.mode == "grid":
-                raise ValueError("grid mode mollifies every input axis; use mode='scattered' with axes=")
+                raise ValueError(
+                    "grid mode mollifies every input axis; use mode='scattered' with axes="
+                )
             return self._scattered(x, self.stencil(dim))
         st, plan = self._lattice(x)
         return self._scattered(x, st) if plan is None else self._grid(x, st, plan)
@@ -268,7 +373,9 @@ class MollifierLayer(nn.Module):
         """
         tag = field_of(u)
         if tag is None:
-            raise ValueError("u was not produced by a MollifierLayer (or was sliced/transformed since)")
+            raise ValueError(
+                "u was not produced by a MollifierLayer (or was sliced/transformed since)"
+            )
         field, comp, base = tag
         alpha = tuple(alpha)
         if len(alpha) != len(base):

@@ -19,6 +19,7 @@ g in float64 (parameters cast on the fly, gradients flow back to them, results c
 'auto' evaluates in the input dtype and switches to float64 exactly when a requested
 derivative's bound exceeds ``rtol`` times its magnitude.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,19 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["PRECISIONS", "MARGIN", "PROBE", "DEFAULT_ROUNDING", "PrecisionWarning", "unit_roundoff",
-           "rounding_bound", "safe_width", "evaluate_float64", "check_precision", "PrecisionState"]
+__all__ = [
+    "DEFAULT_ROUNDING",
+    "MARGIN",
+    "PRECISIONS",
+    "PROBE",
+    "PrecisionState",
+    "PrecisionWarning",
+    "check_precision",
+    "evaluate_float64",
+    "rounding_bound",
+    "safe_width",
+    "unit_roundoff",
+]
 
 PRECISIONS = ("auto", "float64", "input")
 MARGIN = 1.25
@@ -80,26 +92,38 @@ def evaluate_float64(net, module: nn.Module | None, z: torch.Tensor) -> torch.Te
     if module is None:  # a plain function: fine if it has no float32 state of its own
         values = net(z.double())
         if not (torch.is_tensor(values) and values.dtype == torch.float64):
-            raise ValueError("float64 evaluation needs the network's parameters: pass an nn.Module as the net "
-                             "(or module=...), or use precision='input'")
+            raise ValueError(
+                "float64 evaluation needs the network's parameters: pass an nn.Module as the net "
+                "(or module=...), or use precision='input'"
+            )
         return values
 
-    state = {name: (t.double() if t.is_floating_point() else t)
-             for name, t in [*module.named_parameters(), *module.named_buffers()]}
+    state = {
+        name: (t.double() if t.is_floating_point() else t)
+        for name, t in [*module.named_parameters(), *module.named_buffers()]
+    }
     if net is module:
         return functional_call(module, state, (z.double(),))
-    return functional_call(_Bound(net, module), {f"inner.{k}": v for k, v in state.items()}, (z.double(),))
+    return functional_call(
+        _Bound(net, module), {f"inner.{k}": v for k, v in state.items()}, (z.double(),)
+    )
 
 
-def describe_excess(alpha: tuple, bound: float, scale: float, width, order: int, dtype: torch.dtype,
-                    rtol: float) -> str:
+def describe_excess(
+    alpha: tuple, bound: float, scale: float, width, order: int, dtype: torch.dtype, rtol: float
+) -> str:
     """The warning text: which derivative, its bound, and the two fixes."""
     excess = bound / max(rtol * scale, 1e-300)
-    widths = [safe_width(w, order, excess) for w in (width if isinstance(width, tuple) else (width,))]
+    widths = [
+        safe_width(w, order, excess) for w in (width if isinstance(width, tuple) else (width,))
+    ]
     fmt = ", ".join(f"{w:.3g}" for w in widths)
-    return (f"derivative {alpha}: rounding-error bound {bound:.3g} is {bound / max(scale, 1e-300):.2g} of its "
-            f"magnitude {scale:.3g} in {str(dtype).replace('torch.', '')} (tolerance rtol={rtol:g}); "
-            f"use precision='float64' (or 'auto'), or a width of at least {fmt}")
+    return (
+        f"derivative {alpha}: rounding-error bound {bound:.3g} is "
+        f"{bound / max(scale, 1e-300):.2g} of its "
+        f"magnitude {scale:.3g} in {str(dtype).replace('torch.', '')} (tolerance rtol={rtol:g}); "
+        f"use precision='float64' (or 'auto'), or a width of at least {fmt}"
+    )
 
 
 def finite_or_zero(value: float) -> float:

@@ -14,19 +14,20 @@ discrete moments exact,
 so the operator is exact for every polynomial of degree <= n + 1 (and n + 2 when possible):
 it returns exactly (p * eta)^(n), which for such polynomials equals p^(n).
 """
+
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from .kernels import Kernel
 
-__all__ = ["weights_1d", "Stencil", "MIN_POINTS"]
+__all__ = ["MIN_POINTS", "Stencil", "weights_1d"]
 
 #: smallest number of grid spacings per half-width accepted (the kernel is unresolvable below).
 MIN_POINTS = 2
@@ -54,12 +55,14 @@ def check_resolution(width: float, spacing: float, axis: int | None = None) -> i
 
 
 @lru_cache(maxsize=512)
-def _weights_cached(kernel_key: tuple, kernel: Kernel, order: int, width: float, spacing: float) -> np.ndarray:
+def _weights_cached(
+    kernel_key: tuple, kernel: Kernel, order: int, width: float, spacing: float
+) -> np.ndarray:
     K = check_resolution(width, spacing)
     r = spacing / width
-    s = np.arange(-K, K + 1) * r                      # offsets in kernel units
+    s = np.arange(-K, K + 1) * r  # offsets in kernel units
     c = kernel.normalisation
-    w = r * kernel.derivative(s, order) / c           # naive samples (reference units)
+    w = r * kernel.derivative(s, order) / c  # naive samples (reference units)
     last_error = None
     for top in (order + 2, order + 1):
         V = s[None, :] ** np.arange(top + 1)[:, None]
@@ -103,8 +106,14 @@ class Stencil:
         dim: total number of input axes.
     """
 
-    def __init__(self, kernel: Kernel, widths: Sequence[float], spacings: Sequence[float],
-                 axes: Sequence[int], dim: int):
+    def __init__(
+        self,
+        kernel: Kernel,
+        widths: Sequence[float],
+        spacings: Sequence[float],
+        axes: Sequence[int],
+        dim: int,
+    ):
         if not (len(widths) == len(spacings) == len(axes)):
             raise ValueError("widths, spacings and axes must have the same length")
         self.kernel = kernel
@@ -112,7 +121,9 @@ class Stencil:
         self.spacings = tuple(float(h) for h in spacings)
         self.axes = tuple(int(a) for a in axes)
         self.dim = int(dim)
-        self.half = tuple(check_resolution(w, h, a) for w, h, a in zip(self.widths, self.spacings, self.axes))
+        self.half = tuple(
+            check_resolution(w, h, a) for w, h, a in zip(self.widths, self.spacings, self.axes)
+        )
         self._offsets: dict = {}
         self._weights: dict = {}
 
@@ -120,23 +131,31 @@ class Stencil:
         """1D weights on the i-th mollified axis (float64)."""
         return weights_1d(self.kernel, order, self.widths[i], self.spacings[i])
 
-    def weights_axis_tensor(self, i: int, order: int, dtype: torch.dtype, device, flip: bool = False) -> torch.Tensor:
+    def weights_axis_tensor(
+        self, i: int, order: int, dtype: torch.dtype, device, flip: bool = False
+    ) -> torch.Tensor:
         """:meth:`weights_axis` as a tensor (reversed if ``flip``: the form a cross-correlation
         needs), cached per dtype/device so that no host-to-device copy happens per call."""
         key = ("axis", i, int(order), dtype, str(device), flip)
         if key not in self._weights:
             w = self.weights_axis(i, order)
-            self._weights[key] = torch.as_tensor(w[::-1].copy() if flip else w, dtype=dtype, device=device)
+            self._weights[key] = torch.as_tensor(
+                w[::-1].copy() if flip else w, dtype=dtype, device=device
+            )
         return self._weights[key]
 
-    def band_matrix(self, i: int, order: int, length: int, dtype: torch.dtype, device) -> torch.Tensor:
+    def band_matrix(
+        self, i: int, order: int, length: int, dtype: torch.dtype, device
+    ) -> torch.Tensor:
         """(length - 2K, length) matrix B with (B v)_j = sum_k w_k v[j + K - k]: the unpadded
         convolution along the i-th mollified axis as a matrix product (cached)."""
         key = ("band", i, int(order), int(length), dtype, str(device))
         if key not in self._weights:
             K = self.half[i]
             if length < 2 * K + 1:
-                raise ValueError(f"axis of {length} points is shorter than the stencil's {2 * K + 1}")
+                raise ValueError(
+                    f"axis of {length} points is shorter than the stencil's {2 * K + 1}"
+                )
             flipped = self.weights_axis(i, order)[::-1]
             band = np.zeros((length - 2 * K, length))
             rows = np.arange(length - 2 * K)
@@ -157,7 +176,7 @@ class Stencil:
         return self._offsets[key]
 
     def weights(self, orders: Sequence[int], dtype: torch.dtype, device) -> torch.Tensor:
-        """Flattened tensor-product weights for per-axis orders, shape (S,), same order as offsets."""
+        """Flattened tensor-product weights for per-axis orders, shape (S,), in offsets order."""
         key = (tuple(orders), dtype, str(device))
         if key not in self._weights:
             w = np.ones(1)

@@ -20,6 +20,7 @@ The exact gradient is already consistent for y0, t and parameters shared by seve
 :func:`backward` returns exact gradients for those and corrected ones only for parameter
 elements used by a single node; the second sweep runs only when such elements exist.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ import torch
 from .integrate import start_steps
 from .methods import LinearMultistep
 
-__all__ = ["Problem", "ExactAdjoint", "CorrectedAdjoint", "sweep", "backward"]
+__all__ = ["CorrectedAdjoint", "ExactAdjoint", "Problem", "backward", "sweep"]
 
 
 @dataclass
@@ -141,8 +142,11 @@ def sweep(P: Problem, strategy, x_seeds: dict, f_seeds: dict, count: bool = Fals
     for n in range(N, -1, -1):
         v = None
         if n < N:
-            terms = [b * a[n + k - j] for j, b in enumerate(m.beta)
-                     if b != 0 and n + k - j in a and strategy.valid(n, j, N, k)]
+            terms = [
+                b * a[n + k - j]
+                for j, b in enumerate(m.beta)
+                if b != 0 and n + k - j in a and strategy.valid(n, j, N, k)
+            ]
             v = sum(terms) if terms else None
         if n in f_seeds:
             v = f_seeds[n] / h if v is None else v + f_seeds[n] / h
@@ -172,10 +176,16 @@ def backward(P: Problem, x_seeds: dict, f_seeds: dict, correction: bool):
     single = [u is not None and bool((u == 1).any()) for u in exact.uses]
     if correction and any(single):
         corr = sweep(P, CorrectedAdjoint, x_seeds, f_seeds, count=True)
-        grads = [ge if gc is None or uc is None else torch.where(uc == 1, gc, ge if ge is not None else 0 * gc)
-                 for ge, gc, uc in zip(grads, corr.grads, corr.uses)]
+        grads = [
+            ge
+            if gc is None or uc is None
+            else torch.where(uc == 1, gc, ge if ge is not None else 0 * gc)
+            for ge, gc, uc in zip(grads, corr.grads, corr.uses)
+        ]
     name = P.method.name
-    for what, g in [("y0", exact.y0)] + [(f"parameter {i}", g) for i, g in enumerate(grads) if g is not None]:
+    for what, g in [("y0", exact.y0)] + [
+        (f"parameter {i}", g) for i, g in enumerate(grads) if g is not None
+    ]:
         if not bool(torch.isfinite(g).all()):
             raise FloatingPointError(f"{name}: non-finite gradient for {what} in the backward pass")
     grads = [torch.zeros_like(p) if g is None else g for p, g in zip(P.params, grads)]

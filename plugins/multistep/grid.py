@@ -7,6 +7,7 @@ rounding of t / h) is that node: snapping a time that is off by more would retur
 at another time, so in float32 a nominal grid time is interpolated between its neighbours,
 which is exact to the time's own rounding.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Grid", "make_grid", "SNAP", "INTERPOLATIONS"]
+__all__ = ["INTERPOLATIONS", "SNAP", "Grid", "make_grid"]
 
 #: an output time closer than this many steps to a node is taken as the node itself
 SNAP = 1e-9

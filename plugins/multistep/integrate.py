@@ -4,15 +4,16 @@ x_1 .. x_{k-1} come from a one-step starter; then, for m = 0 .. N - k,
 
     x_{m+k} = -sum_{j<k} alpha_j x_{m+j} + h sum_{j<k} beta_j f(t_{m+j}, x_{m+j}).
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from .methods import LinearMultistep
 
-__all__ = ["Func", "one_step", "start_steps", "states", "integrate", "check_state"]
+__all__ = ["Func", "check_state", "integrate", "one_step", "start_steps", "states"]
 
 Func = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -32,8 +33,9 @@ def one_step(func: Func, t: torch.Tensor, x: torch.Tensor, h: float, start: str)
     return x + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
-def start_steps(func: Func, y0: torch.Tensor, times: torch.Tensor, h: float,
-                method: LinearMultistep, start: str) -> list[torch.Tensor]:
+def start_steps(
+    func: Func, y0: torch.Tensor, times: torch.Tensor, h: float, method: LinearMultistep, start: str
+) -> list[torch.Tensor]:
     """x_1 .. x_{k-1} (fewer if the grid is shorter); differentiable if grad is enabled."""
     xs, x = [], y0
     for n in range(min(method.k - 1, len(times) - 1)):
@@ -46,7 +48,9 @@ def check_state(value, like: torch.Tensor, what: str = "func") -> torch.Tensor:
     """Raise a clear error unless ``value`` is a tensor shaped like the state."""
     if not torch.is_tensor(value) or value.shape != like.shape:
         got = tuple(value.shape) if torch.is_tensor(value) else type(value).__name__
-        raise ValueError(f"{what} must return a tensor shaped like y0 {tuple(like.shape)}, got {got}")
+        raise ValueError(
+            f"{what} must return a tensor shaped like y0 {tuple(like.shape)}, got {got}"
+        )
     return value
 
 
@@ -62,7 +66,9 @@ def states(func: Func, y0: torch.Tensor, times: torch.Tensor, method: LinearMult
     for n, x in enumerate(start_steps(func, y0, times, h, method, start), start=1):
         window[n] = x
         yield n, x
-    used = [any(b != 0 and 0 <= n - j <= N - k for j, b in enumerate(method.beta)) for n in range(N)]
+    used = [
+        any(b != 0 and 0 <= n - j <= N - k for j, b in enumerate(method.beta)) for n in range(N)
+    ]
     F: dict[int, torch.Tensor] = {}
     for m in range(N - k + 1):
         for n in range(m, m + k):
@@ -81,12 +87,20 @@ def _check_finite(rows: torch.Tensor, nodes: list, times: torch.Tensor, name: st
     suspect = (~torch.isfinite(rows.reshape(len(rows), -1).sum(dim=1))).nonzero().flatten().tolist()
     bad = [nodes[i] for i in suspect if not bool(torch.isfinite(rows[i]).all())]
     if bad:
-        raise FloatingPointError(f"{name}: the solution became non-finite (NaN/Inf) at step {bad[0]} "
-                                 f"(t = {float(times[bad[0]]):.6g}); reduce the step size or check func")
+        raise FloatingPointError(
+            f"{name}: the solution became non-finite (NaN/Inf) at step {bad[0]} "
+            f"(t = {float(times[bad[0]]):.6g}); reduce the step size or check func"
+        )
 
 
-def integrate(func: Func, y0: torch.Tensor, times: torch.Tensor, method: LinearMultistep,
-              start: str, keep: set | None = None) -> torch.Tensor:
+def integrate(
+    func: Func,
+    y0: torch.Tensor,
+    times: torch.Tensor,
+    method: LinearMultistep,
+    start: str,
+    keep: set | None = None,
+) -> torch.Tensor:
     """States on ``times``, shape (N+1, *y0.shape), or only the nodes in ``keep`` (sorted).
 
     Raises ``FloatingPointError`` on NaN/Inf (checked on the kept nodes and the last one).

@@ -4,11 +4,12 @@ A k-step method advances   sum_{j=0}^{k} alpha_j x_{n+j} = h sum_{j=0}^{k-1} bet
 alpha_k = 1, with characteristic polynomials rho(z) = sum alpha_j z^j, sigma(z) = sum beta_j z^j.
 The first k - 1 values come from a one-step ``start`` method.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LinearMultistep", "Leapfrog", "AB2", "AB3", "AB4", "Milne", "STARTERS"]
+__all__ = ["AB2", "AB3", "AB4", "STARTERS", "Leapfrog", "LinearMultistep", "Milne"]
 
 #: one-step starting procedures: name -> order
 STARTERS = {"euler": 1, "rk2": 2, "rk4": 4}
@@ -94,7 +95,10 @@ class AB4(LinearMultistep):
 
 
 class Milne(LinearMultistep):
-    """Explicit Milne x_{n+4} = x_n + 4h/3 (2 f_{n+3} - f_{n+2} + 2 f_{n+1}); order 4, weakly stable."""
+    """Explicit Milne x_{n+4} = x_n + 4h/3 (2 f_{n+3} - f_{n+2} + 2 f_{n+1}).
+
+    Order 4, weakly stable.
+    """
 
     name = "milne"
     alpha = (-1.0, 0.0, 0.0, 0.0, 1.0)

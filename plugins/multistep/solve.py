@@ -5,9 +5,10 @@ interpolated.  The backward pass is :mod:`steadygrad.multistep.adjoint`: exact d
 gradients for y0, t and shared parameters, adjoint-consistent ones for parameters used by a
 single node (``correction=True``), one vector-Jacobian product of f per node and sweep.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -16,7 +17,7 @@ from .grid import INTERPOLATIONS, Grid, make_grid
 from .integrate import Func, integrate
 from .methods import STARTERS, LinearMultistep
 
-__all__ = ["odeint_multistep", "hidden_leaves"]
+__all__ = ["hidden_leaves", "odeint_multistep"]
 
 
 def hidden_leaves(out: torch.Tensor, known: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -104,7 +105,7 @@ class _MultistepSolve(torch.autograd.Function):
         with torch.no_grad():
             if P.store:
                 traj = P.traj = integrate(P.func, y0, P.times, P.method, P.start)
-            else:  # no backward will come (e.g. odeint_adjoint's forward): keep the needed nodes only
+            else:  # no backward will come (e.g. an adjoint method's forward): keep needed nodes
                 nodes = outputs.x_nodes() | outputs.f_nodes()
                 kept = integrate(P.func, y0, P.times, P.method, P.start, keep=nodes)
                 traj = dict(zip(sorted(nodes), kept))
@@ -117,9 +118,11 @@ class _MultistepSolve(torch.autograd.Function):
     def backward(ctx, grad_out):
         if torch.is_grad_enabled():
             raise RuntimeError(
-                "steadygrad multistep solvers do not support double backward (create_graph=True, e.g. "
-                "gradient penalties): their backward pass is a hand-written adjoint. Use a Runge-Kutta "
-                "method differentiated by autograd (e.g. rk4) for that loss.")
+                "steadygrad multistep solvers do not support double backward (create_graph=True, "
+                "e.g. gradient penalties): their backward pass is a hand-written adjoint. Use a "
+                "Runge-Kutta "
+                "method differentiated by autograd (e.g. rk4) for that loss."
+            )
         P, outputs = ctx.problem, ctx.outputs
         x_seeds, f_seeds = outputs.seeds(grad_out)
         y0_grad, param_grads = backward(P, x_seeds, f_seeds, ctx.correction)
@@ -130,7 +133,7 @@ class _MultistepSolve(torch.autograd.Function):
 
 
 def _time_gradient(P: Problem, outputs: _Outputs, grad_out: torch.Tensor, y0_grad: torch.Tensor):
-    """dL/dt_i = <g_i, dy_i/dt_i> (i > 0); dL/dt_0 = -<p(t_0+), f(t_0, x_0)> (continuous adjoint)."""
+    """dL/dt_i = <g_i, dy_i/dt_i> (i > 0); dL/dt_0 = -<p(t_0+), f(t_0, x_0)> (adjoint)."""
     with torch.no_grad():
         nodes = {outputs.grid.index[i] for i in range(len(grad_out))} | {0}
         nodes |= {n + 1 for n in outputs.grid.index if n + 1 <= P.steps}
@@ -142,9 +145,17 @@ def _time_gradient(P: Problem, outputs: _Outputs, grad_out: torch.Tensor, y0_gra
     return t_grad
 
 
-def odeint_multistep(func: Func, y0: torch.Tensor, t: torch.Tensor, method: LinearMultistep,
-                     step_size: float | None = None, correction: bool = True, start: str | None = None,
-                     params: Sequence[torch.Tensor] | None = None, interp: str = "linear") -> torch.Tensor:
+def odeint_multistep(
+    func: Func,
+    y0: torch.Tensor,
+    t: torch.Tensor,
+    method: LinearMultistep,
+    step_size: float | None = None,
+    correction: bool = True,
+    start: str | None = None,
+    params: Sequence[torch.Tensor] | None = None,
+    interp: str = "linear",
+) -> torch.Tensor:
     """Solve dy/dt = func(t, y) on a fixed grid with an explicit multistep method.
 
     Args:
@@ -183,9 +194,11 @@ def odeint_multistep(func: Func, y0: torch.Tensor, t: torch.Tensor, method: Line
         hidden = hidden_leaves(probe, params) if torch.is_tensor(probe) else []
         if hidden:
             shapes = ", ".join(str(tuple(v.shape)) for v in hidden[:4])
-            raise ValueError(f"func depends on {len(hidden)} tensor(s) requiring grad that are not among its "
-                             f"parameters (shapes {shapes}); list them in params so that their gradients "
-                             "are computed")
+            raise ValueError(
+                f"func depends on {len(hidden)} tensor(s) requiring grad that are not among its "
+                f"parameters (shapes {shapes}); list them in params so that their gradients "
+                "are computed"
+            )
     problem = Problem(func, method, grid.times, grid.h, start, params)
     problem.store = torch.is_grad_enabled() and any(v.requires_grad for v in (y0, t, *params))
     return _MultistepSolve.apply(problem, _Outputs(grid, interp), correction, y0, t, *params)

@@ -1,0 +1,119 @@
+"""Reporting of benchmark rows: one Markdown table per problem, and PNG plots."""
+
+from __future__ import annotations
+
+import os
+
+from .pde import PDE_PROBLEMS, VARIANTS
+
+__all__ = ["markdown", "plots"]
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def markdown(rows: list[dict], meta: dict) -> str:
+    """One table per problem; columns are the keys present (per-step arrays omitted)."""
+    lines = [
+        f"Command: `{meta['command']}`  ",
+        f"Machine: {meta['machine']}  ",
+        f"Date: {meta['date']}",
+        "",
+    ]
+    for problem in dict.fromkeys(r["problem"] for r in rows):
+        sub = [r for r in rows if r["problem"] == problem]
+        keys = [
+            k
+            for k in dict.fromkeys(k for r in sub for k in r)
+            if k not in ("problem", "per_step_err", "memory_kind")
+            and any(r.get(k) is not None for r in sub)
+        ]
+        lines += [f"### {problem}", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+        lines += ["| " + " | ".join(_fmt(r.get(k)) for k in keys) + " |" for r in sub]
+        kinds = {r.get("memory_kind") for r in sub if r.get("memory_kind")}
+        lines += ["", f"peak_mb: {', '.join(sorted(kinds))}." if kinds else "", ""]
+    return "\n".join(lines)
+
+
+def plots(rows: list[dict], out: str) -> list[str]:
+    """Write PNG plots for the problems present; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    tw = [r for r in rows if r["problem"] == "time_weights"]
+    if tw:
+        fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+        for variant in dict.fromkeys(r["variant"] for r in tw):
+            sub = [r for r in tw if r["variant"] == variant]
+            ax[0].loglog(
+                [r["N"] for r in sub],
+                [r["max_grad_err"] for r in sub],
+                "o-" if "corr" in variant else "x--",
+                label=variant,
+            )
+            last = sub[-1]
+            if variant.startswith("leapfrog") and last.get("per_step_err"):
+                ax[1].semilogy(last["per_step_err"], label=f"{variant} (N={last['N']})")
+        ax[0].set(
+            xlabel="steps N", ylabel="max_n |g_n/h - G(t_n)|", title="per-step gradient error"
+        )
+        ax[1].set(xlabel="step n", ylabel="|g_n/h - G(t_n)|", title="leapfrog: raw vs corrected")
+        ax[0].legend(fontsize=7)
+        ax[1].legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(os.path.join(out, "time_weights.png"))
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    mem = [r for r in rows if r["problem"] == "ode_memory" and r.get("peak_mb") is not None]
+    if mem:
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        for variant in dict.fromkeys(r["variant"] for r in mem):
+            sub = [r for r in mem if r["variant"] == variant]
+            ax.plot([r["N"] for r in sub], [r["peak_mb"] for r in sub], "o-", label=variant)
+        ax.set(
+            xlabel="steps N", ylabel="peak memory above baseline (MB)", title="ODE backward memory"
+        )
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(os.path.join(out, "ode_memory.png"))
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    pde = [r for r in rows if r["problem"] in PDE_PROBLEMS and r.get("status") == "ok"]
+    if pde:
+        names = list(dict.fromkeys(r["problem"] for r in pde))
+        fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+        width = 0.8 / len(VARIANTS)
+        for i, variant in enumerate(VARIANTS):
+            sub = {
+                r["problem"]: r
+                for r in pde
+                if r["variant"] == variant and r.get("noise") in (None, 0.05)
+            }
+            xs = [j + i * width for j in range(len(names))]
+            ax[0].bar(
+                xs, [sub.get(n, {}).get("ms_per_step", 0) for n in names], width, label=variant
+            )
+            err = [
+                sub.get(n, {}).get("param_rel_err", sub.get(n, {}).get("u_l2", 0)) for n in names
+            ]
+            ax[1].bar(xs, err, width, label=variant)
+        for a, title in zip(
+            ax, ("ms per training step", "relative error (u or parameter; 5% noise)")
+        ):
+            a.set_xticks([j + width for j in range(len(names))], names, rotation=20, fontsize=8)
+            a.set_title(title)
+        ax[1].set_yscale("log")
+        ax[0].legend(fontsize=8)
+        fig.tight_layout()
+        paths.append(os.path.join(out, "pde.png"))
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    return paths
