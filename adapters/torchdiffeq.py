@@ -24,7 +24,7 @@ from .. import registry
 
 __all__ = ["MultistepSolver", "register"]
 
-_OPTIONS = {"step_size", "correction", "start", "params", "interp", "perturb"}
+_OPTIONS = {"step_size", "correction", "start", "params", "interp", "perturb", "checkpoint"}
 _DEFAULT_RTOL, _DEFAULT_ATOL = 1e-7, 1e-9
 
 
@@ -107,6 +107,7 @@ class MultistepSolver:
         self.step_size = _step_size(options.get("step_size"))
         self.start = options.get("start")
         self.interp = options.get("interp", "linear")
+        self.checkpoint = options.get("checkpoint", False)
 
     def integrate(self, t: torch.Tensor) -> torch.Tensor:
         from ..multistep.solve import odeint_multistep
@@ -122,6 +123,7 @@ class MultistepSolver:
                 start=self.start,
                 params=self.params,
                 interp=self.interp,
+                checkpoint=self.checkpoint,
             )
         except ValueError as err:
             if "list them in params" in str(err):

@@ -13,7 +13,16 @@ import torch
 
 from .methods import LinearMultistep
 
-__all__ = ["Func", "check_state", "integrate", "one_step", "start_steps", "states"]
+__all__ = [
+    "lincomb",
+    "Checkpointed",
+    "Func",
+    "check_state",
+    "integrate",
+    "one_step",
+    "start_steps",
+    "states",
+]
 
 Func = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -54,9 +63,42 @@ def check_state(value, like: torch.Tensor, what: str = "func") -> torch.Tensor:
     return value
 
 
+def lincomb(pairs) -> torch.Tensor:
+    """sum c * x over (c, x) pairs with nonzero c, one tensor op per term (fused multiply-add)."""
+    pairs = [(c, x) for c, x in pairs if c != 0]
+    c0, out = pairs[0]
+    out = out if c0 == 1 else c0 * out
+    for c, x in pairs[1:]:
+        out = torch.add(out, x, alpha=c)
+    return out
+
+
+def _recursion(
+    func: Func, window: dict, times: torch.Tensor, method: LinearMultistep, m0: int, m1: int
+):
+    """Yield (m + k, x_{m+k}) for m = m0 .. m1 - 1, given ``window`` = {n: x_n} for n = m0 .. m0+k-1
+    (consumed: only the k states the recursion needs are kept)."""
+    N, k = len(times) - 1, method.k
+    h = float(times[1] - times[0])
+    used = {n for m in range(m0, m1) for j, b in enumerate(method.beta) if b != 0 for n in [m + j]}
+    F: dict[int, torch.Tensor] = {}
+    for m in range(m0, min(m1, N - k + 1)):
+        for n in range(m, m + k):
+            if n not in F and n in used:
+                F[n] = func(times[n], window[n])
+        x = lincomb(
+            [(-a, window[m + j]) for j, a in enumerate(method.alpha[:-1]) if a != 0]
+            + [(h * b, F[m + j]) for j, b in enumerate(method.beta) if b != 0]
+        )
+        window[m + k] = x
+        F.pop(m, None)
+        window.pop(m, None)
+        yield m + k, x
+
+
 def states(func: Func, y0: torch.Tensor, times: torch.Tensor, method: LinearMultistep, start: str):
     """Yield (n, x_n) for n = 0 .. N, keeping only the k states the recursion needs."""
-    N, k = len(times) - 1, method.k
+    N = len(times) - 1
     yield 0, y0
     if N == 0:
         return
@@ -66,20 +108,60 @@ def states(func: Func, y0: torch.Tensor, times: torch.Tensor, method: LinearMult
     for n, x in enumerate(start_steps(func, y0, times, h, method, start), start=1):
         window[n] = x
         yield n, x
-    used = [
-        any(b != 0 and 0 <= n - j <= N - k for j, b in enumerate(method.beta)) for n in range(N)
-    ]
-    F: dict[int, torch.Tensor] = {}
-    for m in range(N - k + 1):
-        for n in range(m, m + k):
-            if n not in F and used[n]:
-                F[n] = func(times[n], window[n])
-        x = -sum(a * window[m + j] for j, a in enumerate(method.alpha[:-1]) if a != 0)
-        x = x + h * sum(b * F[m + j] for j, b in enumerate(method.beta) if b != 0)
-        window[m + k] = x
-        F.pop(m, None)
-        window.pop(m, None)
-        yield m + k, x
+    yield from _recursion(func, window, times, method, 0, N)
+
+
+class Checkpointed:
+    """The nodes of a solve, stored only at checkpoints: the k consecutive states that start
+    each segment of ``every`` nodes.  Reading node n recomputes its segment (no autograd
+    graph) and keeps that one segment, so memory is O(N / every * k + every) states instead of
+    O(N); ``every`` = sqrt(N) gives O(sqrt(N)) at the price of one more forward pass per sweep.
+
+    The values at ``keep`` nodes (the outputs) are recorded during the first pass.
+    """
+
+    def __init__(
+        self,
+        func: Func,
+        y0: torch.Tensor,
+        times: torch.Tensor,
+        method: LinearMultistep,
+        start: str,
+        every: int,
+        keep: set = frozenset(),
+    ):
+        self.func, self.times, self.method = func, times, method
+        self.N, k = len(times) - 1, method.k
+        self.every = max(int(every), k)
+        self.checkpoints: dict[int, dict] = {}
+        self.kept: dict[int, torch.Tensor] = {}
+        last = y0
+        for n, x in states(func, y0, times, method, start):
+            s = n - n % self.every
+            if n - s < k:
+                self.checkpoints.setdefault(s, {})[n] = x
+            if n in keep:
+                self.kept[n] = x
+            last = x
+        _check_finite(
+            torch.stack([*self.kept.values(), last]), [*self.kept, self.N], times, method.name
+        )
+        self._segment: tuple[int, dict] = (-1, {})
+
+    def __len__(self) -> int:
+        return self.N + 1
+
+    def __getitem__(self, n: int) -> torch.Tensor:
+        s = n - n % self.every
+        if self._segment[0] != s:
+            window = dict(self.checkpoints[s])
+            segment = dict(window)
+            top = min(s + self.every, self.N + 1)
+            segment.update(
+                _recursion(self.func, window, self.times, self.method, s, top - self.method.k)
+            )
+            self._segment = (s, segment)
+        return self._segment[1][n]
 
 
 def _check_finite(rows: torch.Tensor, nodes: list, times: torch.Tensor, name: str) -> None:

@@ -8,13 +8,14 @@ single node (``correction=True``), one vector-Jacobian product of f per node and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 
 from .adjoint import Problem, backward
 from .grid import INTERPOLATIONS, Grid, make_grid
-from .integrate import Func, integrate
+from .integrate import Checkpointed, Func, integrate
 from .methods import STARTERS, LinearMultistep
 
 __all__ = ["hidden_leaves", "odeint_multistep"]
@@ -103,7 +104,11 @@ class _MultistepSolve(torch.autograd.Function):
     @staticmethod
     def forward(ctx, P: Problem, outputs: _Outputs, correction: bool, y0, t, *params):
         with torch.no_grad():
-            if P.store:
+            if P.store and P.checkpoint:
+                nodes = outputs.x_nodes() | outputs.f_nodes()
+                P.traj = Checkpointed(P.func, y0, P.times, P.method, P.start, P.checkpoint, nodes)
+                traj = P.traj.kept
+            elif P.store:
                 traj = P.traj = integrate(P.func, y0, P.times, P.method, P.start)
             else:  # no backward will come (e.g. an adjoint method's forward): keep needed nodes
                 nodes = outputs.x_nodes() | outputs.f_nodes()
@@ -120,8 +125,7 @@ class _MultistepSolve(torch.autograd.Function):
             raise RuntimeError(
                 "steadygrad multistep solvers do not support double backward (create_graph=True, "
                 "e.g. gradient penalties): their backward pass is a hand-written adjoint. Use a "
-                "Runge-Kutta "
-                "method differentiated by autograd (e.g. rk4) for that loss."
+                "Runge-Kutta method differentiated by autograd (e.g. rk4) for that loss."
             )
         P, outputs = ctx.problem, ctx.outputs
         x_seeds, f_seeds = outputs.seeds(grad_out)
@@ -145,6 +149,17 @@ def _time_gradient(P: Problem, outputs: _Outputs, grad_out: torch.Tensor, y0_gra
     return t_grad
 
 
+def _checkpoint_every(checkpoint, steps: int) -> int:
+    """Nodes per checkpoint segment (0: store every node)."""
+    if checkpoint is False or checkpoint is None:
+        return 0
+    if checkpoint is True:
+        return max(2, math.isqrt(max(steps, 1)))
+    if isinstance(checkpoint, bool) or not isinstance(checkpoint, int) or checkpoint < 2:
+        raise ValueError(f"checkpoint must be True, False or an integer >= 2, got {checkpoint!r}")
+    return checkpoint
+
+
 def odeint_multistep(
     func: Func,
     y0: torch.Tensor,
@@ -155,6 +170,7 @@ def odeint_multistep(
     start: str | None = None,
     params: Sequence[torch.Tensor] | None = None,
     interp: str = "linear",
+    checkpoint: int | bool = False,
 ) -> torch.Tensor:
     """Solve dy/dt = func(t, y) on a fixed grid with an explicit multistep method.
 
@@ -169,6 +185,8 @@ def odeint_multistep(
         start: one-step starter ('euler', 'rk2', 'rk4'); default the method's.
         params: tensors func depends on; default ``func.parameters()`` for modules.
         interp: 'linear' or 'cubic' (Hermite) interpolation for output times off the grid.
+        checkpoint: store the trajectory only every ``checkpoint`` nodes and recompute the
+            rest during the backward pass (``True``: every sqrt(N) nodes, O(sqrt(N)) memory).
 
     Returns:
         Tensor (len(t), *y0.shape).  Gradients flow to y0, t and ``params``.
@@ -201,4 +219,5 @@ def odeint_multistep(
             )
     problem = Problem(func, method, grid.times, grid.h, start, params)
     problem.store = torch.is_grad_enabled() and any(v.requires_grad for v in (y0, t, *params))
+    problem.checkpoint = _checkpoint_every(checkpoint, grid.steps)
     return _MultistepSolve.apply(problem, _Outputs(grid, interp), correction, y0, t, *params)
