@@ -131,9 +131,33 @@ class MultistepSolver:
             raise
 
     def integrate_until_event(self, t0, event_fn):
-        raise NotImplementedError(
-            f"{self.method.name}: event handling is not supported by fixed-step multistep methods"
+        """Step until ``event_fn`` changes sign, then locate the event on the linear interpolant
+        between the two nodes (torchdiffeq's fixed-grid convention); gradients are plain
+        autograd through the steps."""
+        from torchdiffeq._impl.event_handling import find_event
+
+        from ..multistep.integrate import integrate_until
+
+        if self.step_size is None:
+            raise ValueError(f"{self.method.name}: event handling needs options={{'step_size': h}}")
+        t0 = t0.to(self.y0.abs().dtype)
+        with torch.no_grad():
+            sign0 = torch.sign(event_fn(t0, self.y0))
+
+        def crossed(t, x):
+            with torch.no_grad():
+                return bool(torch.sign(event_fn(t, x)) != sign0)
+
+        start = self.start or self.method.start
+        (ta, xa), (tb, xb) = integrate_until(
+            self.func, self.y0, t0, self.step_size, self.method, start, crossed
         )
+
+        def interp(t):
+            return xa + (t - ta) / (tb - ta) * (xb - xa)
+
+        event_t, y1 = find_event(interp, sign0, ta, tb, event_fn, float(_DEFAULT_ATOL))
+        return event_t, torch.stack([self.y0, y1], dim=0)
 
 
 def register() -> list[str]:

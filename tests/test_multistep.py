@@ -312,8 +312,6 @@ def test_clear_errors():
         odeint(fn, y0, t, method="ab2", options={"step_size": 0.1})
     with pytest.raises(ValueError, match="start"):
         odeint(_Mod(f), y0, t, method="ab2", options={"step_size": 0.1, "start": "magic"})
-    with pytest.raises(NotImplementedError, match="event"):
-        odeint(_Mod(f), y0, t, method="ab2", options={"step_size": 0.1}, event_fn=lambda t, y: y[0])
 
 
 class _Mod(torch.nn.Module):

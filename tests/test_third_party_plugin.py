@@ -3,13 +3,13 @@
 Its pyproject.toml declarations are installed as package metadata in a temporary folder (what
 ``pip install`` would write), so discovery goes through the real entry-point machinery.
 """
+
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
 from steadygrad import registry
 
 PLUGIN = Path(__file__).resolve().parent.parent / "examples" / "third_party_plugin"
@@ -20,7 +20,9 @@ def installed(tmp_path, monkeypatch):
     project = tomllib.loads((PLUGIN / "pyproject.toml").read_text())["project"]
     dist = tmp_path / "steadygrad_extras-0.1.0.dist-info"
     dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: steadygrad-extras\nVersion: 0.1.0\n")
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: steadygrad-extras\nVersion: 0.1.0\n"
+    )
     lines = []
     for group, entries in project["entry-points"].items():
         lines += [f"[{group}]", *(f"{k} = {v}" for k, v in entries.items()), ""]
@@ -40,17 +42,33 @@ def test_kernel_by_name(installed):
 
     layer = MollifierLayer(lambda z: z**2, width=0.2, kernel="triweight")
     x = torch.linspace(0, 1, 11, dtype=torch.float64)[:, None]
-    assert torch.allclose(layer.derivative(layer(x), (2,)), torch.full((11, 1), 2.0, dtype=torch.float64))
+    assert torch.allclose(
+        layer.derivative(layer(x), (2,)), torch.full((11, 1), 2.0, dtype=torch.float64)
+    )
 
 
 def test_ode_method_by_name_has_its_order(installed):
     from torchdiffeq import odeint
 
     A = torch.tensor([[-0.5, 2.0], [-2.0, -0.3]], dtype=torch.float64)
-    y0, t = torch.tensor([1.0, 0.5], dtype=torch.float64), torch.tensor([0.0, 2.0], dtype=torch.float64)
+    y0, t = (
+        torch.tensor([1.0, 0.5], dtype=torch.float64),
+        torch.tensor([0.0, 2.0], dtype=torch.float64),
+    )
     exact = torch.linalg.matrix_exp(2 * A) @ y0
-    errs = [float((odeint(lambda s, y: A @ y, y0, t, method="nystrom3", options={"step_size": 2 / N})[-1]
-                   - exact).abs().max()) for N in (40, 80, 160)]
+    errs = [
+        float(
+            (
+                odeint(lambda s, y: A @ y, y0, t, method="nystrom3", options={"step_size": 2 / N})[
+                    -1
+                ]
+                - exact
+            )
+            .abs()
+            .max()
+        )
+        for N in (40, 80, 160)
+    ]
     order = -np.polyfit(np.log([40, 80, 160]), np.log(errs), 1)[0]
     assert abs(order - 3) < 0.3, errs
 

@@ -3,6 +3,7 @@ adjoint tests at 0.2.5), for the five multistep methods.  The cases are written 
 
 import warnings
 
+import numpy as np
 import pytest
 import steadygrad  # noqa: F401
 import torch
@@ -143,13 +144,20 @@ def test_spiral_adjoint_against_dopri5(method):
     assert float((ours[1] - f.A.grad).abs().max()) < 2e-3 * 10
 
 
-def test_events_are_refused_clearly():
-    with pytest.raises(NotImplementedError, match="event"):
-        odeint(
-            lambda t, y: -y,
-            torch.ones(1),
-            torch.tensor([0.0, 1.0]),
-            method="ab2",
-            options={"step_size": 0.1},
-            event_fn=lambda t, y: y[0] - 0.5,
-        )
+@pytest.mark.parametrize("method", METHODS)
+def test_events_like_fixed_grid_solvers(method):
+    """y' = -y from 1: the event y = 0.5 is at t = ln 2; gradient of the event time w.r.t. y0."""
+    y0 = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
+    t0 = torch.tensor([0.0, 5.0], dtype=torch.float64)  # torchdiffeq: len 2, t[0] is the start
+    event_t, sol = odeint(
+        lambda t, y: -y,
+        y0,
+        t0,
+        method=method,
+        options={"step_size": 0.001},
+        event_fn=lambda t, y: y[0] - 0.5,
+    )
+    assert abs(float(event_t) - np.log(2)) < 2e-3 and sol.shape == (2, 1)
+    assert abs(float(sol[-1, 0]) - 0.5) < 1e-6
+    with pytest.raises(ValueError, match="step_size"):
+        odeint(lambda t, y: -y, y0, t0, method=method, event_fn=lambda t, y: y[0] - 0.5)

@@ -35,7 +35,10 @@ class CountingAutodiff(AutodiffOperator):
 
 
 class Nystrom3(LinearMultistep):
-    """Explicit Nystrom, 3 steps: x_{n+3} = x_{n+1} + h (7 f_{n+2} - 2 f_{n+1} + f_n) / 3; order 3."""
+    """Explicit Nystrom, 3 steps: x_{n+3} = x_{n+1} + h (7 f_{n+2} - 2 f_{n+1} + f_n) / 3.
+
+    Order 3; weakly stable (root -1), like leapfrog.
+    """
 
     name = "nystrom3"
     alpha = (0.0, -1.0, 0.0, 1.0)

@@ -40,6 +40,78 @@ def markdown(rows: list[dict], meta: dict) -> str:
     return "\n".join(lines)
 
 
+def _save(plt, fig, out: str, name: str) -> str:
+    fig.tight_layout()
+    path = os.path.join(out, name)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _plot_time_weights(plt, tw: list[dict]):
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    for variant in dict.fromkeys(r["variant"] for r in tw):
+        sub = [r for r in tw if r["variant"] == variant]
+        style = "o-" if "corr" in variant else "x--"
+        ax[0].loglog([r["N"] for r in sub], [r["max_grad_err"] for r in sub], style, label=variant)
+        last = sub[-1]
+        if variant.startswith("leapfrog") and last.get("per_step_err"):
+            ax[1].semilogy(last["per_step_err"], label=f"{variant} (N={last['N']})")
+    ax[0].set(xlabel="steps N", ylabel="max_n |g_n/h - G(t_n)|", title="per-step gradient error")
+    ax[1].set(xlabel="step n", ylabel="|g_n/h - G(t_n)|", title="leapfrog: raw vs corrected")
+    ax[0].legend(fontsize=7)
+    ax[1].legend(fontsize=8)
+    return fig
+
+
+def _plot_memory(plt, mem: list[dict]):
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for variant in dict.fromkeys(r["variant"] for r in mem):
+        sub = [r for r in mem if r["variant"] == variant]
+        ax.plot([r["N"] for r in sub], [r["peak_mb"] for r in sub], "o-", label=variant)
+    ax.set(xlabel="steps N", ylabel="peak memory above baseline (MB)", title="ODE backward memory")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _plot_pde(plt, pde: list[dict]):
+    names = list(dict.fromkeys(r["problem"] for r in pde))
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / len(VARIANTS)
+    for i, variant in enumerate(VARIANTS):
+        sub = {
+            r["problem"]: r
+            for r in pde
+            if r["variant"] == variant and r.get("noise") in (None, 0.05)
+        }
+        xs = [j + i * width for j in range(len(names))]
+        ax[0].bar(xs, [sub.get(n, {}).get("ms_per_step", 0) for n in names], width, label=variant)
+        err = [sub.get(n, {}).get("param_rel_err", sub.get(n, {}).get("u_l2", 0)) for n in names]
+        ax[1].bar(xs, err, width, label=variant)
+    titles = ("ms per training step", "relative error (u or parameter; 5% noise)")
+    for a, title in zip(ax, titles):
+        a.set_xticks([j + width for j in range(len(names))], names, rotation=20, fontsize=8)
+        a.set_title(title)
+    ax[1].set_yscale("log")
+    ax[0].legend(fontsize=8)
+    return fig
+
+
+def _plot_cost_accuracy(plt, rows: list[dict], error_key: str, title: str, label):
+    """Time per step against the error of what was computed (one point per row)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for r in rows:
+        err = max(r[error_key], 1e-17)
+        ax.loglog(r["ms_per_step"], err, "o")
+        ax.annotate(
+            label(r), (r["ms_per_step"], err), fontsize=7, xytext=(3, 3), textcoords="offset points"
+        )
+    ax.set(
+        xlabel="ms per step (lower is better)", ylabel=f"{error_key} (lower is better)", title=title
+    )
+    return fig
+
+
 def plots(rows: list[dict], out: str) -> list[str]:
     """Write PNG plots for the problems present; returns their paths."""
     import matplotlib
@@ -47,73 +119,43 @@ def plots(rows: list[dict], out: str) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def ok(problem, key=None):
+        return [
+            r
+            for r in rows
+            if r["problem"] == problem
+            and r.get("status") == "ok"
+            and (key is None or r.get(key) is not None)
+        ]
+
     paths = []
-    tw = [r for r in rows if r["problem"] == "time_weights"]
-    if tw:
-        fig, ax = plt.subplots(1, 2, figsize=(11, 4))
-        for variant in dict.fromkeys(r["variant"] for r in tw):
-            sub = [r for r in tw if r["variant"] == variant]
-            ax[0].loglog(
-                [r["N"] for r in sub],
-                [r["max_grad_err"] for r in sub],
-                "o-" if "corr" in variant else "x--",
-                label=variant,
-            )
-            last = sub[-1]
-            if variant.startswith("leapfrog") and last.get("per_step_err"):
-                ax[1].semilogy(last["per_step_err"], label=f"{variant} (N={last['N']})")
-        ax[0].set(
-            xlabel="steps N", ylabel="max_n |g_n/h - G(t_n)|", title="per-step gradient error"
+    if ok("time_weights"):
+        paths.append(
+            _save(plt, _plot_time_weights(plt, ok("time_weights")), out, "time_weights.png")
         )
-        ax[1].set(xlabel="step n", ylabel="|g_n/h - G(t_n)|", title="leapfrog: raw vs corrected")
-        ax[0].legend(fontsize=7)
-        ax[1].legend(fontsize=8)
-        fig.tight_layout()
-        paths.append(os.path.join(out, "time_weights.png"))
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
-    mem = [r for r in rows if r["problem"] == "ode_memory" and r.get("peak_mb") is not None]
-    if mem:
-        fig, ax = plt.subplots(figsize=(5.5, 4))
-        for variant in dict.fromkeys(r["variant"] for r in mem):
-            sub = [r for r in mem if r["variant"] == variant]
-            ax.plot([r["N"] for r in sub], [r["peak_mb"] for r in sub], "o-", label=variant)
-        ax.set(
-            xlabel="steps N", ylabel="peak memory above baseline (MB)", title="ODE backward memory"
+    if ok("ode_memory", "peak_mb"):
+        paths.append(
+            _save(plt, _plot_memory(plt, ok("ode_memory", "peak_mb")), out, "ode_memory.png")
         )
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        paths.append(os.path.join(out, "ode_memory.png"))
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
     pde = [r for r in rows if r["problem"] in PDE_PROBLEMS and r.get("status") == "ok"]
     if pde:
-        names = list(dict.fromkeys(r["problem"] for r in pde))
-        fig, ax = plt.subplots(1, 2, figsize=(11, 4))
-        width = 0.8 / len(VARIANTS)
-        for i, variant in enumerate(VARIANTS):
-            sub = {
-                r["problem"]: r
-                for r in pde
-                if r["variant"] == variant and r.get("noise") in (None, 0.05)
-            }
-            xs = [j + i * width for j in range(len(names))]
-            ax[0].bar(
-                xs, [sub.get(n, {}).get("ms_per_step", 0) for n in names], width, label=variant
-            )
-            err = [
-                sub.get(n, {}).get("param_rel_err", sub.get(n, {}).get("u_l2", 0)) for n in names
-            ]
-            ax[1].bar(xs, err, width, label=variant)
-        for a, title in zip(
-            ax, ("ms per training step", "relative error (u or parameter; 5% noise)")
-        ):
-            a.set_xticks([j + width for j in range(len(names))], names, rotation=20, fontsize=8)
-            a.set_title(title)
-        ax[1].set_yscale("log")
-        ax[0].legend(fontsize=8)
-        fig.tight_layout()
-        paths.append(os.path.join(out, "pde.png"))
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        paths.append(_save(plt, _plot_pde(plt, pde), out, "pde.png"))
+    if ok("residual4", "rel_err"):
+        fig = _plot_cost_accuracy(
+            plt,
+            ok("residual4", "rel_err"),
+            "rel_err",
+            "biharmonic residual: cost vs error against float64",
+            lambda r: f"{r['variant']} {r['dtype']}",
+        )
+        paths.append(_save(plt, fig, out, "residual4.png"))
+    if ok("ode_speed"):
+        fig = _plot_cost_accuracy(
+            plt,
+            ok("ode_speed"),
+            "grad_rel_err",
+            "neural-ODE gradient: cost vs error (continuous adjoint)",
+            lambda r: f"{r['variant']} ({r['f_evals']} f)",
+        )
+        paths.append(_save(plt, fig, out, "ode_speed.png"))
     return paths

@@ -142,47 +142,25 @@ def run_benchmarks(
         return [
             {"problem": n, "variant": v, "noise": lvl, "status": "planned"} for n, v, lvl in cases
         ]
-    rows: list[dict] = []
     started = time.time()
     os.makedirs(out, exist_ok=True)
-    partial = os.path.join(
-        out, "results.partial.jsonl"
-    )  # every finished row at once: survives a killed run
-    open(partial, "w").close()
-
-    def record(new: list[dict]) -> None:
-        with open(partial, "a") as fh:
-            fh.writelines(json.dumps(r) + "\n" for r in new)
-
+    record = _recorder(os.path.join(out, "results.partial.jsonl"))
+    rows: list[dict] = []
     bar = tqdm(total=len(cases), desc="steadygrad bench", unit="case")
-    pde_args = [
-        (n, v, lvl, quick, seed, device, iterations, lbfgs)
-        for n, v, lvl in cases
-        if n in PDE_PROBLEMS
-    ]
+    common = (quick, seed, device, iterations, lbfgs)
+    pde_args = [(n, v, lvl, *common) for n, v, lvl in cases if n in PDE_PROBLEMS]
     if jobs > 1 and pde_args:
         rows.extend(_parallel(pde_args, jobs, record, bar))
         cases = [c for c in cases if c[0] not in PDE_PROBLEMS]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, variant, level in cases:
-            new = _run_case(name, variant, level, quick, seed, device, iterations, lbfgs)
+            new = _run_case(name, variant, level, *common)
             rows.extend(new)
             record(new)
             bar.update()
     bar.close()
-    flags = (
-        f" --device {device}"
-        + (" --quick" if quick else "")
-        + (f" --jobs {jobs}" if jobs > 1 else "")
-    )
-    flags += (
-        " --noise "
-        + ",".join(f"{x:g}" for x in noise)
-        + (f" --iterations {iterations}" if iterations else "")
-    )
-    flags += f" --lbfgs {lbfgs}" if lbfgs is not None else ""
-    flags += f" --variants {','.join(variants)}" if variants != VARIANTS else ""
+    flags = _flags(device, quick, jobs, noise, iterations, lbfgs, variants)
     meta = {
         "command": "python -m steadygrad bench " + " ".join(problems) + flags,
         "machine": machine(),
@@ -190,13 +168,39 @@ def run_benchmarks(
         "seconds": time.time() - started,
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
+    _write(rows, meta, out)
+    return rows
+
+
+def _recorder(partial: str):
+    """A function appending finished rows to ``partial`` at once (survives a killed run)."""
+    open(partial, "w").close()
+
+    def record(new: list[dict]) -> None:
+        with open(partial, "a") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in new)
+
+    return record
+
+
+def _flags(device, quick, jobs, noise, iterations, lbfgs, variants) -> str:
+    """The command-line flags that reproduce a run."""
+    flags = f" --device {device}" + (" --quick" if quick else "")
+    flags += f" --jobs {jobs}" if jobs > 1 else ""
+    flags += " --noise " + ",".join(f"{x:g}" for x in noise)
+    flags += f" --iterations {iterations}" if iterations else ""
+    flags += f" --lbfgs {lbfgs}" if lbfgs is not None else ""
+    flags += f" --variants {','.join(variants)}" if variants != VARIANTS else ""
+    return flags
+
+
+def _write(rows: list[dict], meta: dict, out: str) -> None:
     with open(os.path.join(out, "results.json"), "w") as fh:
         json.dump({"meta": meta, "rows": rows}, fh, indent=1)
     with open(os.path.join(out, "results.md"), "w") as fh:
         fh.write(markdown(rows, meta))
     plots(rows, out)
     print(markdown(rows, meta))
-    return rows
 
 
 def _parallel(pde_args: list, jobs: int, record, bar) -> list[dict]:

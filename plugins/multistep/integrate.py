@@ -196,3 +196,27 @@ def integrate(
             rows[slot[n]] = x
     _check_finite(rows, nodes, times, method.name)
     return rows if keep is None else rows[[slot[n] for n in sorted(keep)]]
+
+
+def integrate_until(
+    func: Func,
+    y0: torch.Tensor,
+    t0: torch.Tensor,
+    h: float,
+    method: LinearMultistep,
+    start: str,
+    crossed,
+    max_steps: int = 20000,
+):
+    """Step from (t0, y0) until ``crossed(t, x)`` is true; returns ((t_prev, x_prev), (t, x)).
+
+    Differentiable when grad is enabled (plain autograd through the steps: the exact discrete
+    gradient).  Raises ``RuntimeError`` after ``max_steps`` steps without a crossing.
+    """
+    times = t0 + h * torch.arange(max_steps + 1, dtype=t0.dtype, device=t0.device)
+    prev = (times[0], y0)
+    for n, x in states(func, y0, times, method, start):
+        if n and crossed(times[n], x):
+            return prev, (times[n], x)
+        prev = (times[n], x)
+    raise RuntimeError(f"{method.name}: no event within {max_steps} steps of size {h:g}")
