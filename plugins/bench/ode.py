@@ -239,7 +239,7 @@ def spiral_fit(quick: bool, device: str, seed: int) -> list[dict]:
         t,
         y_true,
         T / (n_obs - 1) / 2,
-        150 if quick else 1500,
+        50 if quick else 1500,
         1e-3,
         device,
         seed,

@@ -279,10 +279,10 @@ class Problem(NamedTuple):
 
 
 PDE_PROBLEMS: dict[str, Problem] = {
-    "poisson1d": Problem(poisson1d, False, 1500, 10000),
-    "beam": Problem(beam, False, 1500, 10000),
-    "diffusion_const": Problem(diffusion_const, True, 1500, 10000),
-    "diffusion_reaction": Problem(diffusion_reaction, True, 1500, 20000),
+    "poisson1d": Problem(poisson1d, False, 1000, 10000),
+    "beam": Problem(beam, False, 1000, 10000),
+    "diffusion_const": Problem(diffusion_const, True, 1000, 10000),
+    "diffusion_reaction": Problem(diffusion_reaction, True, 1000, 20000),
     "heat2d": Problem(heat2d, True, 300, 1000, 100, 3000),
     "cahn_hilliard": Problem(cahn_hilliard, True, 300, 1000, 100, 3000),
 }
