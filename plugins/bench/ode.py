@@ -186,7 +186,7 @@ def _fit(
             opt.step()
             return loss
 
-        res = measure(step, repeats=iters, device=device, warmup=0)
+        res = measure(step, repeats=iters, device=device, warmup=0, cpu_memory="polled")
         with torch.no_grad():
             final = float(
                 (odeint(f, y0, t, method="dopri5", rtol=1e-8, atol=1e-9) - y_true).pow(2).mean()
