@@ -248,17 +248,7 @@ class MollifierLayer(nn.Module):
             g = net(z, float64)
             return g.reshape(x.shape[0], len(offsets), g.shape[-1]), z
 
-        values, z = evaluate(self.precision.upcast)
-        return MollifiedField(
-            x,
-            st,
-            "scattered",
-            values,
-            z=z,
-            precision=self.precision,
-            reevaluate=lambda: evaluate(True),
-            evaluate64=lambda p: net(p, True),
-        )
+        return self._field(x, st, "scattered", evaluate, net)
 
     def _grid(self, x: torch.Tensor, st: Stencil, plan: LatticePlan) -> MollifiedField:
         net = self._evaluator()
@@ -267,17 +257,22 @@ class MollifierLayer(nn.Module):
             g = net(plan.box_in(torch.float64) if float64 else plan.box, float64)
             return g.T.reshape(g.shape[1], *plan.size), None
 
-        values, _ = evaluate(self.precision.upcast)
+        return self._field(x, st, "grid", evaluate, net, plan=plan, boundary=self.boundary)
+
+    def _field(self, x, st: Stencil, mode: str, evaluate, net, **kw) -> MollifiedField:
+        """The field of values ``evaluate(float64)`` -> (values, z), with the precision policy's
+        hooks: re-evaluation in float64, and float64 evaluation at given points."""
+        values, z = evaluate(self.precision.upcast)
         return MollifiedField(
             x,
             st,
-            "grid",
+            mode,
             values,
-            plan=plan,
-            boundary=self.boundary,
+            z=z,
             precision=self.precision,
             reevaluate=lambda: evaluate(True),
             evaluate64=lambda p: net(p, True),
+            **kw,
         )
 
     def _lattice(self, x: torch.Tensor) -> tuple[Stencil, LatticePlan | None]:
