@@ -13,6 +13,51 @@ from .pde import PDE_PROBLEMS, _dde
 __all__ = ["run_pde_problem"]
 
 
+def _enable(sgd, variant: str, setup) -> None:
+    """Route DeepXDE through the variant's derivative backend."""
+    if variant == "autodiff":
+        sgd.enable("autodiff")
+    else:
+        mode = variant.split("-")[1]
+        sgd.enable("mollifier", width=setup.width, spacing=setup.spacing, mode=mode, strict=True)
+
+
+def _adam(model, setup, iterations: int, device: str) -> tuple[float, dict]:
+    """Adam steps: (seconds, peak memory of one more step)."""
+    import torch
+
+    model.compile(
+        "adam",
+        lr=setup.lr,
+        external_trainable_variables=setup.variables or None,
+        loss_weights=setup.loss_weights,
+    )
+    t0 = time.perf_counter()
+    model.train(iterations=iterations, display_every=max(iterations, 1), verbose=0)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    # memory of one more step: per-op CPU sampling is too slow for the whole run
+    mem = step_peak_memory(lambda: model.train(iterations=1, display_every=1, verbose=0), device)
+    return seconds, mem
+
+
+def _lbfgs(dde, model, setup, steps: int) -> dict:
+    """L-BFGS refinement; DeepXDE derives its per-call step limit at import only: set it here."""
+    dde.optimizers.config.set_LBFGS_options(maxiter=steps)
+    opts = dde.optimizers.config.LBFGS_options
+    opts["iter_per_step"] = min(1000, steps)
+    opts["fun_per_step"] = opts["maxfun"] * opts["iter_per_step"] // steps
+    model.compile(
+        "L-BFGS",
+        external_trainable_variables=setup.variables or None,
+        loss_weights=setup.loss_weights,
+    )
+    t1, step0 = time.perf_counter(), model.train_state.step
+    model.train(display_every=max(steps, 1), verbose=0)
+    return {"lbfgs_steps": model.train_state.step - step0, "lbfgs_s": time.perf_counter() - t1}
+
+
 def run_pde_problem(
     name: str,
     variant: str,
@@ -42,46 +87,10 @@ def run_pde_problem(
         torch.set_default_device(device)
     try:
         setup = problem.builder(noise, quick, np.random.default_rng(seed))
-        if variant == "autodiff":
-            sgd.enable("autodiff")
-        else:
-            mode = variant.split("-")[1]
-            sgd.enable(
-                "mollifier", width=setup.width, spacing=setup.spacing, mode=mode, strict=True
-            )
+        _enable(sgd, variant, setup)
         model = dde.Model(setup.data, setup.net)
-        model.compile(
-            "adam",
-            lr=setup.lr,
-            external_trainable_variables=setup.variables or None,
-            loss_weights=setup.loss_weights,
-        )
-        t0 = time.perf_counter()
-        model.train(iterations=iterations, display_every=max(iterations, 1), verbose=0)
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - t0
-        # memory of one more step: per-op CPU sampling is too slow for the whole run
-        mem = step_peak_memory(
-            lambda: model.train(iterations=1, display_every=1, verbose=0), device
-        )
-        extra = {}
-        if lbfgs:
-            dde.optimizers.config.set_LBFGS_options(maxiter=lbfgs)
-            opts = dde.optimizers.config.LBFGS_options  # DeepXDE derives these at import time only
-            opts["iter_per_step"] = min(1000, lbfgs)
-            opts["fun_per_step"] = opts["maxfun"] * opts["iter_per_step"] // lbfgs
-            model.compile(
-                "L-BFGS",
-                external_trainable_variables=setup.variables or None,
-                loss_weights=setup.loss_weights,
-            )
-            t1, step0 = time.perf_counter(), model.train_state.step
-            model.train(display_every=max(lbfgs, 1), verbose=0)
-            extra = {
-                "lbfgs_steps": model.train_state.step - step0,
-                "lbfgs_s": time.perf_counter() - t1,
-            }
+        seconds, mem = _adam(model, setup, iterations, device)
+        extra = _lbfgs(dde, model, setup, lbfgs) if lbfgs else {}
         losses = model.train_state.loss_train
         extra["final_loss"] = None if losses is None else float(np.sum(losses))
         if variant == "mollifier-grid":  # same field off the lattice: evaluate in scattered mode

@@ -193,6 +193,26 @@ def lattice_spacing(coords: torch.Tensor) -> float:
     return span / max(round(span / gap), 1)
 
 
+def _off_lattice_error(x, err, spacing) -> ValueError:
+    bad = int(err.max(dim=1).values.argmax())
+    return ValueError(
+        "grid mode needs inputs on a regular lattice with spacing "
+        f"{tuple(float(v) for v in spacing)}, but point {bad} = {x[bad].tolist()} is off the "
+        f"lattice by {float(err[bad].max()):.3g} spacings; use mode='scattered' (or 'auto') for "
+        "scattered points"
+    )
+
+
+def _valid_gather(index, size, half, flat, device):
+    """'valid' boundary: (positions in the shrunk convolution output, points inside it)."""
+    shifted = index - torch.as_tensor(half, device=device)
+    out_shape = torch.as_tensor([n - 2 * K for n, K in zip(size, half)], device=device)
+    inside = ((shifted >= 0) & (shifted < out_shape)).all(dim=1)
+    shrunk = [max(n - 2 * K, 1) for n, K in zip(size, half)]
+    out_strides = torch.as_tensor(torch.empty(shrunk, device="meta").stride(), device=device)
+    return torch.where(inside, (shifted * out_strides).sum(dim=1), torch.zeros_like(flat)), inside
+
+
 def lattice_plan(
     x: torch.Tensor,
     spacing: Sequence[float],
@@ -221,66 +241,31 @@ def lattice_plan(
     strides = torch.cat([strides[1:], strides.new_ones(1)])
     flat = (index * strides).sum(dim=1)
     identity = (flat == torch.arange(len(x), device=x.device)).all()
-    scale = x.abs().max().reshape(1).double()
-    summary = torch.cat(
-        [
-            err.max().reshape(1).double(),
-            top.double(),
-            identity.reshape(1).double(),
-            scale,
-            origin.double(),
-        ]
-    ).tolist()
-    origin_values = summary[-d:]
-    summary, scale = summary[: -d - 1], summary[-d - 1]
-    # rounding of the coordinates in their dtype, in spacings (a float32 lattice is a lattice)
-    tol = max(
-        1e-6 if x.dtype == torch.float64 else 2e-3,
-        16 * torch.finfo(x.dtype).eps * scale / min(spacing),
+    parts = [err.max(), *top, identity, x.abs().max(), *origin]  # one sync for all of them
+    summary = torch.stack([p.double() for p in parts]).tolist()
+    worst, bounds, is_identity = (
+        summary[0],
+        [int(t) + 1 for t in summary[1 : 1 + d]],
+        summary[1 + d],
     )
-    if summary[0] > tol:
-        bad = int(err.max(dim=1).values.argmax())
-        raise ValueError(
-            "grid mode needs inputs on a regular lattice with spacing "
-            f"{tuple(float(v) for v in spacing)}, "
-            f"but point {bad} = {x[bad].tolist()} is off the lattice by "
-            f"{float(err[bad].max()):.3g} "
-            "spacings; use mode='scattered' (or 'auto') for scattered points"
-        )
-    extend = boundary == "extend"
-    bounds = [int(t) + 1 for t in summary[1 : 1 + d]]
-    size = tuple(n + (2 * K if extend else 0) for n, K in zip(bounds, half))
+    scale, origin_values = summary[2 + d], summary[3 + d :]
+    # rounding of the coordinates in their dtype, in spacings (a float32 lattice is a lattice)
+    floor = 1e-6 if x.dtype == torch.float64 else 2e-3
+    if worst > max(floor, 16 * torch.finfo(x.dtype).eps * scale / min(spacing)):
+        raise _off_lattice_error(x, err, spacing)
+    first = tuple(-K if boundary == "extend" else 0 for K in half)
+    size = tuple(n - 2 * f for n, f in zip(bounds, first))
     if max_nodes is not None and math.prod(size) > max_nodes:
         return None
     coords = [
-        origin[i]
-        + spacing[i]
-        * torch.arange(
-            -K if extend else 0, n - (K if extend else 0), device=x.device, dtype=x.dtype
-        )
-        for i, (n, K) in enumerate(zip(size, half))
+        origin[i] + spacing[i] * torch.arange(f, f + n, device=x.device, dtype=x.dtype)
+        for i, (f, n) in enumerate(zip(first, size))
     ]
     box = torch.stack(torch.meshgrid(*coords, indexing="ij"), dim=-1).reshape(-1, d)
     inside = None
     if boundary == "valid":  # the convolution output is the box shrunk by K per side
-        shifted = index - torch.as_tensor(half, device=x.device)
-        out_shape = torch.as_tensor([n - 2 * K for n, K in zip(size, half)], device=x.device)
-        inside = ((shifted >= 0) & (shifted < out_shape)).all(dim=1)
-        out_strides = torch.as_tensor(
-            torch.empty([max(n - 2 * K, 1) for n, K in zip(size, half)], device="meta").stride(),
-            device=x.device,
-        )
-        flat = torch.where(inside, (shifted * out_strides).sum(dim=1), torch.zeros_like(flat))
-    elif summary[-1] == 1.0 and len(x) == math.prod(bounds):
+        flat, inside = _valid_gather(index, size, half, flat, x.device)
+    elif is_identity == 1.0 and len(x) == math.prod(bounds):
         flat = None
-    first = tuple(-K if extend else 0 for K in half)
-    return LatticePlan(
-        index,
-        size,
-        box,
-        flat,
-        inside,
-        tuple(origin_values),
-        tuple(float(h) for h in spacing),
-        first,
-    )
+    spacings = tuple(float(v) for v in spacing)
+    return LatticePlan(index, size, box, flat, inside, tuple(origin_values), spacings, first)
