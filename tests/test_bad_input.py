@@ -84,7 +84,7 @@ def test_non_finite_coordinates(mode, bad):
 
 
 def test_float32_lattice_is_a_lattice():
-    X = torch.linspace(0, 1, 3000)[:, None]
+    X = torch.linspace(0, 1, 3000, dtype=torch.float32)[:, None]
     layer = MollifierLayer(_net(dtype=torch.float32), width=8 / 2999, mode="grid")
     u = layer(X)
     assert layer.stencil(1, (1 / 2999,)).spacings[0] == pytest.approx(1 / 2999, rel=1e-9)
@@ -117,7 +117,8 @@ def test_enable_is_per_thread():
     import deepxde as dde
     import steadygrad.deepxde as sgd
 
-    x = torch.linspace(0, 1, 9)[:, None]
+    dtype = next(dde.nn.FNN([1, 2, 1], "tanh", "Glorot uniform").parameters()).dtype
+    x = torch.linspace(0, 1, 9, dtype=dtype)[:, None]  # DeepXDE's float type may be 64 here
     results, errors = {}, []
     started = threading.Barrier(2)
 
