@@ -10,16 +10,21 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _bench(tmp_path, *args):
+def _cli(*args, cwd=ROOT, timeout=300):
+    """``python -m steadygrad ARGS`` in a subprocess with DeepXDE on PyTorch, warnings off."""
     env = dict(os.environ, DDE_BACKEND="pytorch", PYTHONWARNINGS="ignore")
-    res = subprocess.run(
-        [sys.executable, "-m", "steadygrad", "bench", *args, "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
+    return subprocess.run(
+        [sys.executable, "-m", "steadygrad", *args],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=timeout,
     )
+
+
+def _bench(tmp_path, *args):
+    res = _cli("bench", *args, "--quick", "--out", str(tmp_path), cwd=ROOT, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads((tmp_path / "results.json").read_text()), res
 
@@ -60,32 +65,16 @@ def test_bench_quick_pde_and_ode(tmp_path):
 
 
 def test_bench_rejects_unknown_problem(tmp_path):
-    env = dict(os.environ, DDE_BACKEND="pytorch")
-    res = subprocess.run(
-        [sys.executable, "-m", "steadygrad", "bench", "nope", "--out", str(tmp_path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    res = _cli("bench", "nope", "--out", str(tmp_path), cwd=ROOT, timeout=300)
     assert res.returncode != 0 and "unknown problem" in res.stderr
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "steadygrad",
-            "bench",
-            "poisson1d",
-            "--variants",
-            "autodiff,fd",
-            "--out",
-            str(tmp_path),
-        ],
+    res = _cli(
+        "bench",
+        "poisson1d",
+        "--variants",
+        "autodiff,fd",
+        "--out",
+        str(tmp_path),
         cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
         timeout=300,
     )
     assert res.returncode != 0 and "unknown variant(s) ['fd']" in res.stderr
@@ -93,14 +82,7 @@ def test_bench_rejects_unknown_problem(tmp_path):
 
 @pytest.mark.slow
 def test_demo_runs(tmp_path):
-    res = subprocess.run(
-        [sys.executable, "-m", "steadygrad", "demo"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=dict(os.environ, DDE_BACKEND="pytorch"),
-    )
+    res = _cli("demo", cwd=tmp_path, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "leapfrog-corrected" in res.stdout
 
@@ -173,17 +155,9 @@ def test_a_failing_case_becomes_an_error_row(tmp_path, monkeypatch):
 
 
 def test_cli_bad_out_and_iterations(tmp_path):
-    env = dict(os.environ, DDE_BACKEND="pytorch")
     target = tmp_path / "file.txt"
     target.write_text("x")
-    res = subprocess.run(
-        [sys.executable, "-m", "steadygrad", "bench", "poisson1d", "--out", str(target)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    res = _cli("bench", "poisson1d", "--out", str(target), cwd=ROOT, timeout=300)
     assert (
         res.returncode == 2
         and "is a file" in res.stderr
@@ -192,23 +166,6 @@ def test_cli_bad_out_and_iterations(tmp_path):
     out = tmp_path / "results"
     out.mkdir()
     (out / "results.partial.jsonl").write_text("keep\n")
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "steadygrad",
-            "bench",
-            "poisson1d",
-            "--iterations",
-            "0",
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    res = _cli("bench", "poisson1d", "--iterations", "0", "--out", str(out), cwd=ROOT, timeout=300)
     assert res.returncode == 2 and "--iterations must be >= 1" in res.stderr
     assert (out / "results.partial.jsonl").read_text() == "keep\n"
