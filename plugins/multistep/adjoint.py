@@ -23,7 +23,7 @@ elements used by a single node; the second sweep runs only when such elements ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -67,7 +67,6 @@ class SweepResult:
     grads: list
     uses: list  # per parameter: elementwise count of nodes touching it (or None)
     y0: torch.Tensor | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class ExactAdjoint:

@@ -42,9 +42,6 @@ class Grid:
     def steps(self) -> int:
         return len(self.times) - 1
 
-    def on_grid(self, i: int) -> bool:
-        return self.theta[i] == 0.0
-
 
 def make_grid(t: torch.Tensor, step_size: float | None) -> Grid:
     """Grid covering the increasing output times ``t`` (1-D, at least one entry) with step h.
