@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from .background import BackgroundPlan
 from .grid import LatticePlan, axis_pass, valid_mask
+from .interpolate import DEGREE, Sample, interpolation_estimate
 from .precision import (
     DEFAULT_ROUNDING,
     PROBE,
@@ -83,13 +85,16 @@ class MollifiedField:
     Args:
         x: the points (N, d).
         stencil: the stencil of the layer for these points.
-        mode: 'scattered' (values (N, S, m), stencil around every point) or 'grid' (values
-            (m, n_1..n_d) on the lattice box of ``plan``).
+        mode: 'scattered' (values (N, S, m), stencil around every point), 'grid' (values
+            (m, n_1..n_d) on the lattice box of ``plan``, the points are nodes) or 'lattice'
+            (values (m, *plan.size) on a :class:`BackgroundPlan`; convolved, then interpolated).
         values: network values in the evaluation dtype.
         z: scattered mode: the stencil points the network saw (for autodiff axes).
         precision: the layer's :class:`PrecisionState`.
         reevaluate: returns (values, z) evaluated in float64 on the same points (policy 'auto').
         evaluate64: g at given points in float64 (measures the network's rounding), or None.
+        refine: lattice mode: refine(axes) -> (values, z, plan) on a lattice refined along the
+            given input axes, or None when that is impossible (see ``_enforce_precision``).
     """
 
     def __init__(
@@ -99,21 +104,23 @@ class MollifiedField:
         mode: str,
         values: torch.Tensor,
         z: torch.Tensor | None = None,
-        plan: LatticePlan | None = None,
+        plan: LatticePlan | BackgroundPlan | None = None,
         boundary: str = "extend",
         precision: PrecisionState | None = None,
         reevaluate: Callable[[], tuple] | None = None,
         evaluate64: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        refine: Callable[[Sequence[int]], tuple | None] | None = None,
     ):
         self.x, self.stencil, self.mode = x, stencil, mode
         self.plan, self.boundary = plan, boundary
         self.dim = x.shape[1]
         self.precision = precision or PrecisionState("input")
-        self._reevaluate, self._evaluate64 = reevaluate, evaluate64
+        self._reevaluate, self._evaluate64, self._refine = reevaluate, evaluate64, refine
         self._set_values(values, z)
 
-    def _set_values(self, values: torch.Tensor, z: torch.Tensor | None) -> None:
+    def _set_values(self, values: torch.Tensor, z: torch.Tensor | None, plan=None) -> None:
         self.values, self.z = values, z
+        self.plan = plan if plan is not None else self.plan
         self._cache: dict = {}
         self._stencil_values: dict = {}
         self._gmax: dict = {}
@@ -152,10 +159,27 @@ class MollifiedField:
             if ("grid", orders[:k]) in self._cache:
                 start, out = k, self._cache[("grid", orders[:k])]
                 break
+        keep = torch.is_grad_enabled() or not self.values.requires_grad  # never cache a detached
         for i in range(start, d):
             out = axis_pass(out, self.stencil, i, orders[i], d, pad)
-            self._cache[("grid", orders[: i + 1])] = out
+            if keep:
+                self._cache[("grid", orders[: i + 1])] = out
         return out
+
+    def _lattice_orders(self, alpha: tuple) -> tuple:
+        """Derivative orders of the interpolant per lattice axis (only non-mollified axes)."""
+        return tuple(0 if a in self.stencil.axes else alpha[a] for a in self.plan.perm)
+
+    def point_derivative(self, component: int, alpha: tuple) -> torch.Tensor:
+        """Lattice mode: D^alpha u[:, component] at the points (N, 1), in the lattice dtype,
+        untagged: the mollified axes by convolution, the others by differentiating the
+        interpolant."""
+        self._check_alpha(alpha, component)
+        box = self._grid_conv(self._orders(alpha))
+        box = box[component if box.shape[0] > 1 else 0].reshape(-1)
+        plan = self.plan
+        weights = plan.weights(self._lattice_orders(alpha), box.dtype)
+        return Sample.apply(self.x, box, self, component, alpha, plan.neighbours, weights)
 
     def _gather(self, box: torch.Tensor) -> torch.Tensor:
         """Pick the (m,) values at the points' lattice indices from a (m, N_1..N_d) box -> (N, m).
@@ -187,6 +211,8 @@ class MollifiedField:
             if self.mode == "scattered":
                 w = self.stencil.weights(orders, self.values.dtype, self.values.device)
                 return (self._values_scattered(component, beta) @ w)[:, None]
+            if self.mode == "lattice":
+                return self.point_derivative(component, alpha)
             if any(beta):
                 raise UnservableDerivative(
                     "grid mode mollifies every axis; use scattered mode for autodiff axes"
@@ -202,7 +228,7 @@ class MollifiedField:
     @property
     def mask(self) -> torch.Tensor:
         """(N,) True where the point's derivatives are exact mollifications (full stencil)."""
-        if self.mode == "scattered" or self.boundary == "extend":
+        if self.mode != "grid" or self.boundary == "extend":
             return torch.ones(self.x.shape[0], dtype=torch.bool, device=self.x.device)
         box_mask = valid_mask(self.values.shape[1:], self.stencil.half, self.x.device)
         return box_mask[tuple(self.plan.index.unbind(1))]
@@ -214,17 +240,26 @@ class MollifiedField:
         if self.mode == "scattered":
             w = self.stencil.weights(orders, self.values.dtype, self.values.device)
             u = torch.einsum("nsm,s->nm", self.values, w)
+        elif self.mode == "lattice":
+            u = torch.cat([self.point_derivative(c, zeros) for c in range(self.outputs)], 1)
         else:
             u = self._gather(self._grid_conv(orders))
         return _tag(u.to(self.x.dtype), self, None, zeros)
 
     def error_bound(self, alpha: Sequence[int], component: int = 0) -> float:
-        """A-priori bound on the rounding error of D^alpha u[:, component] (absolute, in the
-        units of that derivative): KAPPA u max|g| ||w^alpha||_1 (see ``precision.py``).
+        """Error bound of D^alpha u[:, component] (absolute, in the units of that derivative):
+        the rounding bound MARGIN c u max|g| ||w^alpha||_1 (see ``precision.py``) plus, in
+        lattice mode, the interpolation estimate summed over the lattice axes.
 
-        It covers the mollified axes; derivatives along autodiff axes are not amplified the
-        same way and are not included.
+        Rounding covers the mollified axes; derivatives along autodiff axes are not amplified
+        the same way and are not included.
         """
+        return self.rounding_bound(alpha, component) + sum(
+            self.interpolation_estimate(alpha, component)
+        )
+
+    def rounding_bound(self, alpha: Sequence[int], component: int = 0) -> float:
+        """The rounding part of :meth:`error_bound`."""
         alpha = self._check_alpha(alpha, component)
         if component not in self._gmax:
             vals = (
@@ -236,6 +271,9 @@ class MollifiedField:
         w1 = 1.0
         for i, n in enumerate(self._orders(alpha)):
             w1 *= float(np.abs(self.stencil.weights_axis(i, n)).sum())
+        if self.mode == "lattice":  # the interpolation's own amplification (Lebesgue constant)
+            w = self.plan.weights(self._lattice_orders(alpha), torch.float64)
+            w1 *= float(w.abs().sum(1).max()) if len(w) else 1.0
         return rounding_bound(self.values.dtype, self._gmax[component], w1, self._rounding())
 
     def _rounding(self) -> float:
@@ -284,7 +322,29 @@ class MollifiedField:
                 self.stencil.kernel.check_order(n)
             except ValueError as err:
                 raise UnservableDerivative(f"axis {a}: {err}") from None
+        if self.mode == "lattice":
+            for a, k in enumerate(alpha):
+                if a not in self.stencil.axes and k > DEGREE - 2:
+                    raise UnservableDerivative(
+                        f"lattice mode differentiates the degree-{DEGREE} interpolant along the "
+                        f"non-mollified axis {a} up to order {DEGREE - 2}, not {k}; use "
+                        "mode='scattered' (autodiff along that axis)"
+                    )
         return alpha
+
+    def interpolation_estimate(self, alpha: Sequence[int], component: int = 0) -> list:
+        """Lattice mode: estimated interpolation error of D^alpha u[:, component] per lattice
+        axis (``plan.perm`` order; see ``interpolate.py``); empty in the other modes."""
+        if self.mode != "lattice":
+            return []
+        alpha = self._check_alpha(alpha, component)
+        with torch.no_grad():
+            box = self._grid_conv(self._orders(alpha))
+        box = box[component if box.shape[0] > 1 else 0]
+        return [
+            interpolation_estimate(box, a, k, h)
+            for a, (k, h) in enumerate(zip(self._lattice_orders(alpha), self.plan.spacing))
+        ]
 
     def derivative(self, component: int, alpha: Sequence[int]) -> torch.Tensor:
         """D^alpha u[:, component], shape (N, 1), input dtype; alpha: one order per input axis."""
@@ -293,24 +353,53 @@ class MollifiedField:
         if key in self._cache:
             return self._cache[key]
         out = self._compute(component, alpha)
+        P = self.precision
+        if self.mode == "lattice" and key not in P.checked:
+            out = self._enforce_interpolation(component, alpha, out)
         if (
             any(self._orders(alpha))
-            and self.precision.wants_check(key)
+            and P.wants_check(key)
             and self.values.dtype != torch.float64
         ):
             out = self._enforce_precision(component, alpha, out)
+        P.checked.add(key)
         out = _tag(out.to(self.x.dtype), self, component, alpha)
         self._cache[key] = out
+        return out
+
+    def _enforce_interpolation(self, component: int, alpha: tuple, out: torch.Tensor):
+        """Lattice mode: refine the lattice along non-mollified axes whose interpolation estimate
+        exceeds rtol of the derivative's magnitude (warn when that is impossible)."""
+        P = self.precision
+        for _ in range(8):
+            scale = finite_or_zero(float(out.detach().abs().max())) if out.numel() else 0.0
+            if scale == 0.0:
+                return out
+            parts = self.interpolation_estimate(alpha, component)
+            axes = [self.plan.perm[a] for a, e in enumerate(parts) if e > 0.5 * P.rtol * scale]
+            if not axes:
+                return out
+            coarse = [a for a in axes if a not in self.stencil.axes]
+            redone = self._refine(coarse) if coarse and self._refine is not None else None
+            if redone is None:
+                P.report(
+                    f"derivative {alpha}: lattice-mode interpolation error estimate "
+                    f"{sum(parts):.3g} exceeds rtol={P.rtol:g} of its magnitude {scale:.3g} "
+                    f"(axes {axes}); use more points per half-width (points=) or "
+                    "mode='scattered'"
+                )
+                return out
+            self._set_values(*redone)
+            out = self._compute(component, alpha)
         return out
 
     def _enforce_precision(self, component: int, alpha: tuple, out: torch.Tensor) -> torch.Tensor:
         """Apply the policy to one derivative: switch to float64 ('auto') or warn ('input')."""
         P = self.precision
-        P.checked.add((component, alpha))
         if not out.numel():
             return out
         bound, scale = (
-            self.error_bound(alpha, component),
+            self.rounding_bound(alpha, component),
             finite_or_zero(float(out.detach().abs().max())),
         )
         if bound <= P.rtol * scale:

@@ -9,7 +9,14 @@ serving every derivative D^alpha u from the *same* network evaluation:
 * grid mode: the points lie on a lattice; g is evaluated once per lattice node of their
   bounding box (extended by the stencil half-width) and derivatives are separable
   convolutions, gathered back at the points.  On the same points and spacing both modes
-  give the same numbers (to round-off).
+  give the same numbers (to round-off);
+* lattice mode: arbitrary points; g is evaluated once on a background lattice covering them
+  (``background.py``), convolved as in grid mode, and every D^alpha u is interpolated to the
+  points (``interpolate.py``, degree 5).  It differs from scattered mode by the interpolation
+  error only, which is estimated and kept below rtol (``field.py``);
+* auto (the default): grid when the points are lattice nodes, else lattice mode when its
+  lattice is smaller than the scattered stencils, else scattered; the choice is logged once
+  (logger ``steadygrad``, level INFO).
 
 Axes that are not mollified (``axes=``) are differentiated by autodiff of the stencil
 values.  The precision policy (``precision.py``) guards high orders against rounding noise.
@@ -17,6 +24,7 @@ values.  The precision policy (``precision.py``) guards high orders against roun
 
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 import weakref
@@ -25,6 +33,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from .background import MAX_NODES, BackgroundPlan, background_plan
 from .field import MollifiedField, field_of
 from .finite import FiniteCheck
 from .grid import BOUNDARIES, LatticePlan, lattice_plan, lattice_spacing
@@ -34,18 +43,22 @@ from .stencil import Stencil
 
 __all__ = ["DEFAULTS", "MODES", "MollifierLayer"]
 
-MODES = ("scattered", "grid", "auto")
+MODES = ("scattered", "grid", "lattice", "auto")
+#: lattice intervals across the points' extent on a non-mollified axis (doubled on demand)
+DIVISIONS = 32
+logger = logging.getLogger("steadygrad")
 #: the layer's options and defaults, declared once (adapters and the CLI read them from here)
 DEFAULTS = {
     "kernel": "polynomial",
     "points": 8,
     "spacing": None,
     "axes": None,
-    "mode": "scattered",
+    "mode": "auto",
     "boundary": "extend",
     "check_finite": True,
     "precision": "auto",
     "rtol": 1e-3,
+    "max_nodes": MAX_NODES,
 }
 
 
@@ -120,8 +133,9 @@ class MollifierLayer(nn.Module):
         spacing: explicit quadrature spacing per mollified axis (overrides ``points``);
             required to equal the grid spacing for grid mode to match scattered mode.
         axes: index or indices of the input axes to mollify (default: all); others use autodiff.
-        mode: 'scattered', 'grid' (inputs must lie on a lattice) or 'auto' (grid when the
-            inputs lie on the stencil lattice and that is cheaper, else scattered).
+        mode: 'scattered', 'grid' (inputs must lie on a lattice), 'lattice' (arbitrary inputs
+            served from a background lattice) or 'auto' (grid when the inputs lie on the
+            stencil lattice and that is cheaper, else lattice when cheaper, else scattered).
         boundary: grid mode only: 'extend' (evaluate g beyond the points' bounding box; exact,
             identical to scattered), 'valid' (NaN where the stencil leaves the box; see the
             field's ``mask``), 'reflect' or 'replicate' (pad the box values).
@@ -129,7 +143,10 @@ class MollifierLayer(nn.Module):
         precision: 'auto' (evaluate g in the input dtype; switch to float64 when a derivative's
             rounding-error bound exceeds ``rtol`` of its magnitude), 'float64' (always), or
             'input' (never; warn with :class:`PrecisionWarning` instead).  See ``precision.py``.
-        rtol: tolerance of the precision policy, relative to each derivative's magnitude.
+        rtol: tolerance of the precision policy, relative to each derivative's magnitude
+            (lattice mode also keeps its interpolation estimate below rtol / 2).
+        max_nodes: lattice and grid mode: the largest lattice (nodes) evaluated; 'lattice'
+            raises beyond it, 'auto' falls back to scattered.
         module: the ``nn.Module`` holding the parameters of ``net`` when ``net`` is a plain
             callable (needed for float64 evaluation).
     """
@@ -147,6 +164,7 @@ class MollifierLayer(nn.Module):
         check_finite: bool | str = DEFAULTS["check_finite"],
         precision: str = DEFAULTS["precision"],
         rtol: float = DEFAULTS["rtol"],
+        max_nodes: int = DEFAULTS["max_nodes"],
         module: nn.Module | None = None,
     ):
         super().__init__()
@@ -180,8 +198,15 @@ class MollifierLayer(nn.Module):
         self.mode, self.boundary = mode, boundary
         self.finite = FiniteCheck(check_finite)
         self.precision = PrecisionState(precision, rtol)
+        if isinstance(max_nodes, bool) or not isinstance(max_nodes, numbers.Integral) or (
+            max_nodes < 1
+        ):
+            raise ValueError(f"max_nodes must be a positive integer, got {max_nodes!r}")
+        self.max_nodes = int(max_nodes)
         self._stencils: dict = {}
         self._last_plan: dict | None = None
+        self._divisions: dict = {}  # lattice mode: intervals per non-mollified axis
+        self._announced: set = set()
 
     @property
     def check_finite(self):
@@ -190,7 +215,7 @@ class MollifierLayer(nn.Module):
     def __getstate__(self) -> dict:
         # caches (device tensors, a weak reference) are not pickled
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
-        return {**state, "_stencils": {}, "_last_plan": None}
+        return {**state, "_stencils": {}, "_last_plan": None, "_announced": set()}
 
     # ---- configuration ------------------------------------------------------------------
     def _axes(self, dim: int) -> tuple:
@@ -250,14 +275,43 @@ class MollifierLayer(nn.Module):
 
         return self._field(x, st, "scattered", evaluate, net)
 
-    def _grid(self, x: torch.Tensor, st: Stencil, plan: LatticePlan) -> MollifiedField:
-        net = self._evaluator()
+    def _on_box(self, net, plan: dict):
+        """evaluate(float64) -> (values (m, *size), None) on the box of ``plan["plan"]``."""
 
         def evaluate(float64: bool):
-            g = net(plan.box_in(torch.float64) if float64 else plan.box, float64)
-            return g.T.reshape(g.shape[1], *plan.size), None
+            p = plan["plan"]
+            g = net(p.box_in(torch.float64) if float64 else p.box, float64)
+            return g.T.reshape(g.shape[1], *p.size), None
 
+        return evaluate
+
+    def _grid(self, x: torch.Tensor, st: Stencil, plan: LatticePlan) -> MollifiedField:
+        net = self._evaluator()
+        evaluate = self._on_box(net, {"plan": plan})
         return self._field(x, st, "grid", evaluate, net, plan=plan, boundary=self.boundary)
+
+    def _background(self, x: torch.Tensor, st: Stencil, max_nodes: int) -> BackgroundPlan:
+        free = [a for a in range(x.shape[1]) if a not in st.axes]
+        divisions = [self._divisions.get(a, DIVISIONS) for a in free]
+        return background_plan(x, st.axes, st.spacings, st.half, divisions, max_nodes)
+
+    def _lattice_mode(self, x: torch.Tensor, st: Stencil, plan: BackgroundPlan) -> MollifiedField:
+        net = self._evaluator()
+        current = {"plan": plan}
+        evaluate = self._on_box(net, current)
+
+        def refine(axes: Sequence[int]):
+            """Double the lattice intervals along ``axes`` and re-evaluate (None: too big)."""
+            for a in axes:
+                self._divisions[a] = 2 * self._divisions.get(a, DIVISIONS)
+            self._last_plan = None
+            try:
+                current["plan"] = self._background(x, st, self.max_nodes)
+            except ValueError:
+                return None
+            return (*evaluate(self.precision.upcast), current["plan"])
+
+        return self._field(x, st, "lattice", evaluate, net, plan=plan, refine=refine)
 
     def _field(self, x, st: Stencil, mode: str, evaluate, net, **kw) -> MollifiedField:
         """The field of values ``evaluate(float64)`` -> (values, z), with the precision policy's
@@ -275,8 +329,8 @@ class MollifierLayer(nn.Module):
             **kw,
         )
 
-    def _lattice(self, x: torch.Tensor) -> tuple[Stencil, LatticePlan | None]:
-        """Stencil and lattice plan for grid/auto mode (plan None: auto chose scattered).
+    def _plan(self, x: torch.Tensor) -> tuple[Stencil, LatticePlan | BackgroundPlan | None]:
+        """Stencil and plan for grid/lattice/auto mode (plan None: auto chose scattered).
 
         The last plan is reused for the same tensor (or equal values, one comparison), so a
         training loop over fixed points pays for the lattice analysis once.
@@ -288,6 +342,7 @@ class MollifierLayer(nn.Module):
             self.spacing,
             self.points,
             self.kernel.key(),
+            self.max_nodes,
         )
         last = self._last_plan
         if (
@@ -302,27 +357,7 @@ class MollifierLayer(nn.Module):
             )
         ):
             return last["stencil"], last["plan"]
-        dim = x.shape[1]
-        if self.mode == "grid":
-            spacing = (
-                None
-                if self.spacing is not None
-                else tuple(lattice_spacing(x[:, i]) for i in range(dim))
-            )
-            st = self.stencil(dim, spacing)
-            plan = lattice_plan(x, st.spacings, st.half, self.boundary)
-        else:  # auto: same spacing as scattered, so both give the same numbers; grid if cheaper
-            st = self.stencil(dim)
-            try:
-                plan = lattice_plan(
-                    x,
-                    st.spacings,
-                    st.half,
-                    self.boundary,
-                    max_nodes=x.shape[0] * len(st.offsets(x.dtype, x.device)),
-                )
-            except ValueError:
-                plan = None
+        st, plan = self._choose(x)
         self._last_plan = dict(
             config=config,
             ref=weakref.ref(x),
@@ -333,27 +368,74 @@ class MollifierLayer(nn.Module):
         )
         return st, plan
 
+    def _choose(self, x: torch.Tensor) -> tuple[Stencil, LatticePlan | BackgroundPlan | None]:
+        dim = x.shape[1]
+        if self.mode == "grid":
+            spacing = (
+                None
+                if self.spacing is not None
+                else tuple(lattice_spacing(x[:, i]) for i in range(dim))
+            )
+            st = self.stencil(dim, spacing)
+            return st, lattice_plan(x, st.spacings, st.half, self.boundary)
+        st = self.stencil(dim)  # the scattered spacing: all modes give the same numbers
+        if self.mode == "lattice":
+            return st, self._background(x, st, self.max_nodes)
+        budget = x.shape[0] * len(st.offsets(x.dtype, x.device))  # scattered evaluations
+        if len(st.axes) == dim:
+            try:
+                plan = lattice_plan(x, st.spacings, st.half, self.boundary, max_nodes=budget)
+            except ValueError:
+                plan = None
+            if plan is not None:
+                self._announce("grid", "the points are nodes of the stencil lattice")
+                return st, plan
+        if self.boundary == "extend":
+            try:
+                plan = self._background(x, st, min(budget, self.max_nodes))
+            except ValueError:
+                plan = None
+            if plan is not None:
+                self._announce(
+                    "lattice",
+                    f"{math.prod(plan.size):,} lattice nodes cost less than {budget:,} "
+                    "stencil evaluations",
+                )
+                return st, plan
+        self._announce(
+            "scattered", f"no lattice smaller than {budget:,} stencil evaluations serves them"
+        )
+        return st, None
+
+    def _announce(self, mode: str, why: str) -> None:
+        if mode not in self._announced:
+            self._announced.add(mode)
+            logger.info("mollifier mode='auto' chose %s mode: %s", mode, why)
+
     def field(self, x: torch.Tensor) -> MollifiedField:
         """Evaluate the network once for inputs x (N, d) and return the mollified field."""
         _check_points(x)
         dim = x.shape[1]
         axes = self._axes(dim)
         self.precision.new_call()
-        if self.mode == "scattered" and self.boundary != "extend":
+        if self.mode in ("scattered", "lattice") and self.boundary != "extend":
             raise ValueError(
-                "boundary handling applies to grid mode; scattered mode always evaluates the "
+                f"boundary handling applies to grid mode; {self.mode} mode always evaluates the "
                 "full stencil"
             )
         if self.mode == "scattered" or x.shape[0] == 0:
             return self._scattered(x, self.stencil(dim))
-        if len(axes) != dim:
-            if self.mode == "grid":
-                raise ValueError(
-                    "grid mode mollifies every input axis; use mode='scattered' with axes="
-                )
-            return self._scattered(x, self.stencil(dim))
-        st, plan = self._lattice(x)
-        return self._scattered(x, st) if plan is None else self._grid(x, st, plan)
+        if len(axes) != dim and self.mode == "grid":
+            raise ValueError(
+                "grid mode mollifies every input axis; use mode='lattice' or 'scattered' with "
+                "axes="
+            )
+        st, plan = self._plan(x)
+        if plan is None:
+            return self._scattered(x, st)
+        if isinstance(plan, BackgroundPlan):
+            return self._lattice_mode(x, st, plan)
+        return self._grid(x, st, plan)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Mollified field u(x), shape (N, m); derivatives via :meth:`derivative`."""

@@ -1,0 +1,153 @@
+"""Lattice mode: the background lattice that serves arbitrary points.
+
+The lattice covers the points' bounding box, widened by the interpolation margin on every axis
+and by the stencil half-width K on the mollified axes (so that the unpadded convolution yields
+D^alpha u on every node the interpolation needs).  Its axes are stored with the non-mollified
+axes first and the mollified axes last: the convolution passes of grid mode then apply
+unchanged to the last axes.  Mollified axes use the stencil spacing; the others a spacing
+chosen by the layer (refined when the interpolation estimate asks for it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import torch
+
+from .interpolate import LEFT, NODES, axis_weights
+
+__all__ = ["MAX_NODES", "BackgroundPlan", "background_plan"]
+
+#: default cap on the lattice size (nodes) before anything is allocated
+MAX_NODES = 4_000_000
+
+
+@dataclass
+class BackgroundPlan:
+    """Where arbitrary points sit on a background lattice.
+
+    Attributes:
+        perm: input axes in lattice order (non-mollified first, then mollified).
+        size: nodes per lattice axis of the evaluated box (lattice order).
+        out: nodes per lattice axis after the convolution (the interpolation lattice).
+        origin, spacing: box node k on lattice axis a is origin[a] + k spacing[a] (input units).
+        first: node index of each point's first interpolation neighbour (N, D), lattice order,
+            in the convolution output.
+        local: position of each point inside its neighbourhood (N, D), float64, in [-1/2, 1/2).
+        box: (prod(size), d) node coordinates in the points' dtype, input-column order.
+    """
+
+    perm: tuple
+    size: tuple
+    out: tuple
+    origin: tuple
+    spacing: tuple
+    first: torch.Tensor
+    local: torch.Tensor
+    box: torch.Tensor
+    _weights: dict = field(default_factory=dict, repr=False)
+
+    def box_in(self, dtype: torch.dtype) -> torch.Tensor:
+        """Node coordinates computed in ``dtype`` (float64: exact nodes, not rounded ones)."""
+        if dtype == self.box.dtype:
+            return self.box
+        return _nodes(self.origin, self.spacing, self.size, self.perm, dtype, self.box.device)
+
+    @cached_property
+    def neighbours(self) -> torch.Tensor:
+        """(N, NODES^D) flat indices (C order of ``out``) of every point's interpolation nodes."""
+        D = len(self.out)
+        strides = torch.empty(self.out, device="meta").stride()
+        offsets = torch.arange(NODES, device=self.first.device)
+        flat = torch.zeros(self.first.shape[0], *([1] * D), dtype=torch.long, device=offsets.device)
+        for a in range(D):
+            shape = [1] * D
+            shape[a] = NODES
+            flat = flat + (self.first[:, a].view(-1, *([1] * D)) + offsets.view(shape)) * strides[a]
+        return flat.reshape(self.first.shape[0], -1)
+
+    def weights(self, orders: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
+        """(N, NODES^D) interpolation weights, with derivative ``orders`` per lattice axis (per
+        input unit: the interpolant's derivative), matching :attr:`neighbours` (cached)."""
+        key = (tuple(orders), dtype)
+        if key not in self._weights:
+            w = None
+            for a, k in enumerate(orders):
+                wa = axis_weights(self.local[:, a], k) / self.spacing[a] ** k  # (N, NODES)
+                w = wa if w is None else (w[:, :, None] * wa[:, None, :]).reshape(len(wa), -1)
+            self._weights[key] = w.to(dtype)
+        return self._weights[key]
+
+
+def _nodes(origin, spacing, size, perm, dtype, device) -> torch.Tensor:
+    coords = [
+        o + h * torch.arange(n, device=device, dtype=dtype)
+        for o, h, n in zip(origin, spacing, size)
+    ]
+    grid = torch.stack(torch.meshgrid(*coords, indexing="ij"), dim=-1).reshape(-1, len(coords))
+    inverse = [perm.index(i) for i in range(len(perm))]
+    return grid[:, inverse]
+
+
+def _too_big(nodes: int, size: Sequence[int], max_nodes: int) -> ValueError:
+    return ValueError(
+        f"lattice mode would evaluate the network on {nodes:,} lattice nodes "
+        f"({' x '.join(map(str, size))}), more than max_nodes={max_nodes:,}: the points span a "
+        "box far larger than the kernel width. Use a larger width, fewer points per half-width "
+        "(points=), mode='scattered', or raise max_nodes"
+    )
+
+
+def plan_size(lo, hi, spacing, half) -> tuple[tuple, tuple]:
+    """(box size, convolution-output size) per axis for extents [lo, hi] (lattice order)."""
+    out = tuple(
+        int(math.floor((b - a) / h * (1 + 1e-12))) + NODES + 1 for a, b, h in zip(lo, hi, spacing)
+    )
+    return tuple(n + 2 * K for n, K in zip(out, half)), out
+
+
+def background_plan(
+    x: torch.Tensor,
+    mollified: Sequence[int],
+    spacing: Sequence[float],
+    half: Sequence[int],
+    divisions: Sequence[int] = (),
+    max_nodes: int = MAX_NODES,
+) -> BackgroundPlan:
+    """Background lattice for points x (N, d), one host synchronisation.
+
+    Args:
+        mollified: the mollified input axes (their order gives the stencil's axis order).
+        spacing: the stencil spacing per mollified axis (in ``mollified`` order).
+        half: stencil half-length K per mollified axis (in ``mollified`` order).
+        divisions: per non-mollified axis (input order), the number of lattice intervals
+            across the points' extent.
+        max_nodes: raise ``ValueError`` (before allocating) past this many nodes.
+    """
+    d = x.shape[1]
+    free = tuple(a for a in range(d) if a not in mollified)
+    if len(divisions) != len(free):
+        raise ValueError(f"divisions needs one count per non-mollified axis ({len(free)})")
+    perm = free + tuple(mollified)
+    xd = x.detach().double()[:, list(perm)]
+    K = [0] * len(free) + [int(k) for k in half]
+    lo, hi = (v.tolist() for v in torch.stack([xd.min(0).values, xd.max(0).values]).cpu())
+    h = [((b - a) or 1.0) / n for a, b, n in zip(lo, hi, divisions)] + [float(s) for s in spacing]
+    size, out = plan_size(lo, hi, h, K)
+    nodes = math.prod(size)
+    if nodes > max_nodes:
+        raise _too_big(nodes, size, max_nodes)
+    out_origin = [a - LEFT * s for a, s in zip(lo, h)]  # node 0 of the convolution output
+    t = (xd - torch.as_tensor(out_origin, dtype=torch.float64, device=x.device)) / torch.as_tensor(
+        h, dtype=torch.float64, device=x.device
+    )
+    cell = torch.floor(t)
+    top = torch.as_tensor([n - NODES for n in out], device=x.device)
+    first = (cell.long() - LEFT).clamp(min=torch.zeros_like(top), max=top)
+    local = t - first - (NODES - 1) / 2
+    origin = tuple(o - k * s for o, k, s in zip(out_origin, K, h))
+    box = _nodes(origin, h, size, perm, x.dtype, x.device)
+    return BackgroundPlan(perm, size, out, origin, tuple(h), first, local, box)
