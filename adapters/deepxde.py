@@ -187,7 +187,8 @@ def _net_call(self, *args, **kwargs):
             raise ValueError(
                 f"{st.operator.describe()} cannot be combined with an output transform (hard "
                 f"constraint): "
-                "derivatives of the transformed output need autodiff; use mode='scattered'"
+                "derivatives of the transformed output need autodiff; use mode='lattice' or "
+                "'scattered'"
             )
         _warn_once(
             st,
@@ -237,7 +238,7 @@ def _fallback(st: _State | None, name: str, *args, **kwargs):
         ):
             why = (
                 "its outputs are not connected to the inputs' autograd graph (the network is "
-                "evaluated on a lattice, not at the inputs); use mode='scattered', or a "
+                "evaluated on a lattice, not at the inputs); use mode='lattice' or 'scattered', or a "
                 "derivative the operator serves"
                 if not st.operator.autodiff_compatible
                 else f"this tensor of shape {tuple(ys.shape)} is not connected to the inputs' "

@@ -54,7 +54,7 @@ def _run_parser(sub) -> None:
         "--points",
         type=int,
         default=DEFAULTS["points"],
-        help="stencil points per half-width (scattered)",
+        help="stencil points per half-width (all modes; spacing = width / points)",
     )
     p.add_argument("--spacing", type=_floats, help="explicit stencil spacing (overrides --points)")
     p.add_argument(

@@ -71,7 +71,6 @@ class MollifierOperator(DerivativeOperator):
 
     def __init__(self, width, **options):
         self.layer = MollifierLayer(None, width, **options)
-        self.autodiff_compatible = self.layer.mode == "scattered"
         self.complete = self.layer.boundary != "valid"
 
     def forward(self, call, x, module=None):

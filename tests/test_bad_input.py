@@ -103,7 +103,7 @@ def test_fallback_error_names_the_real_cause_in_scattered_mode():
     import deepxde as dde
     import steadygrad.deepxde as sgd
 
-    sgd.enable("mollifier", width=0.1)
+    sgd.enable("mollifier", width=0.1, mode="scattered")
     try:
         with pytest.raises(RuntimeError, match="not connected") as info:
             dde.grad.jacobian(torch.ones(4, 1), torch.ones(4, 1, requires_grad=True), i=0, j=0)

@@ -90,9 +90,17 @@ def test_output_transform_keeps_hard_constraint():
         y = net(x)
     assert abs(float(y[0])) < 1e-15 and abs(float(y[-1])) < 1e-15
     assert dde.grad.hessian(y, x).shape == (11, 1)
-    sgd.enable("mollifier", width=0.2, mode="grid")
-    with pytest.raises(ValueError, match="output transform"):
-        net(x)
+    # every mode: autodiff through the transform uses the kernel's derivatives of u
+    for mode in ("grid", "lattice", "scattered"):
+        op = sgd.enable("mollifier", width=0.2, mode=mode)
+        net._output_transform = None
+        u = net(x)
+        u1, u2 = op.derivative(u, x, 0), op.derivative(op.derivative(u, x, 0), x, 0)
+        net.apply_output_transform(lambda x, y: x * (1 - x) * y)
+        with pytest.warns(sgd.FallbackWarning, match="output_transform"):
+            y = net(x)
+        expected = -2 * u + 2 * (1 - 2 * x) * u1 + x * (1 - x) * u2
+        assert torch.allclose(dde.grad.hessian(y, x), expected, atol=1e-9), mode
 
 
 def test_grid_mode_in_deepxde_matches_scattered():

@@ -37,19 +37,19 @@ def test_grid_and_scattered_agree_float64(device):
             assert (ds - dg).abs().max() <= 1e-10 * max(1.0, float(ds.detach().abs().max())), alpha
 
 
-def test_auto_mode_picks_grid_on_lattice_and_matches():
+def test_auto_mode_picks_lattice_and_matches_grid_on_lattice_points():
     net = _net()
     h = 0.02
     X = _grid(h, 30, 30)
     auto = MollifierLayer(net, width=0.1, spacing=h, mode="auto")
     u = auto(X)
-    assert field_of(u)[0].mode == "grid"
-    ref = MollifierLayer(net, width=0.1, spacing=h)(X)
+    assert field_of(u)[0].mode == "lattice"
+    ref = MollifierLayer(net, width=0.1, spacing=h, mode="grid")(X)
     assert torch.allclose(u, ref, atol=1e-13)
-    off = X[:5].clone()
-    off[0, 0] += 1e-3
-    scattered = auto(off)  # off-lattice points fall back to scattered
-    assert field_of(scattered)[0].mode == "scattered"
+    valid = MollifierLayer(net, width=0.1, spacing=h, mode="auto", boundary="valid")
+    assert field_of(valid(X))[0].mode == "grid"  # grid-mode boundaries keep grid mode
+    spread = torch.tensor([[0.0, 0.0], [50.0, 50.0]], dtype=torch.float64)
+    assert field_of(auto(spread))[0].mode == "scattered"  # a lattice would cost more
 
 
 def test_derivatives_consistent_with_autodiff_of_output():
@@ -69,7 +69,7 @@ def test_derivatives_consistent_with_autodiff_of_output():
 def test_restricted_axes_use_autodiff_for_the_rest():
     net = _net()
     X = torch.rand(40, 2, dtype=torch.float64).requires_grad_()
-    layer = MollifierLayer(net, width=0.05, axes=[0])
+    layer = MollifierLayer(net, width=0.05, axes=[0], mode="scattered", points=8)
     u = layer(X)
     ut = layer.derivative(u, (0, 1))
     assert torch.allclose(

@@ -13,7 +13,8 @@ import torch
 
 from .background import BackgroundPlan
 from .grid import LatticePlan, axis_pass, valid_mask
-from .interpolate import DEGREE, Sample, interpolation_estimate
+from .connect import Attach, Sample
+from .interpolate import DEGREE, interpolation_estimate
 from .precision import (
     DEFAULT_ROUNDING,
     PROBE,
@@ -166,20 +167,39 @@ class MollifiedField:
                 self._cache[("grid", orders[: i + 1])] = out
         return out
 
-    def _lattice_orders(self, alpha: tuple) -> tuple:
+    def _lattice_orders(self, alpha: tuple, all_axes: bool = False) -> tuple:
         """Derivative orders of the interpolant per lattice axis (only non-mollified axes)."""
-        return tuple(0 if a in self.stencil.axes else alpha[a] for a in self.plan.perm)
+        return tuple(
+            alpha[a] if all_axes or a not in self.stencil.axes else 0 for a in self.plan.perm
+        )
 
-    def point_derivative(self, component: int, alpha: tuple) -> torch.Tensor:
+    def point_derivative(self, component: int, alpha: tuple, extra: tuple | None = None):
         """Lattice mode: D^alpha u[:, component] at the points (N, 1), in the lattice dtype,
-        untagged: the mollified axes by convolution, the others by differentiating the
-        interpolant."""
+        untagged: the mollified axes by convolution, the others (and ``extra`` orders per input
+        axis) by differentiating the interpolant."""
         self._check_alpha(alpha, component)
+        extra = extra or (0,) * self.dim
+        orders = [
+            a + e
+            for a, e in zip(self._lattice_orders(alpha), self._lattice_orders(extra, all_axes=True))
+        ]
+        if max(orders) > DEGREE - 2:
+            raise UnservableDerivative(f"interpolant derivative orders {orders} beyond {DEGREE - 2}")
         box = self._grid_conv(self._orders(alpha))
         box = box[component if box.shape[0] > 1 else 0].reshape(-1)
         plan = self.plan
-        weights = plan.weights(self._lattice_orders(alpha), box.dtype)
-        return Sample.apply(self.x, box, self, component, alpha, plan.neighbours, weights)
+        weights = plan.weights(orders, box.dtype)
+        return Sample.apply(self.x, box, self, component, alpha, extra, plan.neighbours, weights)
+
+    def connected_derivative(self, component: int, alpha: tuple) -> torch.Tensor:
+        """Grid mode: D^alpha u[:, component] (N, 1) at the points, connected to x (see
+        ``connect.py``)."""
+        self._check_alpha(alpha, component)
+        box = self._grid_conv(self._orders(alpha))
+        value = self._gather(box if box.shape[0] == 1 else box[component : component + 1])
+        if not self.x.requires_grad:
+            return value
+        return Attach.apply(self.x, value, self, component, alpha)
 
     def _gather(self, box: torch.Tensor) -> torch.Tensor:
         """Pick the (m,) values at the points' lattice indices from a (m, N_1..N_d) box -> (N, m).
@@ -217,8 +237,7 @@ class MollifiedField:
                 raise UnservableDerivative(
                     "grid mode mollifies every axis; use scattered mode for autodiff axes"
                 )
-            box = self._grid_conv(orders)
-            return self._gather(box if box.shape[0] == 1 else box[component : component + 1])
+            return self.connected_derivative(component, alpha)
         except UnservableDerivative:
             raise
         except ValueError as err:  # the stencil cannot represent this order
@@ -243,7 +262,7 @@ class MollifiedField:
         elif self.mode == "lattice":
             u = torch.cat([self.point_derivative(c, zeros) for c in range(self.outputs)], 1)
         else:
-            u = self._gather(self._grid_conv(orders))
+            u = torch.cat([self.connected_derivative(c, zeros) for c in range(self.outputs)], 1)
         return _tag(u.to(self.x.dtype), self, None, zeros)
 
     def error_bound(self, alpha: Sequence[int], component: int = 0) -> float:

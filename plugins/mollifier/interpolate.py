@@ -26,7 +26,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-__all__ = ["DEGREE", "NODES", "LEFT", "axis_weights", "error_constant", "interpolation_estimate"]
+__all__ = ["DEGREE", "LEFT", "NODES", "axis_weights", "error_constant", "interpolation_estimate"]
 
 DEGREE = 5
 NODES = DEGREE + 1
@@ -80,38 +80,3 @@ def interpolation_estimate(box: torch.Tensor, axis: int, order: int, spacing: fl
         return 0.0
     return worst * error_constant(order) / spacing**order
 
-
-class Sample(torch.autograd.Function):
-    """Interpolate lattice values to the points, with the *mollifier's* derivatives in backward.
-
-    ``apply(x, box, field, component, alpha, index, weights)``: box (T,) flattened lattice values
-    of D^alpha u (component ``component``), index/weights (N, P) from the plan; returns (N, 1).
-    The gradient with respect to x[:, i] is ``field.point_derivative(component, alpha + e_i)``,
-    itself a ``Sample`` of the convolved lattice, so autodiff of the output through x (output
-    transforms, nested ``torch.autograd.grad``) gives kernel derivatives, not derivatives of the
-    interpolant.
-    """
-
-    @staticmethod
-    def forward(ctx, x, box, field, component, alpha, index, weights):
-        ctx.field, ctx.component, ctx.alpha = field, component, alpha
-        ctx.index, ctx.weights, ctx.numel, ctx.dtype = index, weights, box.numel(), x.dtype
-        return (box[index] * weights).sum(1, keepdim=True)
-
-    @staticmethod
-    def backward(ctx, grad):
-        gx = gbox = None
-        if ctx.needs_input_grad[1]:
-            gbox = grad.new_zeros(ctx.numel).index_add(
-                0, ctx.index.reshape(-1), (grad * ctx.weights).reshape(-1)
-            )
-        if ctx.needs_input_grad[0]:
-            alpha, field = ctx.alpha, ctx.field
-            cols = [
-                field.point_derivative(
-                    ctx.component, tuple(a + (j == i) for j, a in enumerate(alpha))
-                )
-                for i in range(len(alpha))
-            ]
-            gx = (grad * torch.cat(cols, 1).to(grad.dtype)).to(ctx.dtype)
-        return gx, gbox, None, None, None, None, None

@@ -14,9 +14,10 @@ serving every derivative D^alpha u from the *same* network evaluation:
   (``background.py``), convolved as in grid mode, and every D^alpha u is interpolated to the
   points (``interpolate.py``, degree 5).  It differs from scattered mode by the interpolation
   error only, which is estimated and kept below rtol (``field.py``);
-* auto (the default): grid when the points are lattice nodes, else lattice mode when its
-  lattice is smaller than the scattered stencils, else scattered; the choice is logged once
-  (logger ``steadygrad``, level INFO).
+* auto (the default): lattice mode when its lattice is smaller than the scattered stencils
+  (on lattice points it gives grid mode's numbers), else scattered; with a grid-mode
+  boundary ('valid', ...) grid mode on lattice points.  The choice is logged once (logger
+  ``steadygrad``, level INFO).
 
 Axes that are not mollified (``axes=``) are differentiated by autodiff of the stencil
 values.  The precision policy (``precision.py``) guards high orders against rounding noise.
@@ -50,7 +51,7 @@ logger = logging.getLogger("steadygrad")
 #: the layer's options and defaults, declared once (adapters and the CLI read them from here)
 DEFAULTS = {
     "kernel": "polynomial",
-    "points": 8,
+    "points": 4,
     "spacing": None,
     "axes": None,
     "mode": "auto",
@@ -133,9 +134,9 @@ class MollifierLayer(nn.Module):
         spacing: explicit quadrature spacing per mollified axis (overrides ``points``);
             required to equal the grid spacing for grid mode to match scattered mode.
         axes: index or indices of the input axes to mollify (default: all); others use autodiff.
-        mode: 'scattered', 'grid' (inputs must lie on a lattice), 'lattice' (arbitrary inputs
-            served from a background lattice) or 'auto' (grid when the inputs lie on the
-            stencil lattice and that is cheaper, else lattice when cheaper, else scattered).
+        mode: 'scattered', 'grid' (inputs must lie on a lattice; the fastest on large
+            lattices), 'lattice' (arbitrary inputs served from a background lattice) or 'auto'
+            (lattice when that is cheaper than scattered, else scattered).
         boundary: grid mode only: 'extend' (evaluate g beyond the points' bounding box; exact,
             identical to scattered), 'valid' (NaN where the stencil leaves the box; see the
             field's ``mask``), 'reflect' or 'replicate' (pad the box values).
@@ -207,6 +208,7 @@ class MollifierLayer(nn.Module):
         self._last_plan: dict | None = None
         self._divisions: dict = {}  # lattice mode: intervals per non-mollified axis
         self._announced: set = set()
+        self.last_mode: str | None = None  # the mode the last call ran in
 
     @property
     def check_finite(self):
@@ -382,14 +384,6 @@ class MollifierLayer(nn.Module):
         if self.mode == "lattice":
             return st, self._background(x, st, self.max_nodes)
         budget = x.shape[0] * len(st.offsets(x.dtype, x.device))  # scattered evaluations
-        if len(st.axes) == dim:
-            try:
-                plan = lattice_plan(x, st.spacings, st.half, self.boundary, max_nodes=budget)
-            except ValueError:
-                plan = None
-            if plan is not None:
-                self._announce("grid", "the points are nodes of the stencil lattice")
-                return st, plan
         if self.boundary == "extend":
             try:
                 plan = self._background(x, st, min(budget, self.max_nodes))
@@ -401,6 +395,14 @@ class MollifierLayer(nn.Module):
                     f"{math.prod(plan.size):,} lattice nodes cost less than {budget:,} "
                     "stencil evaluations",
                 )
+                return st, plan
+        elif len(st.axes) == dim:  # 'valid'/'reflect'/'replicate' are grid-mode boundaries
+            try:
+                plan = lattice_plan(x, st.spacings, st.half, self.boundary, max_nodes=budget)
+            except ValueError:
+                plan = None
+            if plan is not None:
+                self._announce("grid", f"the points are nodes of the stencil lattice")
                 return st, plan
         self._announce(
             "scattered", f"no lattice smaller than {budget:,} stencil evaluations serves them"
@@ -414,6 +416,11 @@ class MollifierLayer(nn.Module):
 
     def field(self, x: torch.Tensor) -> MollifiedField:
         """Evaluate the network once for inputs x (N, d) and return the mollified field."""
+        field = self._make_field(x)
+        self.last_mode = field.mode
+        return field
+
+    def _make_field(self, x: torch.Tensor) -> MollifiedField:
         _check_points(x)
         dim = x.shape[1]
         axes = self._axes(dim)

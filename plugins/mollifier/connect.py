@@ -1,0 +1,85 @@
+"""Layer outputs connected to the inputs' autograd graph, with *kernel* derivatives.
+
+Grid and lattice mode evaluate the network on lattice nodes, not at the inputs x, so plain
+autograd would see no dependence of u on x.  These functions restore it: the gradient of
+D^alpha u with respect to x[:, i] is the field's own D^(alpha + e_i) u, itself connected, so
+``torch.autograd.grad`` through x (output transforms, DeepXDE's autodiff fallback, nested
+calls) returns mollifier derivatives.  Where the kernel cannot serve alpha + e_i, lattice mode
+differentiates its interpolant along axis i instead; grid mode returns NaN there (a gradient
+nobody reads, such as a leaf input's ``.grad`` after ``loss.backward()``, is harmless, and one
+that is read is visibly undefined, never silently wrong).
+
+The field object must provide ``point_derivative(component, alpha, extra)`` (lattice) or
+``connected_derivative(component, alpha)`` (grid), returning (N, 1) tensors.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["Attach", "Sample"]
+
+
+def _plus(alpha: tuple, axis: int) -> tuple:
+    return tuple(a + (j == axis) for j, a in enumerate(alpha))
+
+
+class Sample(torch.autograd.Function):
+    """Lattice mode: interpolate lattice values to the points.
+
+    ``apply(x, box, field, component, alpha, extra, index, weights)``: box (T,) flattened
+    lattice values of the convolved derivative, index/weights (N, P) from the plan (weights
+    include ``extra``, orders of the interpolant's own derivative per input axis); (N, 1).
+    """
+
+    @staticmethod
+    def forward(ctx, x, box, field, component, alpha, extra, index, weights):
+        ctx.field, ctx.component, ctx.alpha, ctx.extra = field, component, alpha, extra
+        ctx.index, ctx.weights, ctx.numel, ctx.dtype = index, weights, box.numel(), x.dtype
+        return torch.linalg.vecdot(torch.take(box, index), weights)[:, None]
+
+    @staticmethod
+    def backward(ctx, grad):
+        gx = gbox = None
+        if ctx.needs_input_grad[1]:
+            gbox = grad.new_zeros(ctx.numel).scatter_add(
+                0, ctx.index.reshape(-1), (grad * ctx.weights).reshape(-1)
+            )
+        if ctx.needs_input_grad[0]:
+            cols = []
+            for i in range(len(ctx.alpha)):
+                field, c = ctx.field, ctx.component
+                try:
+                    col = field.point_derivative(c, _plus(ctx.alpha, i), ctx.extra)
+                except ValueError:  # the kernel stops here: differentiate the interpolant
+                    try:
+                        col = field.point_derivative(c, ctx.alpha, _plus(ctx.extra, i))
+                    except ValueError:
+                        col = torch.full_like(grad, float("nan"))
+                cols.append(col.to(grad.dtype))
+            gx = (grad * torch.cat(cols, 1)).to(ctx.dtype)
+        return gx, gbox, None, None, None, None, None, None
+
+
+class Attach(torch.autograd.Function):
+    """Grid mode: ``apply(x, value, field, component, alpha)`` returns ``value`` (N, 1), with
+    the gradient with respect to x taken from the field's next-order derivatives."""
+
+    @staticmethod
+    def forward(ctx, x, value, field, component, alpha):
+        ctx.field, ctx.component, ctx.alpha, ctx.dtype = field, component, alpha, x.dtype
+        return value.view_as(value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        gx = None
+        if ctx.needs_input_grad[0]:
+            cols = []
+            for i in range(len(ctx.alpha)):
+                try:
+                    col = ctx.field.connected_derivative(ctx.component, _plus(ctx.alpha, i))
+                except ValueError:
+                    col = torch.full_like(grad, float("nan"))
+                cols.append(col.to(grad.dtype))
+            gx = (grad * torch.cat(cols, 1)).to(ctx.dtype)
+        return gx, grad, None, None, None
