@@ -373,14 +373,14 @@ class MollifiedField:
             return self._cache[key]
         out = self._compute(component, alpha)
         P = self.precision
-        if self.mode == "lattice" and key not in P.checked:
-            out = self._enforce_interpolation(component, alpha, out)
         if (
             any(self._orders(alpha))
             and P.wants_check(key)
             and self.values.dtype != torch.float64
         ):
             out = self._enforce_precision(component, alpha, out)
+        if self.mode == "lattice" and key not in P.checked:  # after any switch to float64
+            out = self._enforce_interpolation(component, alpha, out)
         P.checked.add(key)
         out = _tag(out.to(self.x.dtype), self, component, alpha)
         self._cache[key] = out

@@ -1,0 +1,149 @@
+"""Lattice mode: arbitrary points served from one background lattice (issue: sampled points).
+
+References: scattered mode on the same points (the exact discrete mollification, stencil
+around every point) and, along non-mollified axes, autodiff of the network.
+"""
+
+import logging
+
+import pytest
+import torch
+from steadygrad.mollifier import MollifierLayer, PrecisionWarning, field_of
+
+
+def _net(dim, out=1, hidden=32, scale=1.0):
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(dim, hidden),
+        torch.nn.Tanh(),
+        torch.nn.Linear(hidden, hidden),
+        torch.nn.Tanh(),
+        torch.nn.Linear(hidden, out),
+    ).double()
+    with torch.no_grad():
+        net[0].weight.mul_(scale)
+    return net
+
+
+ORDERS = {
+    1: [(0,), (1,), (2,), (3,), (4,)],
+    2: [(0, 0), (1, 0), (0, 2), (1, 1), (3, 1), (2, 2), (0, 4)],
+    3: [(0, 0, 0), (2, 0, 0), (0, 1, 1), (0, 0, 2), (2, 2, 0), (0, 0, 4)],
+}
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3])
+def test_lattice_matches_scattered_orders_0_to_4_and_bound_holds(dim):
+    net = _net(dim, scale=2.0)
+    torch.manual_seed(2)
+    X = torch.rand(60, dim, dtype=torch.float64)
+    width = 0.15
+    lat = MollifierLayer(net, width=width, mode="lattice")
+    sc = MollifierLayer(net, width=width, mode="scattered")
+    ul, us = lat(X), sc(X)
+    assert field_of(ul)[0].mode == "lattice"
+    for alpha in ORDERS[dim]:
+        dl, ds = lat.derivative(ul, alpha), sc.derivative(us, alpha)
+        err = float((dl - ds).abs().max())
+        assert err <= 1e-4 * float(ds.abs().max()), (alpha, err)
+        bound = lat.error_bound(ul, alpha) + sc.error_bound(us, alpha)
+        assert err <= bound, (alpha, err, bound)
+
+
+def test_interpolation_estimate_tracks_the_measured_error():
+    """The Lagrange-remainder estimate from lattice differences is within 30x of the truth."""
+    net = _net(2, scale=6.0)
+    X = torch.rand(400, 2, dtype=torch.float64)
+    lat = MollifierLayer(net, width=0.2, points=3, mode="lattice")
+    sc = MollifierLayer(net, width=0.2, points=3, mode="scattered")
+    ul, us = lat(X), sc(X)
+    for alpha in [(0, 0), (2, 0), (2, 2)]:
+        err = float((lat.derivative(ul, alpha) - sc.derivative(us, alpha)).abs().max())
+        estimate = sum(field_of(ul)[0].interpolation_estimate(alpha))
+        assert err / 30 <= estimate <= 30 * err, (alpha, err, estimate)
+
+
+def test_non_mollified_axis_derivatives_and_refinement():
+    """axes=(0,): u_t, u_xxt by the interpolant match autodiff along t; a network that varies
+    fast in t makes the lattice refine along t until the estimate is below rtol."""
+    net = _net(2, scale=1.0)
+    with torch.no_grad():
+        net[0].weight[:, 1].mul_(12.0)  # fast in t
+    X = torch.rand(300, 2, dtype=torch.float64).requires_grad_()
+    lat = MollifierLayer(net, width=0.1, axes=(0,), mode="lattice", rtol=1e-5)
+    sc = MollifierLayer(net, width=0.1, axes=(0,), mode="scattered")
+    ul, us = lat(X), sc(X)
+    for alpha in [(0, 1), (2, 0), (2, 1), (0, 2)]:
+        dl, ds = lat.derivative(ul, alpha), sc.derivative(us, alpha)
+        assert float((dl - ds).abs().max()) <= 1e-5 * float(ds.abs().max()), alpha
+    assert lat._divisions.get(1, 32) > 32  # refined along t
+    with pytest.raises(Exception, match="non-mollified axis 1 up to order 3"):
+        lat.derivative(ul, (0, 4))
+
+
+def test_autograd_through_x_gives_kernel_derivatives_and_parameter_gradients():
+    net = _net(2)
+    X = torch.rand(80, 2, dtype=torch.float64).requires_grad_()
+    lat = MollifierLayer(net, width=0.2, mode="lattice")
+    u = lat(X)
+    g = torch.autograd.grad(u.sum(), X, create_graph=True)[0]
+    gxx = torch.autograd.grad(g[:, 0].sum(), X, create_graph=True)[0]
+    assert torch.allclose(g[:, :1], lat.derivative(u, (1, 0)), atol=1e-12)
+    assert torch.allclose(gxx[:, 1:], lat.derivative(u, (1, 1)), atol=1e-11)
+    # parameter gradients of a Laplacian loss equal scattered mode's
+    sc = MollifierLayer(net, width=0.2, mode="scattered")
+    grads = []
+    for layer in (lat, sc):
+        v = layer(X)
+        r = layer.derivative(v, (2, 0)) + layer.derivative(v, (0, 2))
+        grads.append(torch.autograd.grad((r**2).mean(), list(net.parameters())))
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, rtol=1e-6, atol=1e-9)
+
+
+def test_float32_points_use_the_precision_policy():
+    net = _net(2).float()
+    X = torch.rand(200, 2)
+    lat = MollifierLayer(net, width=0.05, mode="lattice")
+    ref = MollifierLayer(_net(2), width=0.05, mode="lattice")
+    u, u64 = lat(X), ref(X.double())
+    with pytest.warns(PrecisionWarning, match="switched to float64"):
+        d = lat.derivative(u, (2, 2))
+    d64 = ref.derivative(u64, (2, 2))
+    assert d.dtype == torch.float32
+    assert float((d.double() - d64).abs().max() / d64.abs().max()) < 1e-3
+
+
+def test_lattice_follows_resampled_points_and_degenerate_boxes():
+    net = _net(2)
+    lat = MollifierLayer(net, width=0.1, mode="lattice")
+    sc = MollifierLayer(net, width=0.1, mode="scattered")
+    for X in (
+        torch.rand(50, 2, dtype=torch.float64),
+        torch.rand(50, 2, dtype=torch.float64) * 0.5 + 2.0,  # far outside the first box
+        torch.stack([torch.rand(30, dtype=torch.float64), torch.full((30,), 0.3)], 1),  # a line
+        torch.tensor([[0.2, 0.7]], dtype=torch.float64),  # one point
+    ):
+        ul, us = lat(X), sc(X)
+        for alpha in [(0, 0), (2, 0), (0, 2)]:
+            assert torch.allclose(lat.derivative(ul, alpha), sc.derivative(us, alpha), atol=1e-8)
+
+
+def test_huge_box_is_refused_before_allocating():
+    net = _net(2)
+    X = torch.tensor([[0.0, 0.0], [100.0, 100.0]], dtype=torch.float64)
+    lat = MollifierLayer(net, width=0.01, mode="lattice")
+    with pytest.raises(ValueError, match=r"lattice nodes .*max_nodes.*larger width"):
+        lat(X)
+    with pytest.raises(ValueError, match="max_nodes"):
+        MollifierLayer(net, width=0.1, max_nodes=0)
+
+
+def test_auto_logs_its_choice_once(caplog):
+    net = _net(2)
+    auto = MollifierLayer(net, width=0.1)
+    with caplog.at_level(logging.INFO, logger="steadygrad"):
+        for _ in range(3):
+            auto(torch.rand(100, 2, dtype=torch.float64))
+    chosen = [r.getMessage() for r in caplog.records if "chose" in r.getMessage()]
+    assert len(chosen) == 1 and "lattice mode" in chosen[0] and "cost less" in chosen[0]
