@@ -9,6 +9,11 @@ differentiates its interpolant along axis i instead; grid mode returns NaN there
 nobody reads, such as a leaf input's ``.grad`` after ``loss.backward()``, is harmless, and one
 that is read is visibly undefined, never silently wrong).
 
+With ``input_grad='graph'`` (the field's attribute) the gradient with respect to a *leaf*
+input is produced only in backward passes that build a graph (``create_graph=True``: nested
+derivatives, output transforms); a plain ``loss.backward()`` then leaves NaN in ``x.grad``
+instead of paying for derivatives of one order more that a training loop never reads.
+
 The field object must provide ``point_derivative(component, alpha, extra)`` (lattice) or
 ``connected_derivative(component, alpha)`` (grid), returning (N, 1) tensors.
 """
@@ -18,6 +23,13 @@ from __future__ import annotations
 import torch
 
 __all__ = ["Attach", "Sample"]
+
+
+def _skip_input_grad(ctx, grad) -> torch.Tensor | None:
+    """NaN for a leaf input's gradient that nobody differentiates further (see above)."""
+    if ctx.x_leaf and ctx.field.input_grad == "graph" and not torch.is_grad_enabled():
+        return torch.full((grad.shape[0], len(ctx.alpha)), float("nan"), dtype=ctx.dtype, device=grad.device)
+    return None
 
 
 def _plus(alpha: tuple, axis: int) -> tuple:
@@ -36,6 +48,7 @@ class Sample(torch.autograd.Function):
     def forward(ctx, x, box, field, component, alpha, extra, index, weights):
         ctx.field, ctx.component, ctx.alpha, ctx.extra = field, component, alpha, extra
         ctx.index, ctx.weights, ctx.numel, ctx.dtype = index, weights, box.numel(), x.dtype
+        ctx.x_leaf = x.grad_fn is None
         return torch.linalg.vecdot(torch.take(box, index), weights)[:, None]
 
     @staticmethod
@@ -45,7 +58,7 @@ class Sample(torch.autograd.Function):
             gbox = grad.new_zeros(ctx.numel).scatter_add(
                 0, ctx.index.reshape(-1), (grad * ctx.weights).reshape(-1)
             )
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] and (gx := _skip_input_grad(ctx, grad)) is None:
             cols = []
             for i in range(len(ctx.alpha)):
                 field, c = ctx.field, ctx.component
@@ -68,12 +81,13 @@ class Attach(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, value, field, component, alpha):
         ctx.field, ctx.component, ctx.alpha, ctx.dtype = field, component, alpha, x.dtype
+        ctx.x_leaf = x.grad_fn is None
         return value.view_as(value)
 
     @staticmethod
     def backward(ctx, grad):
         gx = None
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] and (gx := _skip_input_grad(ctx, grad)) is None:
             cols = []
             for i in range(len(ctx.alpha)):
                 try:

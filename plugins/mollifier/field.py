@@ -95,7 +95,8 @@ class MollifiedField:
         reevaluate: returns (values, z) evaluated in float64 on the same points (policy 'auto').
         evaluate64: g at given points in float64 (measures the network's rounding), or None.
         refine: lattice mode: refine(axes) -> (values, z, plan) on a lattice refined along the
-            given input axes, or None when that is impossible (see ``_enforce_precision``).
+            given input axes, or None when that is impossible (see ``_enforce_interpolation``).
+        input_grad: 'always' or 'graph' (grid/lattice mode; see ``connect.py``).
     """
 
     def __init__(
@@ -111,12 +112,14 @@ class MollifiedField:
         reevaluate: Callable[[], tuple] | None = None,
         evaluate64: Callable[[torch.Tensor], torch.Tensor] | None = None,
         refine: Callable[[Sequence[int]], tuple | None] | None = None,
+        input_grad: str = "always",
     ):
         self.x, self.stencil, self.mode = x, stencil, mode
         self.plan, self.boundary = plan, boundary
         self.dim = x.shape[1]
         self.precision = precision or PrecisionState("input")
         self._reevaluate, self._evaluate64, self._refine = reevaluate, evaluate64, refine
+        self.input_grad = input_grad
         self._set_values(values, z)
 
     def _set_values(self, values: torch.Tensor, z: torch.Tensor | None, plan=None) -> None:
@@ -405,7 +408,8 @@ class MollifiedField:
                     f"derivative {alpha}: lattice-mode interpolation error estimate "
                     f"{sum(parts):.3g} exceeds rtol={P.rtol:g} of its magnitude {scale:.3g} "
                     f"(axes {axes}); use more points per half-width (points=) or "
-                    "mode='scattered'"
+                    "mode='scattered'",
+                    key=("interpolation", alpha),
                 )
                 return out
             self._set_values(*redone)
@@ -428,12 +432,13 @@ class MollifiedField:
             alpha, bound, scale, self.stencil.widths, order, self.values.dtype, P.rtol
         )
         if P.precision != "auto" or self._reevaluate is None:
-            P.report(message)
+            P.report(message, key=("excess", alpha))
             return out
         P.upcast = True
         P.report(
             f"precision='auto' switched to float64 evaluation of the network: "
-            f"{message.split(';')[0]}"
+            f"{message.split(';')[0]}",
+            key=("switch", alpha),
         )
         self._set_values(*self._reevaluate())
         return self._compute(component, alpha)

@@ -17,7 +17,8 @@ the bound lay 1.4-21x above the measured error, never below.
 Policy (``precision=``): 'input' evaluates g in the input's dtype; 'float64' always evaluates
 g in float64 (parameters cast on the fly, gradients flow back to them, results cast back);
 'auto' evaluates in the input dtype and switches to float64 exactly when a requested
-derivative's bound exceeds ``rtol`` times its magnitude.
+derivative's bound exceeds ``rtol`` times its magnitude; every RECHECK_EVERY calls it tries
+the input dtype again (derivatives often grow during training), warning once per derivative.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ class PrecisionState:
         precision, rtol: the policy (see the module docstring).
         upcast: True once g is evaluated in float64 ('float64', or 'auto' after a switch).
         checked: multi-indices whose bound was checked since the last recheck.
-        reported: messages already emitted (each once).
+        reported: keys of the warnings already emitted (each once).
     """
 
     RECHECK_EVERY = 50  # calls of the layer between two checks of the same derivative
@@ -156,13 +157,17 @@ class PrecisionState:
         if self.calls % self.RECHECK_EVERY == 0:
             self.checked.clear()
             self.rounding = None
+            if self.precision == "auto":  # a switch is not forever: derivatives grow in training
+                self.upcast = False
 
     def wants_check(self, key) -> bool:
         return not self.upcast and key not in self.checked
 
-    def report(self, message: str) -> None:
-        if message not in self.reported:
-            self.reported.add(message)
+    def report(self, message: str, key=None) -> None:
+        """Warn once per ``key`` (default: the message itself)."""
+        key = message if key is None else key
+        if key not in self.reported:
+            self.reported.add(key)
             import warnings
 
             warnings.warn(message, PrecisionWarning, stacklevel=5)
