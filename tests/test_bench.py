@@ -169,3 +169,14 @@ def test_cli_bad_out_and_iterations(tmp_path):
     res = _cli("bench", "poisson1d", "--iterations", "0", "--out", str(out), cwd=ROOT, timeout=300)
     assert res.returncode == 2 and "--iterations must be >= 1" in res.stderr
     assert (out / "results.partial.jsonl").read_text() == "keep\n"
+
+
+def test_sampled_rows_carry_mode_memory_and_accuracy():
+    from steadygrad.bench.sampled import sampled
+
+    rows = sampled(True, "cpu", 0, names=["heat1d"])
+    by = {r["variant"]: r for r in rows}
+    assert set(by) == {"autodiff", "mollifier-auto"} and by["mollifier-auto"]["mode"] == "lattice"
+    for r in rows:
+        assert r["status"] == "ok" and r["ms_per_step"] > 0 and 0 < r["u_l2"] < 10, r
+    assert by["mollifier-auto"]["peak_mb"] < by["autodiff"]["peak_mb"]

@@ -158,4 +158,14 @@ def plots(rows: list[dict], out: str) -> list[str]:
             lambda r: f"{r['variant']} ({r['f_evals']} f)",
         )
         paths.append(_save(plt, fig, out, "ode_speed.png"))
+    sampled = [r for r in rows if r["problem"].startswith("sampled:") and r.get("status") == "ok"]
+    if sampled:
+        fig = _plot_cost_accuracy(
+            plt,
+            sampled,
+            "u_l2",
+            "DeepXDE sampled points: cost vs L2 error of u",
+            lambda r: f"{r['problem'][8:]} {r['variant']} {r['dtype']}",
+        )
+        paths.append(_save(plt, fig, out, "sampled.png"))
     return paths

@@ -13,10 +13,11 @@ from .ode import ODE_PROBLEMS
 from .pde import PDE_PROBLEMS, VARIANTS
 from .report import markdown, plots
 from .residual import residual4
+from .sampled import sampled
 
 __all__ = ["ALL_PROBLEMS", "check_options", "failed", "run_benchmarks"]
 
-ALL_PROBLEMS = [*PDE_PROBLEMS, "residual4", *ODE_PROBLEMS]
+ALL_PROBLEMS = [*PDE_PROBLEMS, "residual4", "sampled", *ODE_PROBLEMS]
 
 
 def _jobs(problems, noise, variants):
@@ -54,6 +55,8 @@ def _run_case(
                 ]
             if name == "residual4":
                 return residual4(quick, device, seed)
+            if name == "sampled":
+                return sampled(quick, device, seed)
             return ODE_PROBLEMS[name](quick, device, seed)
     except Exception as err:  # noqa: BLE001 - recorded in the table, the run goes on
         return [error_row(name, variant, err)]
@@ -128,7 +131,7 @@ def run_benchmarks(
     Every case runs isolated from global state (dtype, device, threads, RNGs, DeepXDE config);
     a case that raises becomes a row with ``status: error``, and the others still run.
     ``jobs > 1`` trains the PDE cases in that many worker processes (one thread each); the
-    remaining problems (timing-sensitive residual4, ODE problems) run serially afterwards.
+    remaining problems (timing-sensitive residual4 and sampled, ODE problems) run serially afterwards.
     ``dry_run`` validates the options and returns the cases as rows without running them.
     """
     from tqdm import tqdm
