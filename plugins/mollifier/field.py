@@ -364,7 +364,7 @@ class MollifiedField:
             box = self._grid_conv(self._orders(alpha))
         box = box[component if box.shape[0] > 1 else 0]
         return [
-            interpolation_estimate(box, a, k, h)
+            interpolation_estimate(box, a, k, h, self.plan.reach)
             for a, (k, h) in enumerate(zip(self._lattice_orders(alpha), self.plan.spacing))
         ]
 
