@@ -74,6 +74,12 @@ def _run_parser(sub) -> None:
         "--rtol", type=float, default=DEFAULTS["rtol"], help="tolerance of the precision policy"
     )
     p.add_argument(
+        "--max-nodes",
+        type=int,
+        default=DEFAULTS["max_nodes"],
+        help="largest lattice (nodes) that lattice/auto mode evaluates",
+    )
+    p.add_argument(
         "--strict", action="store_true", help="error instead of falling back to autodiff"
     )
 
@@ -100,9 +106,22 @@ def _cmd_run(args, script_args: Sequence[str]) -> int:
             boundary=args.boundary,
             precision=args.precision,
             rtol=args.rtol,
+            max_nodes=args.max_nodes,
         )
+        _log_choices()
     run_script(args.script, script_args, args.derivatives, strict=args.strict, **options)
     return 0
+
+
+def _log_choices() -> None:
+    """Print the layer's INFO messages (e.g. the mode 'auto' chose) on stderr."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("steadygrad: %(message)s"))
+    logger = logging.getLogger("steadygrad")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def _cmd_list(args, _rest) -> int:

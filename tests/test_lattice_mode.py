@@ -147,3 +147,19 @@ def test_auto_logs_its_choice_once(caplog):
             auto(torch.rand(100, 2, dtype=torch.float64))
     chosen = [r.getMessage() for r in caplog.records if "chose" in r.getMessage()]
     assert len(chosen) == 1 and "lattice mode" in chosen[0] and "cost less" in chosen[0]
+
+
+def test_lattice_mode_on_every_device_matches_scattered_and_trains(device):
+    net = _net(2).to(device)
+    X = torch.rand(500, 2, dtype=torch.float64, device=device).requires_grad_()
+    lat = MollifierLayer(net, width=0.1, mode="lattice")
+    sc = MollifierLayer(net, width=0.1, mode="scattered")
+    ul, us = lat(X), sc(X)
+    for alpha in [(0, 0), (2, 0), (1, 1), (0, 4)]:
+        dl, ds = lat.derivative(ul, alpha), sc.derivative(us, alpha)
+        assert dl.device == X.device
+        assert float((dl - ds).abs().max()) <= 1e-6 * float(ds.abs().max()), alpha
+    r = lat.derivative(ul, (2, 0)) + lat.derivative(ul, (0, 2))
+    (r**2).mean().backward()  # leaf input's gradient and parameter gradients on the device
+    assert X.grad is not None and torch.isfinite(X.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters())
