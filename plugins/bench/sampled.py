@@ -58,8 +58,10 @@ def _laplacian(dde, y, x, dim):
 
 def _poisson(dim: int, n_domain: int, n_boundary: int):
     def data(dde):
-        geom = dde.geometry.Rectangle([0, 0], [1, 1]) if dim == 2 else dde.geometry.Cuboid(
-            [0, 0, 0], [1, 1, 1]
+        geom = (
+            dde.geometry.Rectangle([0, 0], [1, 1])
+            if dim == 2
+            else dde.geometry.Cuboid([0, 0, 0], [1, 1, 1])
         )
         bc = dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on)
 
@@ -74,9 +76,7 @@ def _poisson(dim: int, n_domain: int, n_boundary: int):
 def _plate(dde):
     geom = dde.geometry.Rectangle([0, 0], [1, 1])
     bc = dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on)
-    navier = dde.icbc.OperatorBC(
-        geom, lambda x, y, _: _laplacian(dde, y, x, 2), lambda _, on: on
-    )
+    navier = dde.icbc.OperatorBC(geom, lambda x, y, _: _laplacian(dde, y, x, 2), lambda _, on: on)
 
     def pde(x, y):
         lap = _laplacian(dde, y, x, 2)
@@ -105,9 +105,7 @@ SAMPLED: dict[str, Case] = {
     "poisson2d": Case(_poisson(2, 2000, 200), _exact_sin(2), 2, 0.1),
     "plate2d": Case(_plate, _exact_sin(2), 2, 0.1),
     "poisson3d": Case(_poisson(3, 4000, 800), _exact_sin(3), 3, 0.2, scattered=False),
-    "heat1d": Case(
-        _heat, lambda x: np.exp(-x[:, 1]) * np.sin(np.pi * x[:, 0]), 2, 0.1, axes=(0,)
-    ),
+    "heat1d": Case(_heat, lambda x: np.exp(-x[:, 1]) * np.sin(np.pi * x[:, 0]), 2, 0.1, axes=(0,)),
 }
 
 VARIANTS = ("autodiff", "mollifier-auto", "mollifier-scattered")

@@ -28,7 +28,9 @@ __all__ = ["Attach", "Sample"]
 def _skip_input_grad(ctx, grad) -> torch.Tensor | None:
     """NaN for a leaf input's gradient that nobody differentiates further (see above)."""
     if ctx.x_leaf and ctx.field.input_grad == "graph" and not torch.is_grad_enabled():
-        return torch.full((grad.shape[0], len(ctx.alpha)), float("nan"), dtype=ctx.dtype, device=grad.device)
+        return torch.full(
+            (grad.shape[0], len(ctx.alpha)), float("nan"), dtype=ctx.dtype, device=grad.device
+        )
     return None
 
 

@@ -187,7 +187,9 @@ class MollifiedField:
             for a, e in zip(self._lattice_orders(alpha), self._lattice_orders(extra, all_axes=True))
         ]
         if max(orders) > DEGREE - 2:
-            raise UnservableDerivative(f"interpolant derivative orders {orders} beyond {DEGREE - 2}")
+            raise UnservableDerivative(
+                f"interpolant derivative orders {orders} beyond {DEGREE - 2}"
+            )
         box = self._grid_conv(self._orders(alpha))
         box = box[component if box.shape[0] > 1 else 0].reshape(-1)
         plan = self.plan
@@ -376,11 +378,7 @@ class MollifiedField:
             return self._cache[key]
         out = self._compute(component, alpha)
         P = self.precision
-        if (
-            any(self._orders(alpha))
-            and P.wants_check(key)
-            and self.values.dtype != torch.float64
-        ):
+        if any(self._orders(alpha)) and P.wants_check(key) and self.values.dtype != torch.float64:
             out = self._enforce_precision(component, alpha, out)
         if self.mode == "lattice" and key not in P.checked:  # after any switch to float64
             out = self._enforce_interpolation(component, alpha, out)

@@ -30,7 +30,15 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-__all__ = ["DEGREE", "LEFT", "NODES", "SAFETY", "axis_weights", "error_constant", "interpolation_estimate"]
+__all__ = [
+    "DEGREE",
+    "LEFT",
+    "NODES",
+    "SAFETY",
+    "axis_weights",
+    "error_constant",
+    "interpolation_estimate",
+]
 
 DEGREE = 5
 NODES = DEGREE + 1
@@ -67,9 +75,7 @@ def error_constant(order: int, reach: float = 0.5) -> float:
     nodes = np.arange(NODES) - DEGREE / 2
     omega = np.poly1d(np.poly(nodes))
     s = np.linspace(-reach, reach, 2001)
-    return float(np.abs(omega.deriv(order)(s) if order else omega(s)).max()) / math.factorial(
-        NODES
-    )
+    return float(np.abs(omega.deriv(order)(s) if order else omega(s)).max()) / math.factorial(NODES)
 
 
 def interpolation_estimate(

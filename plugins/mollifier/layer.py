@@ -206,8 +206,10 @@ class MollifierLayer(nn.Module):
         self.mode, self.boundary = mode, boundary
         self.finite = FiniteCheck(check_finite)
         self.precision = PrecisionState(precision, rtol)
-        if isinstance(max_nodes, bool) or not isinstance(max_nodes, numbers.Integral) or (
-            max_nodes < 1
+        if (
+            isinstance(max_nodes, bool)
+            or not isinstance(max_nodes, numbers.Integral)
+            or (max_nodes < 1)
         ):
             raise ValueError(f"max_nodes must be a positive integer, got {max_nodes!r}")
         self.max_nodes = int(max_nodes)
@@ -445,8 +447,7 @@ class MollifierLayer(nn.Module):
             return self._scattered(x, self.stencil(dim))
         if len(axes) != dim and self.mode == "grid":
             raise ValueError(
-                "grid mode mollifies every input axis; use mode='lattice' or 'scattered' with "
-                "axes="
+                "grid mode mollifies every input axis; use mode='lattice' or 'scattered' with axes="
             )
         st, plan = self._plan(x)
         if plan is None:
