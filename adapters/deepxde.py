@@ -240,7 +240,7 @@ def _fallback(st: _State | None, name: str, *args, **kwargs):
         ):
             why = (
                 "its outputs are not connected to the inputs' autograd graph (the network is "
-                "evaluated on a lattice, not at the inputs); use mode='lattice' or 'scattered', or a "
+                "evaluated elsewhere, not at the inputs); use a mode that connects them, or a "
                 "derivative the operator serves"
                 if not st.operator.autodiff_compatible
                 else f"this tensor of shape {tuple(ys.shape)} is not connected to the inputs' "

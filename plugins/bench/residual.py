@@ -131,7 +131,6 @@ def residual4(
                 except torch.cuda.OutOfMemoryError:  # the float64 reference did not fit
                     row["rel_err"], row["note"] = None, "out of memory computing rel_err"
             rows.append(row)
-            del net, fn
             if device.startswith("cuda"):
                 torch.cuda.empty_cache()
     _ratios(rows)

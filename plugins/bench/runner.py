@@ -131,7 +131,8 @@ def run_benchmarks(
     Every case runs isolated from global state (dtype, device, threads, RNGs, DeepXDE config);
     a case that raises becomes a row with ``status: error``, and the others still run.
     ``jobs > 1`` trains the PDE cases in that many worker processes (one thread each); the
-    remaining problems (timing-sensitive residual4 and sampled, ODE problems) run serially afterwards.
+    remaining problems (timing-sensitive residual4 and sampled, ODE problems) run serially
+    afterwards.
     ``dry_run`` validates the options and returns the cases as rows without running them.
     """
     from tqdm import tqdm

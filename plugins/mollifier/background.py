@@ -1,9 +1,10 @@
 """Lattice mode: the background lattice that serves arbitrary points.
 
 The lattice covers the points' bounding box plus PAD nodes (at least NODES nodes per axis),
-widened by the stencil half-width K on the mollified axes, so that the unpadded convolution yields D^alpha u
-on every node the interpolation needs (the interpolation stencils shift inwards at the ends).  Its axes are stored with the non-mollified
-axes first and the mollified axes last: the convolution passes of grid mode then apply
+widened by the stencil half-width K on the mollified axes, so that the unpadded convolution
+yields D^alpha u on every node the interpolation needs (the interpolation stencils shift
+inwards at the ends).  Its axes are stored with the non-mollified axes first and the
+mollified axes last: the convolution passes of grid mode then apply
 unchanged to the last axes.  Mollified axes use the stencil spacing; the others a spacing
 chosen by the layer (refined when the interpolation estimate asks for it).
 """

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from .background import BackgroundPlan
-from .grid import LatticePlan, axis_pass, valid_mask
 from .connect import Attach, Sample
+from .grid import LatticePlan, axis_pass, valid_mask
 from .interpolate import DEGREE, interpolation_estimate
 from .precision import (
     DEFAULT_ROUNDING,

@@ -415,7 +415,7 @@ class MollifierLayer(nn.Module):
             except ValueError:
                 plan = None
             if plan is not None:
-                self._announce("grid", f"the points are nodes of the stencil lattice")
+                self._announce("grid", "the points are nodes of the stencil lattice")
                 return st, plan
         self._announce(
             "scattered", f"no lattice smaller than {budget:,} stencil evaluations serves them"
