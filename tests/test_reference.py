@@ -45,3 +45,26 @@ def test_cahn_hilliard_reference_converges_to_manufactured_solution():
         errs.append(np.abs(phi - _phi(torch.tensor(X), torch.tensor(Y)).numpy()).max())
     order = np.log2(errs[0] / errs[1])
     assert errs[1] < 2e-3 and 1.8 < order < 2.2, errs
+
+
+def test_heat_fv_is_second_order_on_a_manufactured_solution():
+    """div((1 + x) grad u) = -f with u = sin(pi x) sin(pi y) sin(pi z) (3D) and in 2D."""
+    from steadygrad.bench.reference import heat_fv
+
+    for dim in (2, 3):
+
+        def exact(*c):
+            return np.prod([np.sin(np.pi * x) for x in c], axis=0)
+
+        def k(*c):
+            return 1 + c[0]
+
+        def f(*c):
+            rest = np.prod([np.sin(np.pi * x) for x in c[1:]], axis=0)
+            return (1 + c[0]) * dim * np.pi**2 * exact(*c) - np.pi * np.cos(np.pi * c[0]) * rest
+
+        errors = []
+        for m in (9, 17):
+            grid = np.meshgrid(*[np.linspace(0, 1, m)] * dim, indexing="ij")
+            errors.append(np.abs(heat_fv(k, f, m, dim) - exact(*grid)).max())
+        assert 3.5 < errors[0] / errors[1] < 4.5, (dim, errors)

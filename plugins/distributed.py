@@ -1,0 +1,170 @@
+"""Grid mode split across processes with ``torch.distributed`` (domain decomposition).
+
+A global lattice of n_0 x n_1 x ... nodes is cut into contiguous slabs along its leading axis,
+one per rank (sizes differ by at most one).  Each rank evaluates the network on its own slab
+only: grid mode with ``boundary='extend'`` already evaluates g on a margin of K nodes around
+the points it is given, so a slab's margin *is* the halo, and no values are exchanged.  The
+derivatives a rank computes for its nodes are therefore exactly those of grid mode on the whole
+lattice (to round-off).  What needs communication is the reduction: losses are sums over the
+rank's nodes divided by the global node count, and parameter gradients are summed over ranks
+by :func:`all_reduce_gradients` (one flat all-reduce per call; see docs/distributed.md for
+why not ``DistributedDataParallel``).
+
+Works with any backend of ``torch.distributed``: gloo with CPU tensors, NCCL with CUDA tensors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["ShardedLattice", "all_reduce_gradients", "global_sum", "split_rows"]
+
+
+def split_rows(n: int, world: int) -> list[tuple[int, int]]:
+    """Contiguous [start, stop) row ranges of ``n`` rows over ``world`` ranks, sizes within 1."""
+    if world > n:
+        raise ValueError(
+            f"a lattice with {n} rows along its leading axis cannot be split over {world} "
+            f"processes (each needs at least one row); use at most {n} processes"
+        )
+    base, extra = divmod(n, world)
+    bounds, start = [], 0
+    for r in range(world):
+        stop = start + base + (r < extra)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def _group_info(group) -> tuple[int, int]:
+    if not (dist.is_available() and dist.is_initialized()):
+        raise RuntimeError(
+            "no torch.distributed process group: launch with `torchrun --nproc_per_node N "
+            "script.py` and call torch.distributed.init_process_group() first (backend 'gloo' "
+            "for CPU tensors, 'nccl' for CUDA)"
+        )
+    return dist.get_rank(group), dist.get_world_size(group)
+
+
+class ShardedLattice:
+    """A regular lattice of nodes ``origin + k * spacing`` split by rows across ranks.
+
+    Args:
+        shape: nodes per axis (n_0, ..., n_{d-1}); the split is along axis 0.
+        spacing: node spacing per axis (one number or one per axis).
+        origin: coordinates of node (0, ..., 0).
+        group: process group (default: the world).
+
+    Every rank must build the same lattice; :meth:`check` verifies that collectively.
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        spacing: float | Sequence[float],
+        origin: float | Sequence[float] = 0.0,
+        group=None,
+    ):
+        self.shape = tuple(int(n) for n in shape)
+        d = len(self.shape)
+        if d == 0 or min(self.shape) < 1:
+            raise ValueError(f"shape must hold a positive node count per axis, got {shape}")
+        self.spacing = _per_axis(spacing, d, "spacing")
+        self.origin = _per_axis(origin, d, "origin", positive=False)
+        self.group = group
+        self.rank, self.world = _group_info(group)
+        self.rows = split_rows(self.shape[0], self.world)[self.rank]
+        self.check()
+
+    @property
+    def global_count(self) -> int:
+        """Number of lattice nodes over all ranks."""
+        return math.prod(self.shape)
+
+    @property
+    def local_shape(self) -> tuple:
+        """Nodes per axis of this rank's slab."""
+        return (self.rows[1] - self.rows[0], *self.shape[1:])
+
+    def check(self) -> None:
+        """Raise ``ValueError`` on every rank if the ranks were given different lattices."""
+        mine = torch.tensor([*self.shape, *self.spacing, *self.origin], dtype=torch.float64)
+        backend = dist.get_backend(self.group)
+        device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else "cpu"
+        everyone = [torch.empty_like(mine, device=device) for _ in range(self.world)]
+        dist.all_gather(everyone, mine.to(device), group=self.group)
+        for r, other in enumerate(everyone):
+            if other.shape != mine.shape or not torch.equal(other.cpu(), mine):
+                raise ValueError(
+                    f"rank {self.rank} and rank {r} were given different lattices "
+                    f"({mine.tolist()} vs {other.cpu().tolist()}: shape, spacing, origin); "
+                    "every rank must build the same ShardedLattice"
+                )
+
+    def points(self, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
+        """This rank's nodes (n_local, d) in C order (leading axis slowest)."""
+        axes = [
+            o + h * torch.arange(a, b, dtype=torch.float64, device=device)
+            for o, h, (a, b) in zip(self.origin, self.spacing, self._ranges())
+        ]
+        grid = torch.meshgrid(*axes, indexing="ij")
+        return torch.stack(grid, dim=-1).reshape(-1, len(axes)).to(dtype)
+
+    def local(self, values):
+        """This rank's rows of a global array/tensor whose leading axes are the lattice's
+        (``shape`` or flattened in C order)."""
+        a, b = self.rows
+        if tuple(values.shape[: len(self.shape)]) == self.shape:
+            return values[a:b].reshape(-1, *values.shape[len(self.shape) :])
+        per_row = math.prod(self.shape[1:])
+        if values.shape[0] != self.global_count:
+            raise ValueError(
+                f"values of shape {tuple(values.shape)} match neither the lattice {self.shape} "
+                f"nor its {self.global_count} nodes"
+            )
+        return values[a * per_row : b * per_row]
+
+    def _ranges(self):
+        return [self.rows, *((0, n) for n in self.shape[1:])]
+
+
+def _per_axis(value, d: int, what: str, positive: bool = True) -> tuple:
+    vals = (value,) * d if isinstance(value, (int, float)) else tuple(value)
+    if len(vals) != d:
+        raise ValueError(f"{what} needs one value per axis ({d}), got {len(vals)}")
+    vals = tuple(float(v) for v in vals)
+    if positive and not all(math.isfinite(v) and v > 0 for v in vals):
+        raise ValueError(f"{what} must be positive numbers, got {vals}")
+    return vals
+
+
+def all_reduce_gradients(parameters: Iterable[torch.Tensor], group=None) -> None:
+    """Sum ``.grad`` of ``parameters`` over the ranks (in place), in one flat all-reduce.
+
+    Parameters without a gradient on this rank count as zero gradients, so every rank joins
+    the same collective.  Call it after ``backward()`` and before the optimiser step.
+    """
+    params = [p for p in parameters if p.requires_grad]
+    if not params:
+        return
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.reshape(-1) for p in params])
+    dist.all_reduce(flat, group=group)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad.copy_(flat[offset : offset + n].view_as(p))
+        offset += n
+
+
+def global_sum(value: torch.Tensor, group=None) -> torch.Tensor:
+    """Sum of a (detached) tensor over the ranks, e.g. the total loss for reporting."""
+    out = value.detach().clone()
+    dist.all_reduce(out, group=group)
+    return out

@@ -1,0 +1,78 @@
+"""Distributed grid mode (gloo, 2 spawned processes) against one process on the same lattice."""
+
+import os
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from steadygrad.distributed import ShardedLattice, all_reduce_gradients, global_sum, split_rows
+from steadygrad.mollifier import MollifierLayer
+
+H = 0.1
+CASES = {"uneven": (7, 6, 5), "thin": (3, 6, 5)}  # 4+3 rows; 2+1 rows (one row < halo K=2)
+
+
+def _net():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1)
+    ).double()
+
+
+def _loss(net, X, count):
+    layer = MollifierLayer(net, width=2 * H, spacing=H, mode="grid")
+    u = layer(X)
+    lap = sum(layer.derivative(u, tuple(2 * (j == i) for j in range(3))) for i in range(3))
+    r = lap + torch.sin(X[:, :1]) * X[:, 1:2] - layer.derivative(u, (0, 0, 4)) * 1e-3
+    return (r**2).sum() / count
+
+
+def _worker(rank, world, path, out):
+    dist.init_process_group("gloo", init_method=f"file://{path}", rank=rank, world_size=world)
+    try:
+        result = {}
+        for name, shape in CASES.items():
+            lattice = ShardedLattice(shape, H, origin=(0.0, -0.2, 0.3))
+            net = _net()
+            loss = _loss(net, lattice.points().requires_grad_(), lattice.global_count)
+            loss.backward()
+            all_reduce_gradients(net.parameters())
+            result[name] = (global_sum(loss), [p.grad.clone() for p in net.parameters()])
+        try:
+            ShardedLattice((7 + rank, 6, 5), H)
+        except ValueError as err:
+            result["mismatch"] = str(err)
+        torch.save(result, os.path.join(out, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def _single(shape):
+    g = [torch.arange(n, dtype=torch.float64) * H + o for n, o in zip(shape, (0.0, -0.2, 0.3))]
+    X = torch.stack(torch.meshgrid(*g, indexing="ij"), -1).reshape(-1, 3).requires_grad_()
+    net = _net()
+    loss = _loss(net, X, X.shape[0])
+    loss.backward()
+    return loss.detach(), [p.grad for p in net.parameters()]
+
+
+def test_two_gloo_processes_equal_one_process(tmp_path):
+    mp.spawn(_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    results = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    for name, shape in CASES.items():
+        loss, grads = _single(shape)
+        for res in results:
+            dloss = abs(float(res[name][0] - loss))
+            dgrad = max(float((a - b).abs().max()) for a, b in zip(res[name][1], grads))
+            assert dloss <= 1e-10 * abs(float(loss)) and dgrad <= 1e-10, (name, dloss, dgrad)
+    for res in results:
+        assert "different lattices" in res["mismatch"]
+
+
+def test_bad_input_without_a_process_group_and_too_many_ranks():
+    with pytest.raises(RuntimeError, match="torchrun"):
+        ShardedLattice((4, 4), 0.1)
+    with pytest.raises(ValueError, match="at most 3 processes"):
+        split_rows(3, 4)
+    assert split_rows(7, 2) == [(0, 4), (4, 7)]
