@@ -76,3 +76,54 @@ def test_bad_input_without_a_process_group_and_too_many_ranks():
     with pytest.raises(ValueError, match="at most 3 processes"):
         split_rows(3, 4)
     assert split_rows(7, 2) == [(0, 4), (4, 7)]
+
+
+def _ode_worker(rank, world, path, out):
+    """DDP over a neural ODE solved by a multistep method with the corrected backward."""
+    import steadygrad  # noqa: F401 - registers the methods
+    from torch.nn.parallel import DistributedDataParallel
+    from torchdiffeq import odeint
+
+    dist.init_process_group("gloo", init_method=f"file://{path}", rank=rank, world_size=world)
+    try:
+        func = _ode_func()
+        ddp = DistributedDataParallel(func)
+        loss = _ode_loss(ddp, _ode_batch()[rank], odeint)
+        loss.backward()
+        torch.save([p.grad.clone() for p in func.parameters()], os.path.join(out, f"ode{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def _ode_func():
+    torch.manual_seed(3)
+    return torch.nn.Sequential(
+        torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2)
+    ).double()
+
+
+def _ode_batch():
+    torch.manual_seed(4)
+    return torch.randn(2, 5, 2, dtype=torch.float64)  # one batch of 5 states per rank
+
+
+def _ode_loss(func, y0, odeint):
+    t = torch.linspace(0, 1, 6, dtype=torch.float64)
+    options = {"step_size": 0.05, "params": list(func.parameters())}
+    ys = odeint(lambda t, y: func(y), y0, t, method="leapfrog", options=options)
+    return ys.pow(2).mean()
+
+
+def test_ddp_neural_ode_with_corrected_multistep_gradients(tmp_path):
+    import steadygrad  # noqa: F401
+    from torchdiffeq import odeint
+
+    mp.spawn(_ode_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"ode{r}.pt") for r in range(2)]
+    func = _ode_func()
+    for y0 in _ode_batch():  # DDP averages: the mean of the per-batch gradients
+        _ode_loss(func, y0, odeint).div(2).backward()
+    for a, b in zip(ranks[0], ranks[1]):
+        assert torch.equal(a, b)  # identical on both ranks
+    for a, ref in zip(ranks[0], func.parameters()):
+        assert torch.allclose(a, ref.grad, rtol=1e-12, atol=1e-14)

@@ -14,10 +14,11 @@ from .pde import PDE_PROBLEMS, VARIANTS
 from .report import markdown, plots
 from .residual import residual4
 from .sampled import sampled
+from .scaling import scaling
 
 __all__ = ["ALL_PROBLEMS", "check_options", "failed", "run_benchmarks"]
 
-ALL_PROBLEMS = [*PDE_PROBLEMS, "residual4", "sampled", *ODE_PROBLEMS]
+ALL_PROBLEMS = [*PDE_PROBLEMS, "residual4", "sampled", "scaling", *ODE_PROBLEMS]
 
 
 def _jobs(problems, noise, variants):
@@ -57,6 +58,8 @@ def _run_case(
                 return residual4(quick, device, seed)
             if name == "sampled":
                 return sampled(quick, device, seed)
+            if name == "scaling":
+                return scaling(quick, device, seed)
             return ODE_PROBLEMS[name](quick, device, seed)
     except Exception as err:  # noqa: BLE001 - recorded in the table, the run goes on
         return [error_row(name, variant, err)]
