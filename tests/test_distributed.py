@@ -127,3 +127,24 @@ def test_ddp_neural_ode_with_corrected_multistep_gradients(tmp_path):
         assert torch.equal(a, b)  # identical on both ranks
     for a, ref in zip(ranks[0], func.parameters()):
         assert torch.allclose(a, ref.grad, rtol=1e-12, atol=1e-14)
+
+
+def test_example_under_torchrun_two_processes_matches_one(tmp_path):
+    import re
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(__file__), "..", "examples", "heat3d_distributed.py")
+    losses = []
+    for n in (1, 2):
+        res = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n),
+             "--master_port", str(29540 + n), script, "--adam", "10", "--lbfgs", "2", "--n", "7"],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr[-3000:]
+        found = re.search(r"processes=(\d) loss=(\S+) k_rel_err=(\S+)", res.stdout)
+        assert found and found.group(1) == str(n), res.stdout
+        losses.append((float(found.group(2)), float(found.group(3))))
+    assert abs(losses[0][0] - losses[1][0]) <= 1e-8 * losses[0][0], losses
+    assert abs(losses[0][1] - losses[1][1]) <= 1e-6, losses

@@ -113,6 +113,7 @@ def test_docs_have_snippets():
     [
         ("beam.py", ["--iterations", "50"]),
         ("diffusion_reaction_inverse.py", ["--iterations", "50"]),
+        ("heat3d_distributed.py", ["--adam", "20", "--lbfgs", "3", "--n", "7"]),
     ],
 )
 def test_example_scripts_run_at_reduced_size(script, args, tmp_path):
