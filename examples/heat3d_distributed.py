@@ -58,7 +58,7 @@ class Fields(torch.nn.Module):
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--n", type=int, default=15, help="interior lattice nodes per axis")
+    p.add_argument("--size", type=int, default=15, help="interior lattice nodes per axis")
     p.add_argument("--adam", type=int, default=1500, help="Adam steps")
     p.add_argument("--lbfgs", type=int, default=300, help="L-BFGS iterations after Adam")
     p.add_argument("--seed", type=int, default=0)
@@ -74,10 +74,10 @@ def main(argv=None) -> dict:
 
 
 def train(args) -> dict:
-    m = args.n + 2
+    m = args.size + 2
     h = 1.0 / (m - 1)
     u_ref = heat_fv(conductivity, lambda *c: np.ones_like(c[0]), m, 3)[1:-1, 1:-1, 1:-1]
-    lattice = ShardedLattice((args.n,) * 3, h, origin=h)
+    lattice = ShardedLattice((args.size,) * 3, h, origin=h)
     X = lattice.points()
     u_data = torch.as_tensor(lattice.local(u_ref.reshape(-1, 1)))
     k_true = conductivity(*X.T.numpy())

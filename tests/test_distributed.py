@@ -137,11 +137,15 @@ def test_example_under_torchrun_two_processes_matches_one(tmp_path):
     script = os.path.join(os.path.dirname(__file__), "..", "examples", "heat3d_distributed.py")
     losses = []
     for n in (1, 2):
+        launch = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(n)]
+        launch += ["--master-port", str(29540 + n), script]
         res = subprocess.run(
-            [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n),
-             "--master_port", str(29540 + n), script, "--adam", "10", "--lbfgs", "2", "--n", "7"],
-            capture_output=True, text=True, timeout=300, cwd=tmp_path,
-        )  # fmt: skip
+            [*launch, "--adam", "10", "--lbfgs", "2", "--size", "7"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
         assert res.returncode == 0, res.stderr[-3000:]
         found = re.search(r"processes=(\d) loss=(\S+) k_rel_err=(\S+)", res.stdout)
         assert found and found.group(1) == str(n), res.stdout

@@ -3,7 +3,7 @@
 Grid and lattice mode evaluate the network on lattice nodes, not at the inputs x, so plain
 autograd would see no dependence of u on x.  These functions restore it: the gradient of
 D^alpha u with respect to x[:, i] is the field's own D^(alpha + e_i) u, itself connected, so
-``torch.autograd.grad`` through x (output transforms, DeepXDE's autodiff fallback, nested
+``torch.autograd.grad`` through x (output transforms, a host's autodiff fallback, nested
 calls) returns mollifier derivatives.  Where the kernel cannot serve alpha + e_i, lattice mode
 differentiates its interpolant along axis i instead; grid mode returns NaN there (a gradient
 nobody reads, such as a leaf input's ``.grad`` after ``loss.backward()``, is harmless, and one
