@@ -59,8 +59,8 @@ class Fields(torch.nn.Module):
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=15, help="interior lattice nodes per axis")
-    p.add_argument("--adam", type=int, default=1500, help="Adam steps")
-    p.add_argument("--lbfgs", type=int, default=300, help="L-BFGS iterations after Adam")
+    p.add_argument("--adam", type=int, default=3000, help="Adam steps")
+    p.add_argument("--lbfgs", type=int, default=1500, help="L-BFGS iterations after Adam")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if "RANK" not in os.environ:  # plain `python`: a process group of one
