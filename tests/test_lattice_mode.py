@@ -51,7 +51,8 @@ def test_lattice_matches_scattered_orders_0_to_4_and_bound_holds(dim):
 
 
 def test_interpolation_estimate_tracks_the_measured_error():
-    """The Lagrange-remainder estimate from lattice differences is within 30x of the truth."""
+    """The Lagrange-remainder estimate from lattice differences (x SAFETY) covers the measured
+    interpolation error without overstating it more than 30x."""
     net = _net(2, scale=6.0)
     X = torch.rand(400, 2, dtype=torch.float64)
     lat = MollifierLayer(net, width=0.2, points=3, mode="lattice")
@@ -60,7 +61,7 @@ def test_interpolation_estimate_tracks_the_measured_error():
     for alpha in [(0, 0), (2, 0), (2, 2)]:
         err = float((lat.derivative(ul, alpha) - sc.derivative(us, alpha)).abs().max())
         estimate = sum(field_of(ul)[0].interpolation_estimate(alpha))
-        assert err / 30 <= estimate <= 30 * err, (alpha, err, estimate)
+        assert err <= estimate <= 30 * err, (alpha, err, estimate)
 
 
 def test_non_mollified_axis_derivatives_and_refinement():
