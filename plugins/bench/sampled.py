@@ -169,14 +169,14 @@ def sampled(quick: bool, device: str, seed: int, names=None, dtypes=None) -> lis
             try:
                 models = _models(dde, sgd, case, variants, seed)
                 per_step = _train_interleaved(sgd, models, case, chunks, chunk)
-                rows += _rows(dde, sgd, name, case, models, per_step, device, chunks * chunk)
+                rows += _rows(sgd, name, case, models, per_step, device, chunks * chunk)
             finally:
                 sgd.disable()
     torch.set_default_device("cpu")
     return rows
 
 
-def _rows(dde, sgd, name, case, models, per_step, device, steps) -> list[dict]:
+def _rows(sgd, name, case, models, per_step, device, steps) -> list[dict]:
     rng = np.random.default_rng(0)
     test = rng.random((4000, case.dim))
     rows = []

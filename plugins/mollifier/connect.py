@@ -38,6 +38,22 @@ def _plus(alpha: tuple, axis: int) -> tuple:
     return tuple(a + (j == axis) for j, a in enumerate(alpha))
 
 
+def _input_gradient(ctx, grad, column) -> torch.Tensor:
+    """(N, d) gradient with respect to x: grad times ``column(i)`` (N, 1) for every axis i;
+    NaN where ``column`` raises ``ValueError`` (an order nobody can serve)."""
+    skipped = _skip_input_grad(ctx, grad)
+    if skipped is not None:
+        return skipped
+    cols = []
+    for i in range(len(ctx.alpha)):
+        try:
+            col = column(i)
+        except ValueError:
+            col = torch.full_like(grad, float("nan"))
+        cols.append(col.to(grad.dtype))
+    return (grad * torch.cat(cols, 1)).to(ctx.dtype)
+
+
 class Sample(torch.autograd.Function):
     """Lattice mode: interpolate lattice values to the points.
 
@@ -60,19 +76,16 @@ class Sample(torch.autograd.Function):
             gbox = grad.new_zeros(ctx.numel).scatter_add(
                 0, ctx.index.reshape(-1), (grad * ctx.weights).reshape(-1)
             )
-        if ctx.needs_input_grad[0] and (gx := _skip_input_grad(ctx, grad)) is None:
-            cols = []
-            for i in range(len(ctx.alpha)):
-                field, c = ctx.field, ctx.component
+        if ctx.needs_input_grad[0]:
+            field, c = ctx.field, ctx.component
+
+            def column(i):
                 try:
-                    col = field.point_derivative(c, _plus(ctx.alpha, i), ctx.extra)
+                    return field.point_derivative(c, _plus(ctx.alpha, i), ctx.extra)
                 except ValueError:  # the kernel stops here: differentiate the interpolant
-                    try:
-                        col = field.point_derivative(c, ctx.alpha, _plus(ctx.extra, i))
-                    except ValueError:
-                        col = torch.full_like(grad, float("nan"))
-                cols.append(col.to(grad.dtype))
-            gx = (grad * torch.cat(cols, 1)).to(ctx.dtype)
+                    return field.point_derivative(c, ctx.alpha, _plus(ctx.extra, i))
+
+            gx = _input_gradient(ctx, grad, column)
         return gx, gbox, None, None, None, None, None, None
 
 
@@ -89,13 +102,9 @@ class Attach(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         gx = None
-        if ctx.needs_input_grad[0] and (gx := _skip_input_grad(ctx, grad)) is None:
-            cols = []
-            for i in range(len(ctx.alpha)):
-                try:
-                    col = ctx.field.connected_derivative(ctx.component, _plus(ctx.alpha, i))
-                except ValueError:
-                    col = torch.full_like(grad, float("nan"))
-                cols.append(col.to(grad.dtype))
-            gx = (grad * torch.cat(cols, 1)).to(ctx.dtype)
+        if ctx.needs_input_grad[0]:
+            field, c = ctx.field, ctx.component
+            gx = _input_gradient(
+                ctx, grad, lambda i: field.connected_derivative(c, _plus(ctx.alpha, i))
+            )
         return gx, grad, None, None, None
