@@ -170,6 +170,11 @@ class MollifiedField:
                 self._cache[("grid", orders[: i + 1])] = out
         return out
 
+    def _component_box(self, alpha: tuple, component: int) -> torch.Tensor:
+        """The convolved box (1, *size) of D^alpha u[:, component] along the mollified axes."""
+        box = self._grid_conv(self._orders(alpha))
+        return box if box.shape[0] == 1 else box[component : component + 1]
+
     def _lattice_orders(self, alpha: tuple, all_axes: bool = False) -> tuple:
         """Derivative orders of the interpolant per lattice axis (only non-mollified axes)."""
         return tuple(
@@ -190,8 +195,7 @@ class MollifiedField:
             raise UnservableDerivative(
                 f"interpolant derivative orders {orders} beyond {DEGREE - 2}"
             )
-        box = self._grid_conv(self._orders(alpha))
-        box = box[component if box.shape[0] > 1 else 0].reshape(-1)
+        box = self._component_box(alpha, component).reshape(-1)
         plan = self.plan
         weights = plan.weights(orders, box.dtype)
         return Sample.apply(self.x, box, self, component, alpha, extra, plan.neighbours, weights)
@@ -200,8 +204,7 @@ class MollifiedField:
         """Grid mode: D^alpha u[:, component] (N, 1) at the points, connected to x (see
         ``connect.py``)."""
         self._check_alpha(alpha, component)
-        box = self._grid_conv(self._orders(alpha))
-        value = self._gather(box if box.shape[0] == 1 else box[component : component + 1])
+        value = self._gather(self._component_box(alpha, component))
         if not self.x.requires_grad:
             return value
         return Attach.apply(self.x, value, self, component, alpha)
@@ -363,8 +366,7 @@ class MollifiedField:
             return []
         alpha = self._check_alpha(alpha, component)
         with torch.no_grad():
-            box = self._grid_conv(self._orders(alpha))
-        box = box[component if box.shape[0] > 1 else 0]
+            box = self._component_box(alpha, component)[0]
         return [
             interpolation_estimate(box, a, k, h, self.plan.reach)
             for a, (k, h) in enumerate(zip(self._lattice_orders(alpha), self.plan.spacing))
