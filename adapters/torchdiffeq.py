@@ -9,7 +9,8 @@ t[1] - t[0]), ``interp`` ('linear' or 'cubic', for output times off the grid), `
 (evaluate func just after each grid time, for functions with jumps there), ``correction``
 (default True: adjoint-consistent gradients for time-indexed parameters; False: the exact
 discrete gradient), ``start`` ('euler', 'rk2', 'rk4'), ``params`` (tensors func depends on;
-default ``func.parameters()``).  This module only translates torchdiffeq's solver protocol;
+default ``func.parameters()``), ``checkpoint`` (O(sqrt(N)) stored states) and ``recompute``
+(one stored state per step instead of f's autograd graph).  This module only translates torchdiffeq's solver protocol;
 the numerics live in :mod:`steadygrad.multistep`.
 """
 
@@ -24,7 +25,16 @@ from .. import registry
 
 __all__ = ["MultistepSolver", "register"]
 
-_OPTIONS = {"step_size", "correction", "start", "params", "interp", "perturb", "checkpoint"}
+_OPTIONS = {
+    "step_size",
+    "correction",
+    "start",
+    "params",
+    "interp",
+    "perturb",
+    "checkpoint",
+    "recompute",
+}
 _DEFAULT_RTOL, _DEFAULT_ATOL = 1e-7, 1e-9
 
 
@@ -108,6 +118,7 @@ class MultistepSolver:
         self.start = options.get("start")
         self.interp = options.get("interp", "linear")
         self.checkpoint = options.get("checkpoint", False)
+        self.recompute = options.get("recompute", False)
 
     def integrate(self, t: torch.Tensor) -> torch.Tensor:
         from ..multistep.solve import odeint_multistep
@@ -124,6 +135,7 @@ class MultistepSolver:
                 params=self.params,
                 interp=self.interp,
                 checkpoint=self.checkpoint,
+                recompute=self.recompute,
             )
         except ValueError as err:
             if "list them in params" in str(err):

@@ -104,7 +104,7 @@ def _errors(prob, method, N, corr):
     xs = odeint(f, x0, ts, method=method, options={"step_size": f.h, "correction": corr})
     (0.5 * (xs - torch.tensor(prob.y_obs)).pow(2).sum()).backward()
     per_step = np.abs(
-        np.array([w.grad.numpy() for w in f.W]) / f.h - prob.G(np.arange(N) * f.h)
+        np.array([np.zeros(w.shape) if w.grad is None else w.grad.numpy() for w in f.W]) / f.h - prob.G(np.arange(N) * f.h)
     ).max()
     return {
         "per_step": per_step,
@@ -136,9 +136,8 @@ def test_property_random_output_subsets_every_method(seed):
     )  # exact gradients for y0 and shared weights; per-step far better than raw
 
 
-def test_create_graph_is_refused_clearly():
-    lin = torch.nn.Linear(2, 2).double()
-    y0 = torch.ones(2, dtype=torch.float64, requires_grad=True)
+def _penalty(lin, method, options):
+    """Gradient penalty |d sum y / d y0|^2 through odeint (double backward)."""
 
     class F(torch.nn.Module):
         def __init__(self):
@@ -148,15 +147,34 @@ def test_create_graph_is_refused_clearly():
         def forward(self, t, y):
             return torch.tanh(self.lin(y))
 
-    ys = odeint(
-        F(),
-        y0,
-        torch.tensor([0.0, 1.0], dtype=torch.float64),
-        method="leapfrog",
-        options={"step_size": 0.1},
-    )
+    y0 = torch.tensor([1.0, -0.5], dtype=torch.float64, requires_grad=True)
+    t = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+    ys = odeint(F(), y0, t, method=method, options=options)
+    (g,) = torch.autograd.grad(ys.sum(), y0, create_graph=True)
+    return g.pow(2).sum()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_create_graph_gives_the_second_derivative(method):
+    """Shared weights take the autograd path: double backward is exact (central differences
+    of the penalty in one weight), never a silently detached gradient."""
+    lin = torch.nn.Linear(2, 2).double()
+    options = {"step_size": 0.05}
+    penalty = _penalty(lin, method, options)
+    assert penalty.requires_grad
+    (dw,) = torch.autograd.grad(penalty, lin.weight)
+    eps, w = 1e-6, lin.weight.data
+    w[0, 1] += eps
+    up = float(_penalty(lin, method, options))
+    w[0, 1] -= 2 * eps
+    down = float(_penalty(lin, method, options))
+    assert abs(float(dw[0, 1]) - (up - down) / (2 * eps)) < 1e-7 * max(1.0, abs(float(dw[0, 1])))
+
+
+def test_create_graph_is_refused_clearly_on_the_recomputing_sweep():
+    lin = torch.nn.Linear(2, 2).double()
     with pytest.raises(RuntimeError, match="double backward"):
-        torch.autograd.grad(ys.sum(), y0, create_graph=True)
+        _penalty(lin, "leapfrog", {"step_size": 0.1, "recompute": True})
 
 
 def test_option_validation():

@@ -96,8 +96,11 @@ def ode_memory(quick: bool, device: str, seed: int) -> list[dict]:
         "leapfrog-corrected": lambda t, N: odeint(
             f, x0, t, method="leapfrog", options={"step_size": 1 / N}
         ),
-        "leapfrog-raw": lambda t, N: odeint(
-            f, x0, t, method="leapfrog", options={"step_size": 1 / N, "correction": False}
+        "leapfrog-recompute": lambda t, N: odeint(
+            f, x0, t, method="leapfrog", options={"step_size": 1 / N, "recompute": True}
+        ),
+        "leapfrog-checkpoint": lambda t, N: odeint(
+            f, x0, t, method="leapfrog", options={"step_size": 1 / N, "checkpoint": True}
         ),
         "rk4-autodiff": lambda t, N: odeint(f, x0, t, method="rk4", options={"step_size": 1 / N}),
         "rk4-odeint_adjoint": lambda t, N: odeint_adjoint(
@@ -318,7 +321,8 @@ def ode_speed(quick: bool, device: str, seed: int) -> list[dict]:
     torchdiffeq's ode_demo network (2-50-2 tanh on y^3, batch 20 of 10 outputs); rk4 with N
     steps (4N evaluations) against each multistep method with 4N steps, timed interleaved in
     one process, plus each gradient's relative error against dopri5 at rtol 1e-9 (the
-    continuous adjoint).  Also leapfrog with O(sqrt(N)) checkpointing.
+    continuous adjoint).  Also leapfrog storing one state per step (``recompute``) and with
+    O(sqrt(N)) checkpointing.
     """
     import time
 
@@ -351,6 +355,10 @@ def ode_speed(quick: bool, device: str, seed: int) -> list[dict]:
         variants = {"rk4-autodiff": ("rk4", {"step_size": 1 / n_rk4})}
         for method in ("leapfrog", "ab2", "ab4"):
             variants[f"{method}-corrected"] = (method, {"step_size": 1 / (4 * n_rk4)})
+        variants["leapfrog-recompute"] = (
+            "leapfrog",
+            {"step_size": 1 / (4 * n_rk4), "recompute": True},
+        )
         variants["leapfrog-checkpoint"] = (
             "leapfrog",
             {"step_size": 1 / (4 * n_rk4), "checkpoint": True},

@@ -30,7 +30,14 @@ import torch
 from .integrate import lincomb, start_steps
 from .methods import LinearMultistep
 
-__all__ = ["CorrectedAdjoint", "ExactAdjoint", "Problem", "backward", "sweep"]
+__all__ = [
+    "CorrectedAdjoint",
+    "ExactAdjoint",
+    "Problem",
+    "backward",
+    "maybe_time_indexed",
+    "sweep",
+]
 
 
 @dataclass
@@ -176,7 +183,7 @@ def sweep(P: Problem, strategy, x_seeds: dict, f_seeds: dict, count: bool = Fals
     return res
 
 
-def _maybe_time_indexed(P: Problem) -> bool:
+def maybe_time_indexed(P: Problem) -> bool:
     """Could some parameter element be used by a single node?
 
     Probed with a random cotangent at three interior nodes (the initial state often has exact
@@ -208,10 +215,10 @@ def _maybe_time_indexed(P: Problem) -> bool:
 
 
 def backward(P: Problem, x_seeds: dict, f_seeds: dict, correction: bool):
-    """dL/dy0 and parameter gradients (zeros where unused); see the module docstring."""
+    """dL/dy0 and parameter gradients (None where unused, as autograd); see the module docstring."""
     exact = sweep(P, ExactAdjoint, x_seeds, f_seeds)
     grads = exact.grads
-    if correction and _maybe_time_indexed(P):
+    if correction and maybe_time_indexed(P):
         corr = sweep(P, CorrectedAdjoint, x_seeds, f_seeds, count=True)
         grads = [
             ge
@@ -225,5 +232,4 @@ def backward(P: Problem, x_seeds: dict, f_seeds: dict, correction: bool):
     ]:
         if not bool(torch.isfinite(g).all()):
             raise FloatingPointError(f"{name}: non-finite gradient for {what} in the backward pass")
-    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(P.params, grads)]
     return exact.y0, grads

@@ -17,6 +17,7 @@ __all__ = [
     "lincomb",
     "Checkpointed",
     "Func",
+    "check_finite",
     "check_state",
     "integrate",
     "one_step",
@@ -143,7 +144,7 @@ class Checkpointed:
             if n in keep:
                 self.kept[n] = x
             last = x
-        _check_finite(
+        check_finite(
             torch.stack([*self.kept.values(), last]), [*self.kept, self.N], times, method.name
         )
         self._segment: tuple[int, dict] = (-1, {})
@@ -164,7 +165,7 @@ class Checkpointed:
         return self._segment[1][n]
 
 
-def _check_finite(rows: torch.Tensor, nodes: list, times: torch.Tensor, name: str) -> None:
+def check_finite(rows: torch.Tensor, nodes: list, times: torch.Tensor, name: str) -> None:
     # a row sum is non-finite iff the row has NaN/Inf (or overflows): O(rows) extra memory
     suspect = (~torch.isfinite(rows.reshape(len(rows), -1).sum(dim=1))).nonzero().flatten().tolist()
     bad = [nodes[i] for i in suspect if not bool(torch.isfinite(rows[i]).all())]
@@ -194,7 +195,7 @@ def integrate(
     for n, x in states(func, y0, times, method, start):
         if n in slot:
             rows[slot[n]] = x
-    _check_finite(rows, nodes, times, method.name)
+    check_finite(rows, nodes, times, method.name)
     return rows if keep is None else rows[[slot[n] for n in sorted(keep)]]
 
 

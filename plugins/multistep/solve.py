@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import torch
 
-from .adjoint import Problem, backward
+from .adjoint import Problem, backward, maybe_time_indexed
 from .grid import INTERPOLATIONS, Grid, make_grid
-from .integrate import Checkpointed, Func, integrate
+from .integrate import Checkpointed, Func, check_finite, integrate, states
 from .methods import STARTERS, LinearMultistep
 
 __all__ = ["hidden_leaves", "odeint_multistep"]
@@ -104,7 +104,9 @@ class _MultistepSolve(torch.autograd.Function):
     @staticmethod
     def forward(ctx, P: Problem, outputs: _Outputs, correction: bool, y0, t, *params):
         with torch.no_grad():
-            if P.store and P.checkpoint:
+            if P.traj is not None:  # states already computed (see _solve_with_graph)
+                traj = P.traj
+            elif P.store and P.checkpoint:
                 nodes = outputs.x_nodes() | outputs.f_nodes()
                 P.traj = Checkpointed(P.func, y0, P.times, P.method, P.start, P.checkpoint, nodes)
                 traj = P.traj.kept
@@ -149,6 +151,26 @@ def _time_gradient(P: Problem, outputs: _Outputs, grad_out: torch.Tensor, y0_gra
     return t_grad
 
 
+def _solve_with_graph(P: Problem, outputs: _Outputs, y0: torch.Tensor, correction: bool):
+    """Autograd through the recursion, f's graph kept from the forward pass.
+
+    Its gradient is the exact discrete one, which is what the hand-written backward returns
+    for y0 and shared parameters, at autodiff's cost (one engine call, no re-evaluation of
+    f).  Returns None when the correction is needed (parameters used by a single node); the
+    states computed here are then left in ``P.traj`` for the hand-written sweeps.
+    """
+    with torch.enable_grad():
+        xs = [x for _, x in states(P.func, y0, P.times, P.method, P.start)]
+    nodes = sorted(outputs.x_nodes() | {P.steps})
+    check_finite(torch.stack([xs[n].detach() for n in nodes]), nodes, P.times, P.method.name)
+    P.traj = [x.detach() for x in xs]
+    if correction and maybe_time_indexed(P):
+        return None
+    with torch.enable_grad():
+        F = {n: P.func(P.times[n], xs[n]) for n in outputs.f_nodes()}
+        return outputs.values(xs, F)
+
+
 def _checkpoint_every(checkpoint, steps: int) -> int:
     """Nodes per checkpoint segment (0: store every node)."""
     if checkpoint is False or checkpoint is None:
@@ -171,6 +193,7 @@ def odeint_multistep(
     params: Sequence[torch.Tensor] | None = None,
     interp: str = "linear",
     checkpoint: int | bool = False,
+    recompute: bool = False,
 ) -> torch.Tensor:
     """Solve dy/dt = func(t, y) on a fixed grid with an explicit multistep method.
 
@@ -187,6 +210,10 @@ def odeint_multistep(
         interp: 'linear' or 'cubic' (Hermite) interpolation for output times off the grid.
         checkpoint: store the trajectory only every ``checkpoint`` nodes and recompute the
             rest during the backward pass (``True``: every sqrt(N) nodes, O(sqrt(N)) memory).
+        recompute: store one state per node and re-evaluate f in the backward pass (memory:
+            one state per step) instead of keeping f's autograd graph from the forward pass
+            (the default: autodiff's memory per f-evaluation, and its speed).  Parameters
+            used by a single node (time-indexed) always take the recomputing sweeps.
 
     Returns:
         Tensor (len(t), *y0.shape).  Gradients flow to y0, t and ``params``.
@@ -196,8 +223,9 @@ def odeint_multistep(
         raise ValueError(f"start must be one of {sorted(STARTERS)}, got {start!r}")
     if interp not in INTERPOLATIONS:
         raise ValueError(f"interp must be one of {INTERPOLATIONS}, got {interp!r}")
-    if not isinstance(correction, bool):
-        raise TypeError(f"correction must be True or False, got {correction!r}")
+    for name, flag in (("correction", correction), ("recompute", recompute)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
     if not torch.is_tensor(y0) or not y0.is_floating_point():
         raise ValueError("y0 must be a floating-point tensor")
     if torch.is_tensor(t) and t.dim() == 1 and t.numel() == 1:
@@ -220,4 +248,10 @@ def odeint_multistep(
     problem = Problem(func, method, grid.times, grid.h, start, params)
     problem.store = torch.is_grad_enabled() and any(v.requires_grad for v in (y0, t, *params))
     problem.checkpoint = _checkpoint_every(checkpoint, grid.steps)
-    return _MultistepSolve.apply(problem, _Outputs(grid, interp), correction, y0, t, *params)
+    outputs = _Outputs(grid, interp)
+    t_grad = torch.is_tensor(t) and t.requires_grad
+    if problem.store and not (recompute or problem.checkpoint or t_grad):
+        out = _solve_with_graph(problem, outputs, y0, correction)
+        if out is not None:
+            return out
+    return _MultistepSolve.apply(problem, outputs, correction, y0, t, *params)
