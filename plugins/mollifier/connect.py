@@ -57,25 +57,24 @@ def _input_gradient(ctx, grad, column) -> torch.Tensor:
 class Sample(torch.autograd.Function):
     """Lattice mode: interpolate lattice values to the points.
 
-    ``apply(x, box, field, component, alpha, extra, index, weights)``: box (T,) flattened
-    lattice values of the convolved derivative, index/weights (N, P) from the plan (weights
-    include ``extra``, orders of the interpolant's own derivative per input axis); (N, 1).
+    ``apply(x, box, field, component, alpha, extra, matrix)``: box (T,) flattened lattice
+    values of the convolved derivative; matrix the plan's sparse (N, T) interpolation and its
+    transpose (weights include ``extra``, orders of the interpolant's own derivative per input
+    axis); (N, 1).
     """
 
     @staticmethod
-    def forward(ctx, x, box, field, component, alpha, extra, index, weights):
+    def forward(ctx, x, box, field, component, alpha, extra, matrix):
         ctx.field, ctx.component, ctx.alpha, ctx.extra = field, component, alpha, extra
-        ctx.index, ctx.weights, ctx.numel, ctx.dtype = index, weights, box.numel(), x.dtype
+        ctx.matrix, ctx.dtype = matrix, x.dtype
         ctx.x_leaf = x.grad_fn is None
-        return torch.linalg.vecdot(torch.take(box, index), weights)[:, None]
+        return matrix[0] @ box[:, None]
 
     @staticmethod
     def backward(ctx, grad):
         gx = gbox = None
         if ctx.needs_input_grad[1]:
-            gbox = grad.new_zeros(ctx.numel).scatter_add(
-                0, ctx.index.reshape(-1), (grad * ctx.weights).reshape(-1)
-            )
+            gbox = (ctx.matrix[1] @ grad.to(ctx.matrix[1].dtype))[:, 0]
         if ctx.needs_input_grad[0]:
             field, c = ctx.field, ctx.component
 
@@ -86,7 +85,7 @@ class Sample(torch.autograd.Function):
                     return field.point_derivative(c, ctx.alpha, _plus(ctx.extra, i))
 
             gx = _input_gradient(ctx, grad, column)
-        return gx, gbox, None, None, None, None, None, None
+        return gx, gbox, None, None, None, None, None
 
 
 class Attach(torch.autograd.Function):
