@@ -76,6 +76,67 @@ def _with_perturb(func):
     return perturbed
 
 
+def _adjoint_closure(func) -> dict | None:
+    """torchdiffeq's ``odeint_adjoint`` backward integrates its ``augmented_dynamics`` closure
+    (wrapped in ``base_func`` layers): return that closure's cells, else None."""
+    for _ in range(8):
+        if not hasattr(func, "base_func"):
+            break
+        func = func.base_func
+    code = getattr(func, "__code__", None)
+    if getattr(func, "__name__", "") != "augmented_dynamics" or code is None:
+        return None
+    cells = dict(zip(code.co_freevars, (c.cell_contents for c in func.__closure__ or ())))
+    return cells if {"func", "adjoint_params"} <= cells.keys() else None
+
+
+def _refuse_time_indexed_adjoint(solver, t: torch.Tensor) -> None:
+    """Raise when odeint_adjoint's backward would integrate the gradient of time-indexed
+    parameters with a multistep quadrature (wrong per step: leapfrog's midpoint rule over 2h
+    gives every other node twice its share).  Probed once per backward pass."""
+    aug = solver.func
+    while hasattr(aug, "base_func"):
+        aug = aug.base_func
+    if getattr(aug, "_steadygrad_probed", False):
+        return
+    cells = _adjoint_closure(solver.func)
+    if cells is None or not cells["adjoint_params"]:
+        return
+    from ..multistep.adjoint import Problem, maybe_time_indexed
+    from ..multistep.grid import make_grid
+
+    shapes = getattr(_outer_tuple(solver.func), "shapes", None)
+    if shapes is None or len(shapes) < 3:
+        return
+    y = solver.y0[1 : 1 + shapes[1].numel()].reshape(shapes[1])  # the state, after vjp_t
+    layer, sign = solver.func, 1.0
+    while layer is not None:  # torchdiffeq runs decreasing time as -t through _ReverseFunc
+        sign *= -1.0 if getattr(layer, "mul", 1.0) == -1.0 else 1.0
+        layer = getattr(layer, "base_func", None)
+    grid = make_grid((sign * t.detach()).sort().values, solver.step_size)
+    if grid.steps < 4:  # too few nodes to tell; a longer interval will be probed
+        return
+    aug._steadygrad_probed = True
+    problem = Problem(
+        cells["func"], solver.method, grid.times, grid.h, "euler", tuple(cells["adjoint_params"])
+    )
+    problem.traj = [y.detach()] * len(grid.times)
+    if maybe_time_indexed(problem):
+        raise ValueError(
+            f"odeint_adjoint with method={solver.method.name!r}: func has time-indexed "
+            "parameters (elements used at a single step). odeint_adjoint integrates their "
+            "gradient with the multistep formula, which is wrong step by step; use "
+            "torchdiffeq.odeint, whose steadygrad backward corrects them"
+        )
+
+
+def _outer_tuple(func):
+    """The ``_TupleFunc`` layer (it knows the augmented state's shapes), or None."""
+    while func is not None and not hasattr(func, "shapes"):
+        func = getattr(func, "base_func", None)
+    return func
+
+
 class MultistepSolver:
     """torchdiffeq solver object for one of steadygrad's multistep methods."""
 
@@ -122,6 +183,9 @@ class MultistepSolver:
 
     def integrate(self, t: torch.Tensor) -> torch.Tensor:
         from ..multistep.solve import odeint_multistep
+
+        if self.correction:
+            _refuse_time_indexed_adjoint(self, t)
 
         try:
             return odeint_multistep(

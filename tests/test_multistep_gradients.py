@@ -104,7 +104,8 @@ def _errors(prob, method, N, corr):
     xs = odeint(f, x0, ts, method=method, options={"step_size": f.h, "correction": corr})
     (0.5 * (xs - torch.tensor(prob.y_obs)).pow(2).sum()).backward()
     per_step = np.abs(
-        np.array([np.zeros(w.shape) if w.grad is None else w.grad.numpy() for w in f.W]) / f.h - prob.G(np.arange(N) * f.h)
+        np.array([np.zeros(w.shape) if w.grad is None else w.grad.numpy() for w in f.W]) / f.h
+        - prob.G(np.arange(N) * f.h)
     ).max()
     return {
         "per_step": per_step,

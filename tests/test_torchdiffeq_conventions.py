@@ -193,3 +193,31 @@ def test_events_like_fixed_grid_solvers(method):
     assert abs(float(sol[-1, 0]) - 0.5) < 1e-6
     with pytest.raises(ValueError, match="step_size"):
         odeint(lambda t, y: -y, y0, t0, method=method, event_fn=lambda t, y: y[0] - 0.5)
+
+
+class _PerStepDecay(torch.nn.Module):
+    """y' = -w_n y with one weight per grid node (time-indexed)."""
+
+    def __init__(self, N, h):
+        super().__init__()
+        self.N, self.h = N, h
+        self.w = torch.nn.Parameter(torch.linspace(0.5, 1.5, N + 1, dtype=torch.float64))
+
+    def forward(self, t, y):
+        return -self.w[min(int(round(abs(float(t)) / self.h)), self.N)] * y
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_odeint_adjoint_refuses_time_indexed_parameters(method, reverse):
+    """Their odeint_adjoint gradient would be a multistep quadrature, wrong step by step: a
+    clear error in backward, never a silent number; odeint (corrected) serves them."""
+    t = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+    t = t.flip(0) if reverse else t
+    f = _PerStepDecay(40, 0.025)
+    y0 = torch.ones(2, dtype=torch.float64, requires_grad=True)
+    ys = odeint_adjoint(f, y0, t, method=method, options={"step_size": 0.025})
+    with pytest.raises(ValueError, match="time-indexed"):
+        ys.sum().backward()
+    odeint(f, y0, t, method=method, options={"step_size": 0.025}).sum().backward()
+    assert f.w.grad is not None and y0.grad is not None
