@@ -97,6 +97,20 @@ def test_adam_then_lbfgs_schedule_runs_exactly_the_requested_steps():
     assert row["final_loss"] > 0 and -1 <= row["param_corr"] <= 1 and row["param_rel_err"] > 0
 
 
+@pytest.mark.slow
+def test_langevin_recovers_the_forcing_and_variants_agree():
+    """The mollifier (grid mode, on t) and autodiff recover lambda(t) alike; 1000 Adam steps
+    already correlate (a wrong sign in the residual gives a negative correlation)."""
+    from steadygrad.bench.train import run_pde_problem
+
+    rows = [
+        run_pde_problem("langevin_ode", v, 0.0, True, 0, "cpu", iterations=1000, lbfgs=0)
+        for v in ("autodiff", "mollifier-grid")
+    ]
+    assert all(r["status"] == "ok" and r["param_corr"] > 0.6 for r in rows), rows
+    assert abs(rows[0]["param_rel_err"] - rows[1]["param_rel_err"]) < 0.05, rows
+
+
 def _probe(quick, device, seed):
     """A stand-in ODE problem built like spiral_fit: a net in the default dtype, float32 data."""
     import torch

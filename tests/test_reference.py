@@ -68,3 +68,29 @@ def test_heat_fv_is_second_order_on_a_manufactured_solution():
             grid = np.meshgrid(*[np.linspace(0, 1, m)] * dim, indexing="ij")
             errors.append(np.abs(heat_fv(k, f, m, dim) - exact(*grid)).max())
         assert 3.5 < errors[0] / errors[1] < 4.5, (dim, errors)
+
+
+def test_langevin_paths_match_the_ode_and_the_ou_variance():
+    """sigma = 0: first-order convergence to solve_ivp (DOP853); lambda = 0: the sample
+    variance of 4000 paths matches sigma^2 (1 - exp(-2 gamma t)) / (2 gamma)."""
+    from scipy.integrate import solve_ivp
+    from steadygrad.bench.reference import langevin_forcing, langevin_paths
+
+    gamma, rng = 5.0, np.random.default_rng(0)
+    exact = solve_ivp(
+        lambda t, u: -gamma * u + langevin_forcing(t),
+        (0, 1),
+        [0.3],
+        method="DOP853",
+        rtol=1e-12,
+        atol=1e-12,
+        dense_output=True,
+    ).sol
+    errs = []
+    for steps in (1000, 2000):
+        t, u = langevin_paths(langevin_forcing, gamma, 0.0, 0.3, 1.0, steps, rng)
+        errs.append(np.abs(u[0] - exact(t)[0]).max())
+    assert 1.8 < errs[0] / errs[1] < 2.2 and errs[1] < 1e-3, errs
+    t, u = langevin_paths(lambda t: 0 * t, gamma, 0.8, 0.0, 1.0, 500, rng, paths=4000)
+    var = 0.8**2 * (1 - np.exp(-2 * gamma * t[-1])) / (2 * gamma)
+    assert abs(u[:, -1].var() / var - 1) < 0.08, (u[:, -1].var(), var)

@@ -17,6 +17,8 @@ __all__ = [
     "heat2d_reference",
     "heat_conductivity",
     "heat_fv",
+    "langevin_forcing",
+    "langevin_paths",
 ]
 
 
@@ -269,3 +271,27 @@ def heat_fv(conductivity: Callable, source: Callable, m: int, dim: int) -> np.nd
     u = np.zeros((m,) * dim)
     u[(slice(1, -1),) * dim] = spsolve(A, -source(*grids).ravel()).reshape((n,) * dim)
     return u
+
+
+def langevin_forcing(t: np.ndarray) -> np.ndarray:
+    """The unknown forcing lambda(t) of the ``langevin`` benchmark on [0, 1] (smooth, O(1))."""
+    return 1.0 + np.sin(2 * np.pi * t) + 0.5 * np.cos(6 * np.pi * t)
+
+
+def langevin_paths(
+    forcing: Callable, gamma: float, sigma: float, u0: float, T: float, steps: int, rng, paths=1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Euler-Maruyama for du = (-gamma u + forcing(t)) dt + sigma dW on [0, T].
+
+    Returns (t (steps + 1,), u (paths, steps + 1)).  Strong order 1/2, weak order 1; with
+    sigma = 0 it is explicit Euler (first order).
+    """
+    dt = T / steps
+    t = np.linspace(0.0, T, steps + 1)
+    u = np.empty((paths, steps + 1))
+    u[:, 0] = u0
+    lam = forcing(t)
+    kicks = sigma * np.sqrt(dt) * rng.standard_normal((paths, steps))
+    for k in range(steps):
+        u[:, k + 1] = u[:, k] + (-gamma * u[:, k] + lam[k]) * dt + kicks[:, k]
+    return t, u
