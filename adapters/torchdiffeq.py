@@ -10,8 +10,8 @@ t[1] - t[0]), ``interp`` ('linear' or 'cubic', for output times off the grid), `
 (default True: adjoint-consistent gradients for time-indexed parameters; False: the exact
 discrete gradient), ``start`` ('euler', 'rk2', 'rk4'), ``params`` (tensors func depends on;
 default ``func.parameters()``), ``checkpoint`` (O(sqrt(N)) stored states) and ``recompute``
-(one stored state per step instead of f's autograd graph).  This module only translates torchdiffeq's solver protocol;
-the numerics live in :mod:`steadygrad.multistep`.
+(one stored state per step instead of f's autograd graph).  This module only translates
+torchdiffeq's solver protocol; the numerics live in :mod:`steadygrad.multistep`.
 """
 
 from __future__ import annotations

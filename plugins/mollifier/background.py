@@ -93,7 +93,6 @@ class BackgroundPlan:
             self._weights[key] = w.to(dtype)
         return self._weights[key]
 
-
     def matrix(self, orders: Sequence[int], dtype: torch.dtype) -> tuple:
         """The interpolation as a sparse (N, prod(out)) CSR matrix and its transpose (cached):
         one sparse product per derivative and per backward pass, instead of a gather of
