@@ -90,44 +90,51 @@ def _adjoint_closure(func) -> dict | None:
     return cells if {"func", "adjoint_params"} <= cells.keys() else None
 
 
-def _refuse_time_indexed_adjoint(solver, t: torch.Tensor) -> None:
-    """Raise when odeint_adjoint's backward would integrate the gradient of time-indexed
-    parameters with a multistep quadrature (wrong per step: leapfrog's midpoint rule over 2h
-    gives every other node twice its share).  Probed once per backward pass."""
+def _adjoint_state(solver):
+    """(closure cells, augmented-state shapes, time sign) when ``solver`` integrates
+    torchdiffeq's adjoint system, else None.  Decreasing time arrives as -t through
+    ``_ReverseFunc`` layers (``mul == -1``)."""
+    cells = _adjoint_closure(solver.func)
+    tuple_layer = _outer_tuple(solver.func)
+    if cells is None or tuple_layer is None or len(tuple_layer.shapes) < 3:
+        return None
+    layer, sign = solver.func, 1.0
+    while layer is not None:
+        sign *= -1.0 if getattr(layer, "mul", 1.0) == -1.0 else 1.0
+        layer = getattr(layer, "base_func", None)
+    return cells, tuple_layer.shapes, sign
+
+
+def _time_indexed_adjoint(solver, t: torch.Tensor):
+    """The quadrature mask of the augmented state (vjp_t and the parameter gradients) when
+    odeint_adjoint's backward meets time-indexed parameters, else None.  The probe (three
+    nodes, as odeint's backward uses) runs once per backward pass, on an interval of at least
+    four steps."""
+    found = _adjoint_state(solver)
+    if found is None or not found[0]["adjoint_params"]:
+        return None
+    cells, shapes, sign = found
     aug = solver.func
     while hasattr(aug, "base_func"):
         aug = aug.base_func
-    if getattr(aug, "_steadygrad_probed", False):
-        return
-    cells = _adjoint_closure(solver.func)
-    if cells is None or not cells["adjoint_params"]:
-        return
-    from ..multistep.adjoint import Problem, maybe_time_indexed
-    from ..multistep.grid import make_grid
+    if not hasattr(aug, "_steadygrad_time_indexed"):
+        from ..multistep.adjoint import Problem, maybe_time_indexed
+        from ..multistep.grid import make_grid
 
-    shapes = getattr(_outer_tuple(solver.func), "shapes", None)
-    if shapes is None or len(shapes) < 3:
-        return
-    y = solver.y0[1 : 1 + shapes[1].numel()].reshape(shapes[1])  # the state, after vjp_t
-    layer, sign = solver.func, 1.0
-    while layer is not None:  # torchdiffeq runs decreasing time as -t through _ReverseFunc
-        sign *= -1.0 if getattr(layer, "mul", 1.0) == -1.0 else 1.0
-        layer = getattr(layer, "base_func", None)
-    grid = make_grid((sign * t.detach()).sort().values, solver.step_size)
-    if grid.steps < 4:  # too few nodes to tell; a longer interval will be probed
-        return
-    aug._steadygrad_probed = True
-    problem = Problem(
-        cells["func"], solver.method, grid.times, grid.h, "euler", tuple(cells["adjoint_params"])
-    )
-    problem.traj = [y.detach()] * len(grid.times)
-    if maybe_time_indexed(problem):
-        raise ValueError(
-            f"odeint_adjoint with method={solver.method.name!r}: func has time-indexed "
-            "parameters (elements used at a single step). odeint_adjoint integrates their "
-            "gradient with the multistep formula, which is wrong step by step; use "
-            "torchdiffeq.odeint, whose steadygrad backward corrects them"
+        grid = make_grid((sign * t.detach()).sort().values, solver.step_size)
+        if grid.steps < 4:  # too few nodes to tell; a longer interval will be probed
+            return None
+        ny = shapes[1].numel()
+        problem = Problem(
+            cells["func"], solver.method, grid.times, grid.h, "euler", cells["adjoint_params"]
         )
+        problem.traj = [solver.y0[1 : 1 + ny].reshape(shapes[1]).detach()] * len(grid.times)
+        aug._steadygrad_time_indexed = maybe_time_indexed(problem)
+    if not aug._steadygrad_time_indexed:
+        return None
+    quad = torch.ones_like(solver.y0, dtype=torch.bool)
+    quad[1 : 1 + 2 * shapes[1].numel()] = False  # y and its adjoint are integrated as usual
+    return quad
 
 
 def _outer_tuple(func):
@@ -184,8 +191,14 @@ class MultistepSolver:
     def integrate(self, t: torch.Tensor) -> torch.Tensor:
         from ..multistep.solve import odeint_multistep
 
-        if self.correction:
-            _refuse_time_indexed_adjoint(self, t)
+        quad = _time_indexed_adjoint(self, t) if self.correction else None
+        if quad is not None:
+            from ..multistep.quadrature import integrate_with_quadratures
+
+            start = self.start or self.method.start
+            return integrate_with_quadratures(
+                self.func, self.y0, t, self.method, self.step_size, start, quad
+            )
 
         try:
             return odeint_multistep(
