@@ -57,24 +57,24 @@ def _input_gradient(ctx, grad, column) -> torch.Tensor:
 class Sample(torch.autograd.Function):
     """Lattice mode: interpolate lattice values to the points.
 
-    ``apply(x, box, field, component, alpha, extra, matrix)``: box (T,) flattened lattice
-    values of the convolved derivative; matrix the plan's sparse (N, T) interpolation and its
-    transpose (weights include ``extra``, orders of the interpolant's own derivative per input
-    axis); (N, 1).
+    ``apply(x, box, field, component, alpha, extra, interpolation)``: box (T,) flattened
+    lattice values of the convolved derivative; ``interpolation`` the plan's map to the points
+    and its adjoint (weights include ``extra``, orders of the interpolant's own derivative per
+    input axis); (N, 1).
     """
 
     @staticmethod
-    def forward(ctx, x, box, field, component, alpha, extra, matrix):
+    def forward(ctx, x, box, field, component, alpha, extra, interpolation):
         ctx.field, ctx.component, ctx.alpha, ctx.extra = field, component, alpha, extra
-        ctx.matrix, ctx.dtype = matrix, x.dtype
+        ctx.interpolation, ctx.dtype = interpolation, x.dtype
         ctx.x_leaf = x.grad_fn is None
-        return matrix[0] @ box[:, None]
+        return interpolation.apply(box)
 
     @staticmethod
     def backward(ctx, grad):
         gx = gbox = None
         if ctx.needs_input_grad[1]:
-            gbox = (ctx.matrix[1] @ grad.to(ctx.matrix[1].dtype))[:, 0]
+            gbox = ctx.interpolation.adjoint(grad)
         if ctx.needs_input_grad[0]:
             field, c = ctx.field, ctx.component
 

@@ -197,8 +197,8 @@ class MollifiedField:
             )
         box = self._component_box(alpha, component).reshape(-1)
         plan = self.plan
-        matrix = plan.matrix(orders, box.dtype)
-        return Sample.apply(self.x, box, self, component, alpha, extra, matrix)
+        interpolation = plan.interpolation(orders, box.dtype)
+        return Sample.apply(self.x, box, self, component, alpha, extra, interpolation)
 
     def connected_derivative(self, component: int, alpha: tuple) -> torch.Tensor:
         """Grid mode: D^alpha u[:, component] (N, 1) at the points, connected to x (see
