@@ -44,6 +44,7 @@ class Case:
     width: float
     axes: tuple | None = None
     scattered: str = "all"  # devices where a scattered-mode step is affordable: all/cuda/none
+    quick: bool = True  # part of ``--quick``
 
 
 def _sin(x, dim: int):
@@ -109,7 +110,9 @@ SAMPLED: dict[str, Case] = {
     "poisson3d": Case(_poisson(3, 4000, 800), _exact_sin(3), 3, 0.2, scattered="none"),
     # 3D needs many more points than 2D for the same resolution (2000 points in 2D are a
     # 45^2 lattice's worth; 45^3 would be 91 000): twice the points, still sparse
-    "poisson3d_dense": Case(_poisson(3, 8000, 1600), _exact_sin(3), 3, 0.2, scattered="none"),
+    "poisson3d_dense": Case(
+        _poisson(3, 8000, 1600), _exact_sin(3), 3, 0.2, scattered="none", quick=False
+    ),
     "heat1d": Case(_heat, lambda x: np.exp(-x[:, 1]) * np.sin(np.pi * x[:, 0]), 2, 0.1, axes=(0,)),
 }
 
@@ -164,7 +167,7 @@ def sampled(quick: bool, device: str, seed: int, names=None, dtypes=None) -> lis
         torch.set_default_device(device)  # DeepXDE creates its tensors on the default device
     for dtype in dtypes:
         dde.config.set_default_float(dtype)
-        for name in names or SAMPLED:
+        for name in names or [n for n, c in SAMPLED.items() if c.quick or not quick]:
             case = SAMPLED[name]
             affordable = case.scattered == "all" or device.startswith(case.scattered)
             variants = [v for v in VARIANTS if affordable or v != "mollifier-scattered"]
