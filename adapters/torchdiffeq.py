@@ -16,6 +16,7 @@ torchdiffeq's solver protocol; the numerics live in :mod:`steadygrad.multistep`.
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 
@@ -76,33 +77,29 @@ def _with_perturb(func):
     return perturbed
 
 
-def _adjoint_closure(func) -> dict | None:
-    """torchdiffeq's ``odeint_adjoint`` backward integrates its ``augmented_dynamics`` closure
-    (wrapped in ``base_func`` layers): return that closure's cells, else None."""
-    for _ in range(8):
-        if not hasattr(func, "base_func"):
-            break
-        func = func.base_func
-    code = getattr(func, "__code__", None)
-    if getattr(func, "__name__", "") != "augmented_dynamics" or code is None:
-        return None
-    cells = dict(zip(code.co_freevars, (c.cell_contents for c in func.__closure__ or ())))
-    return cells if {"func", "adjoint_params"} <= cells.keys() else None
+def _layers(func) -> list:
+    """``func`` and the ``base_func`` layers torchdiffeq wrapped around the innermost one."""
+    layers = [func]
+    while hasattr(layers[-1], "base_func") and len(layers) < 16:
+        layers.append(layers[-1].base_func)
+    return layers
 
 
 def _adjoint_state(solver):
-    """(closure cells, augmented-state shapes, time sign) when ``solver`` integrates
-    torchdiffeq's adjoint system, else None.  Decreasing time arrives as -t through
-    ``_ReverseFunc`` layers (``mul == -1``)."""
-    cells = _adjoint_closure(solver.func)
-    tuple_layer = _outer_tuple(solver.func)
-    if cells is None or tuple_layer is None or len(tuple_layer.shapes) < 3:
+    """(closure cells, augmented-state shapes, time sign, the closure) when ``solver``
+    integrates torchdiffeq's adjoint system (its ``augmented_dynamics`` closure inside
+    ``base_func`` layers), else None.  Decreasing time arrives as -t through ``_ReverseFunc``
+    layers (``mul == -1``); ``_TupleFunc`` knows the state's shapes."""
+    layers = _layers(solver.func)
+    inner, code = layers[-1], getattr(layers[-1], "__code__", None)
+    shapes = next((f.shapes for f in layers if hasattr(f, "shapes")), None)
+    if getattr(inner, "__name__", "") != "augmented_dynamics" or code is None or not shapes:
         return None
-    layer, sign = solver.func, 1.0
-    while layer is not None:
-        sign *= -1.0 if getattr(layer, "mul", 1.0) == -1.0 else 1.0
-        layer = getattr(layer, "base_func", None)
-    return cells, tuple_layer.shapes, sign
+    cells = dict(zip(code.co_freevars, (c.cell_contents for c in inner.__closure__ or ())))
+    if len(shapes) < 3 or not {"func", "adjoint_params"} <= cells.keys():
+        return None
+    sign = math.prod(-1.0 if getattr(f, "mul", 1.0) == -1.0 else 1.0 for f in layers)
+    return cells, shapes, sign, inner
 
 
 def _time_indexed_adjoint(solver, t: torch.Tensor):
@@ -113,10 +110,7 @@ def _time_indexed_adjoint(solver, t: torch.Tensor):
     found = _adjoint_state(solver)
     if found is None or not found[0]["adjoint_params"]:
         return None
-    cells, shapes, sign = found
-    aug = solver.func
-    while hasattr(aug, "base_func"):
-        aug = aug.base_func
+    cells, shapes, sign, aug = found
     if not hasattr(aug, "_steadygrad_time_indexed"):
         from ..multistep.adjoint import Problem, maybe_time_indexed
         from ..multistep.grid import make_grid
@@ -135,13 +129,6 @@ def _time_indexed_adjoint(solver, t: torch.Tensor):
     quad = torch.ones_like(solver.y0, dtype=torch.bool)
     quad[1 : 1 + 2 * shapes[1].numel()] = False  # y and its adjoint are integrated as usual
     return quad
-
-
-def _outer_tuple(func):
-    """The ``_TupleFunc`` layer (it knows the augmented state's shapes), or None."""
-    while func is not None and not hasattr(func, "shapes"):
-        func = getattr(func, "base_func", None)
-    return func
 
 
 class MultistepSolver:
