@@ -1,9 +1,12 @@
-"""``odeint_multistep``: fixed-grid multistep integration with a hand-written backward pass.
+"""``odeint_multistep``: fixed-grid multistep integration with exact or corrected gradients.
 
-The forward pass stores the N + 1 grid states (no autograd graph); outputs off the grid are
-interpolated.  The backward pass is :mod:`steadygrad.multistep.adjoint`: exact discrete
-gradients for y0, t and shared parameters, adjoint-consistent ones for parameters used by a
-single node (``correction=True``), one vector-Jacobian product of f per node and sweep.
+By default the forward pass keeps f's autograd graph and autograd returns the exact discrete
+gradient (y0 and shared parameters), at autodiff's cost.  Parameters used by a single node
+(``correction=True``), gradients with respect to t, ``recompute`` and ``checkpoint`` take the
+hand-written backward of :mod:`steadygrad.multistep.adjoint` over stored states: exact
+discrete gradients for y0, t and shared parameters, adjoint-consistent ones for the
+single-node parameters, one vector-Jacobian product of f per node and sweep.  Outputs off
+the grid are interpolated.
 """
 
 from __future__ import annotations
