@@ -185,6 +185,8 @@ def test_option_validation():
         odeint(lambda s, y: -y, y0, t, method="ab2", options={"step_size": 0.1, "correction": "no"})
     with pytest.raises(TypeError, match="step_size"):
         odeint(lambda s, y: -y, y0, t, method="ab2", options={"step_size": "0.1"})
+    with pytest.raises(TypeError, match="recompute"):
+        odeint(lambda s, y: -y, y0, t, method="ab2", options={"step_size": 0.1, "recompute": "yes"})
     w = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
     ys = odeint(lambda s, y: -w * y, y0, t, method="ab2", options={"step_size": 0.1, "params": w})
     ys[-1].sum().backward()
