@@ -121,6 +121,7 @@ def _install(dde) -> None:
 
     grad = dde.gradients
     _originals.update(
+        compile=dde.Model.compile,
         module=grad,
         call=NN.__dict__.get("__call__"),
         jacobian=grad.jacobian,
@@ -128,6 +129,7 @@ def _install(dde) -> None:
         clear=grad.clear,
     )
     NN.__call__ = _net_call
+    dde.Model.compile = _compile
     grad.jacobian, grad.hessian, grad.clear = _jacobian, _hessian, _clear
 
 
@@ -143,6 +145,9 @@ def disable() -> None:
             del NN.__call__
         else:
             NN.__call__ = _originals["call"]
+        import deepxde
+
+        deepxde.Model.compile = _originals["compile"]
         grad = _originals["module"]
         grad.jacobian, grad.hessian, grad.clear = (
             _originals["jacobian"],
@@ -200,6 +205,26 @@ def _net_call(self, *args, **kwargs):
         )
         y = transform(x, y)
     return y
+
+
+def _compile(self, *args, **kwargs):
+    """``Model.compile``: first give an automatic width the model's observations."""
+    st = _current()
+    if st is not None and getattr(st.operator, "needs_observations", False):
+        from deepxde.icbc import PointSetBC
+
+        sets = [
+            (bc.points, bc.values)
+            for bc in getattr(self.data, "bcs", [])
+            if isinstance(bc, PointSetBC)
+        ]
+        if not sets:
+            raise ValueError(
+                "width='auto' chooses the width from observed data (dde.icbc.PointSetBC), and "
+                "this model has none: give the width in input units"
+            )
+        st.operator.observe(sets)
+    return _originals["compile"](self, *args, **kwargs)
 
 
 def _serve(st: _State, ys, xs, axis: int, component: int | None):

@@ -19,6 +19,10 @@ def _floats(text: str) -> float | tuple[float, ...]:
     return vals[0] if len(vals) == 1 else vals
 
 
+def _width(text: str):
+    return "auto" if text == "auto" else _floats(text)
+
+
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(","))
 
@@ -42,8 +46,9 @@ def _run_parser(sub) -> None:
     )
     p.add_argument(
         "--width",
-        type=_floats,
-        help="mollifier half-width in input units, one value or one per axis",
+        type=_width,
+        help="mollifier half-width in input units, one value or one per axis, or 'auto' (chosen "
+        "from the script's PointSetBC observations, docs/mollifier.md)",
     )
     p.add_argument(
         "--kernel",
@@ -160,6 +165,8 @@ def _cmd_bench(args, _rest) -> int:
             lbfgs=args.lbfgs,
             variants=args.variants,
             dry_run=args.dry_run,
+            budget=args.budget,
+            widths=args.widths,
         )
     except ValueError as err:
         print(f"steadygrad bench: {err}", file=sys.stderr)
@@ -170,6 +177,7 @@ def _cmd_bench(args, _rest) -> int:
                 r["problem"],
                 r["variant"] or "",
                 "" if r["noise"] is None else f"noise={r['noise']:g}",
+                "" if r.get("width") in (None, 1.0) else f"width={r['width']}",
             )
         print(f"{len(rows)} case(s); options valid (dry run: nothing was run)")
         return 0
@@ -223,6 +231,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--lbfgs",
         type=int,
         help="L-BFGS steps after Adam for every PDE problem (default: per problem)",
+    )
+    b.add_argument(
+        "--budget",
+        type=float,
+        help="seconds of Adam per PDE case, recording accuracy against time "
+        "(time-to-accuracy plots)",
+    )
+    b.add_argument(
+        "--widths",
+        type=lambda v: [x if x == "auto" else float(x) for x in v.split(",") if x],
+        default=[1.0],
+        help="factors of each problem's mollifier width, or 'auto' (noise x width sweep and "
+        "heat-map)",
     )
     b.add_argument(
         "--dry-run",

@@ -73,6 +73,20 @@ class MollifierOperator(DerivativeOperator):
         self.layer = MollifierLayer(None, width, **options)
         self.complete = self.layer.boundary != "valid"
 
+    @property
+    def needs_observations(self) -> bool:
+        """True while ``width='auto'`` waits for :meth:`observe`."""
+        return isinstance(self.layer.width, str)
+
+    def observe(self, sets) -> dict:
+        """Choose an automatic width from observation sets [(points (N, d), values (N, m))]:
+        the widest of the per-set choices (the noisiest set decides).  Returns the report."""
+        choices = [self.layer.choose_width(p, v) for p, v in sets]
+        width, report = max(choices, key=lambda c: c[0])
+        self.layer.width = width
+        self.layer._stencils.clear()
+        return report
+
     def forward(self, call, x, module=None):
         self.layer.net, self.layer.module = call, module
         try:

@@ -139,7 +139,7 @@ def test_problems_are_isolated_from_each_other(monkeypatch):
     def rows(order):
         out = {}
         for name in order:
-            args = (name, "autodiff", 0.0) if name == "poisson1d" else (name, None, None)
+            args = (name, "autodiff", 0.0, 1.0) if name == "poisson1d" else (name, None, None, None)
             for r in runner._run_case(*args, True, 0, "cpu", 30, 0):
                 out[name] = {
                     k: v for k, v in r.items() if k not in ("ms_per_step", "peak_mb", "memory_kind")

@@ -30,7 +30,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
         keys = [
             k
             for k in dict.fromkeys(k for r in sub for k in r)
-            if k not in ("problem", "per_step_err", "memory_kind")
+            if k not in ("problem", "per_step_err", "memory_kind", "trace")
             and any(r.get(k) is not None for r in sub)
         ]
         lines += [f"### {problem}", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
@@ -82,7 +82,9 @@ def _plot_pde(plt, pde: list[dict]):
         sub = {
             r["problem"]: r
             for r in pde
-            if r["variant"] == variant and r.get("noise") in (None, 0.05)
+            if r["variant"] == variant
+            and r.get("noise") in (None, 0.05)
+            and r.get("width") in (None, 1.0)
         }
         xs = [j + i * width for j in range(len(names))]
         ax[0].bar(xs, [sub.get(n, {}).get("ms_per_step", 0) for n in names], width, label=variant)
@@ -110,6 +112,23 @@ def _plot_cost_accuracy(plt, rows: list[dict], error_key: str, title: str, label
         xlabel="ms per step (lower is better)", ylabel=f"{error_key} (lower is better)", title=title
     )
     return fig
+
+
+def _training_plots(plt, pde: list[dict], out: str) -> list[str]:
+    """Time-to-accuracy per problem and noise level; noise x width heat-map per problem."""
+    from .training_plots import time_to_accuracy, width_heatmap
+
+    paths = []
+    traced = [r for r in pde if r.get("trace")]
+    for key in dict.fromkeys((r["problem"], r.get("noise") or 0.0) for r in traced):
+        sub = [r for r in traced if (r["problem"], r.get("noise") or 0.0) == key]
+        name = f"time_to_accuracy_{key[0]}_noise{key[1]:g}.png"
+        paths.append(_save(plt, time_to_accuracy(plt, sub), out, name))
+    for problem in dict.fromkeys(r["problem"] for r in pde):
+        sub = [r for r in pde if r["problem"] == problem and r.get("param_rel_err") is not None]
+        if len({r.get("width") for r in sub if r["variant"] != "autodiff"}) > 1:
+            paths.append(_save(plt, width_heatmap(plt, sub), out, f"widths_{problem}.png"))
+    return paths
 
 
 def plots(rows: list[dict], out: str) -> list[str]:
@@ -140,6 +159,7 @@ def plots(rows: list[dict], out: str) -> list[str]:
     pde = [r for r in rows if r["problem"] in PDE_PROBLEMS and r.get("status") == "ok"]
     if pde:
         paths.append(_save(plt, _plot_pde(plt, pde), out, "pde.png"))
+    paths += _training_plots(plt, pde, out)
     if ok("residual4", "rel_err"):
         fig = _plot_cost_accuracy(
             plt,

@@ -21,26 +21,39 @@ __all__ = ["ALL_PROBLEMS", "check_options", "failed", "run_benchmarks"]
 ALL_PROBLEMS = [*PDE_PROBLEMS, "residual4", "sampled", "scaling", *ODE_PROBLEMS]
 
 
-def _jobs(problems, noise, variants):
+def _jobs(problems, noise, variants, widths=(1.0,)):
     for name in problems:
         if name in PDE_PROBLEMS:
-            levels = noise if PDE_PROBLEMS[name].inverse else (None,)
+            problem = PDE_PROBLEMS[name]
+            levels = noise if problem.inverse else (None,)
             for level in levels:
                 for variant in variants:
-                    yield name, variant, level
+                    if variant in problem.skip:
+                        continue
+                    for scale in (1.0,) if variant == "autodiff" else widths:
+                        yield name, variant, level, scale
         else:
-            yield name, None, None
+            yield name, None, None, None
 
 
-def _worker_init() -> None:
+def _worker_init(threads: int) -> None:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     warnings.simplefilter("ignore")
 
 
 def _run_case(
-    name: str, variant, level, quick: bool, seed: int, device: str, iterations, lbfgs
+    name: str,
+    variant,
+    level,
+    scale,
+    quick: bool,
+    seed: int,
+    device: str,
+    iterations,
+    lbfgs,
+    budget=None,
 ) -> list[dict]:
     """One case, isolated from global state; an exception becomes a ``status: error`` row."""
     from .isolation import error_row, isolated
@@ -51,7 +64,16 @@ def _run_case(
             if name in PDE_PROBLEMS:
                 return [
                     run_pde_problem(
-                        name, variant, level or 0.0, quick, seed, device, iterations, lbfgs
+                        name,
+                        variant,
+                        level or 0.0,
+                        quick,
+                        seed,
+                        device,
+                        iterations,
+                        lbfgs,
+                        budget,
+                        1.0 if scale is None else scale,
                     )
                 ]
             if name == "residual4":
@@ -79,8 +101,15 @@ def check_options(
     variants,
     out: str,
     dry_run: bool = False,
+    budget: float | None = None,
+    widths=(1.0,),
 ) -> tuple:
     """Validate every option before anything is written; ``ValueError`` names the bad one."""
+    if budget is not None and not (isinstance(budget, (int, float)) and budget > 0):
+        raise ValueError(f"--budget must be a positive number of seconds, got {budget!r}")
+    widths = (widths,) if isinstance(widths, (int, float, str)) else tuple(widths)
+    if not widths or any(w != "auto" and not (isinstance(w, (int, float)) and w > 0) for w in widths):
+        raise ValueError(f"--widths must be positive factors or 'auto', got {widths!r}")
     problems = list(problems or ALL_PROBLEMS)
     unknown = [p for p in problems if p not in ALL_PROBLEMS]
     if unknown:
@@ -113,7 +142,7 @@ def check_options(
     parent = os.path.dirname(os.path.abspath(out))
     if not dry_run and not os.access(out if os.path.isdir(out) else parent, os.W_OK):
         raise ValueError(f"--out {out!r} is not writable")
-    return problems, variants, noise
+    return problems, variants, noise, widths
 
 
 def run_benchmarks(
@@ -128,46 +157,54 @@ def run_benchmarks(
     lbfgs: int | None = None,
     variants: Sequence[str] | None = None,
     dry_run: bool = False,
+    budget: float | None = None,
+    widths: Sequence = (1.0,),
 ) -> list[dict]:
     """Run benchmark problems and write ``out/results.{md,json}`` and plots; returns the rows.
 
     Every case runs isolated from global state (dtype, device, threads, RNGs, DeepXDE config);
     a case that raises becomes a row with ``status: error``, and the others still run.
-    ``jobs > 1`` trains the PDE cases in that many worker processes (one thread each); the
-    remaining problems (timing-sensitive residual4 and sampled, ODE problems) run serially
-    afterwards.
+    ``jobs > 1`` trains the PDE cases in that many worker processes (cpu_count // jobs
+    threads each, at least one); the remaining problems (timing-sensitive residual4 and
+    sampled, ODE problems) run serially afterwards.
+    ``budget`` (seconds): PDE cases train Adam for that long and record accuracy against time
+    (time-to-accuracy plots).  ``widths``: factors of each problem's mollifier width, or
+    'auto' (the noise x width sweep; autodiff runs once).
     ``dry_run`` validates the options and returns the cases as rows without running them.
     """
     from tqdm import tqdm
 
-    problems, variants, noise = check_options(
-        problems, device, noise, jobs, iterations, lbfgs, variants, out, dry_run
+    problems, variants, noise, widths = check_options(
+        problems, device, noise, jobs, iterations, lbfgs, variants, out, dry_run, budget, widths
     )
     noise = noise if noise is not None else ((0.05,) if quick else (0.0, 0.01, 0.05, 0.1))
-    cases = list(_jobs(problems, noise, variants))
+    cases = list(_jobs(problems, noise, variants, widths))
     if dry_run:
         return [
-            {"problem": n, "variant": v, "noise": lvl, "status": "planned"} for n, v, lvl in cases
+            {"problem": n, "variant": v, "noise": lvl, "width": w, "status": "planned"}
+            for n, v, lvl, w in cases
         ]
     started = time.time()
     os.makedirs(out, exist_ok=True)
     record = _recorder(os.path.join(out, "results.partial.jsonl"))
     rows: list[dict] = []
     bar = tqdm(total=len(cases), desc="steadygrad bench", unit="case")
-    common = (quick, seed, device, iterations, lbfgs)
-    pde_args = [(n, v, lvl, *common) for n, v, lvl in cases if n in PDE_PROBLEMS]
+    common = (quick, seed, device, iterations, lbfgs, budget)
+    pde_args = [(*case, *common) for case in cases if case[0] in PDE_PROBLEMS]
     if jobs > 1 and pde_args:
         rows.extend(_parallel(pde_args, jobs, record, bar))
         cases = [c for c in cases if c[0] not in PDE_PROBLEMS]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name, variant, level in cases:
-            new = _run_case(name, variant, level, *common)
+        for case in cases:
+            new = _run_case(*case, *common)
             rows.extend(new)
             record(new)
             bar.update()
     bar.close()
     flags = _flags(device, quick, jobs, noise, iterations, lbfgs, variants)
+    flags += f" --budget {budget:g}" if budget else ""
+    flags += " --widths " + ",".join(map(str, widths)) if widths != (1.0,) else ""
     meta = {
         "command": "python -m steadygrad bench " + " ".join(problems) + flags,
         "machine": machine(),
@@ -219,7 +256,10 @@ def _parallel(pde_args: list, jobs: int, record, bar) -> list[dict]:
 
     done: dict[int, list[dict]] = {}
     with ProcessPoolExecutor(
-        jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
+        jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(max(1, (os.cpu_count() or 1) // jobs),),
     ) as pool:
         futures = {pool.submit(_pde_case, a): i for i, a in enumerate(pde_args)}
         for fut in as_completed(futures):

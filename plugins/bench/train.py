@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
@@ -13,17 +14,97 @@ from .pde import PDE_PROBLEMS, _dde
 __all__ = ["run_pde_problem"]
 
 
-def _enable(sgd, variant: str, setup) -> None:
+def _enable(sgd, variant: str, setup, scale: float | str = 1.0) -> None:
     """Route DeepXDE through the variant's derivative backend."""
     if variant == "autodiff":
         sgd.enable("autodiff")
     else:
         mode = variant.split("-")[1]
-        sgd.enable("mollifier", width=setup.width, spacing=setup.spacing, mode=mode, strict=True)
+        if mode == "grid" and setup.axes is not None:
+            mode = "lattice"  # grid mode mollifies every axis; lattice mode = grid on a lattice
+        sgd.enable(
+            "mollifier",
+            width=_scaled(setup.width, scale),
+            spacing=setup.spacing,
+            axes=setup.axes,
+            mode=mode,
+            strict=True,
+        )
 
 
-def _adam(model, setup, iterations: int, device: str) -> tuple[float, dict]:
-    """Adam steps: (seconds, peak memory of one more step)."""
+def _scaled(width, scale: float | str):
+    """The problem's width times ``scale``, or 'auto'."""
+    if scale == "auto":
+        return "auto"
+    return tuple(scale * w for w in width) if isinstance(width, tuple) else scale * width
+
+
+def _width_row(sgd, setup, variant: str, scale) -> dict:
+    """The width used, in spacings of the first mollified axis (and the auto rule's report)."""
+    if variant == "autodiff":
+        return {}
+    op = sgd.active()
+    width = op.layer.width
+    first = lambda v: v[0] if isinstance(v, tuple) else v  # noqa: E731
+    row = {"width": scale if scale == "auto" else float(scale)}
+    row["width_h"] = first(width) / first(setup.spacing)
+    return row
+
+
+@contextlib.contextmanager
+def _scattered(sgd):
+    """Evaluate off the training lattice: the active mollifier in scattered mode meanwhile."""
+    layer = getattr(sgd.active(), "layer", None)
+    mode = None if layer is None else layer.mode
+    if layer is not None:
+        layer.mode = "scattered"
+    try:
+        yield
+    finally:
+        if layer is not None:
+            layer.mode = mode
+
+
+def _trace_callback(dde, evaluate, budget: float | None, device: str):
+    """A DeepXDE callback recording the parameter scores against training time (evaluation
+    time excluded), at geometrically spaced times; stops training after ``budget`` seconds."""
+    import torch
+
+    class Trace(dde.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.clock, self.next, self.mark = [], 0.0, 0.0, None
+
+        def _sample(self):
+            losses = self.model.train_state.loss_train
+            loss = None if losses is None else float(np.sum(losses))
+            import steadygrad.deepxde as sgd
+
+            with _scattered(sgd):
+                scores = evaluate(self.model)
+            self.rows.append(
+                {"s": self.clock, "step": self.model.train_state.step, "loss": loss} | scores
+            )
+            self.next = max(1.25 * self.clock, self.clock + 0.5)
+
+        def on_train_begin(self):
+            self.mark = time.perf_counter()
+
+        def on_epoch_end(self):
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            self.clock += time.perf_counter() - self.mark
+            over = budget is not None and self.clock >= budget
+            if self.clock >= self.next or over:
+                self._sample()
+            self.model.stop_training = over
+            self.mark = time.perf_counter()
+
+    return Trace()
+
+
+def _adam(model, setup, iterations: int, device: str, trace=None) -> tuple[float, dict]:
+    """Adam steps: (training seconds, peak memory of one more step)."""
     import torch
 
     model.compile(
@@ -33,10 +114,15 @@ def _adam(model, setup, iterations: int, device: str) -> tuple[float, dict]:
         loss_weights=setup.loss_weights,
     )
     t0 = time.perf_counter()
-    model.train(iterations=iterations, display_every=max(iterations, 1), verbose=0)
+    model.train(
+        iterations=iterations,
+        display_every=max(iterations, 1),
+        verbose=0,
+        callbacks=None if trace is None else [trace],
+    )
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0 if trace is None else trace.clock
     # memory of one more step: per-op CPU sampling is too slow for the whole run
     mem = step_peak_memory(lambda: model.train(iterations=1, display_every=1, verbose=0), device)
     return seconds, mem
@@ -67,12 +153,16 @@ def run_pde_problem(
     device: str,
     iterations: int | None = None,
     lbfgs: int | None = None,
+    budget: float | None = None,
+    scale: float | str = 1.0,
 ) -> dict:
     """Train one problem with one derivative variant; returns a result row.
 
     ``iterations`` / ``lbfgs`` override the problem's Adam / L-BFGS step counts.  Time per step
     and peak memory are those of the Adam steps; L-BFGS (several evaluations per step) only
-    refines the solution.
+    refines the solution.  ``budget`` (seconds): train Adam for this long instead (no L-BFGS
+    unless given) and record ``trace``, the parameter scores against training time.
+    ``scale`` multiplies the problem's mollifier width ('auto': chosen from the data).
     """
     import steadygrad.deepxde as sgd
     import torch
@@ -81,26 +171,44 @@ def run_pde_problem(
     problem = PDE_PROBLEMS[name]
     iterations = iterations or (problem.adam_quick if quick else problem.adam_full)
     lbfgs = (problem.lbfgs_quick if quick else problem.lbfgs_full) if lbfgs is None else lbfgs
+    if budget is not None:
+        iterations, lbfgs = 10**9, lbfgs or 0
     dde.config.set_default_float("float64")
     dde.config.set_random_seed(seed)
     if device.startswith("cuda"):
         torch.set_default_device(device)
     try:
         setup = problem.builder(noise, quick, np.random.default_rng(seed))
-        _enable(sgd, variant, setup)
+        _enable(sgd, variant, setup, scale)
         model = dde.Model(setup.data, setup.net)
-        seconds, mem = _adam(model, setup, iterations, device)
+        trace = None if budget is None else _trace_callback(dde, setup.evaluate, budget, device)
+        seconds, mem = _adam(model, setup, iterations, device, trace)
+        if trace is not None:
+            iterations = trace.rows[-1]["step"]
+            extra_trace = {"trace": trace.rows, "budget_s": budget}
+        else:
+            extra_trace = {}
+        width_row = _width_row(sgd, setup, variant, scale)
         extra = _lbfgs(dde, model, setup, lbfgs) if lbfgs else {}
         losses = model.train_state.loss_train
         extra["final_loss"] = None if losses is None else float(np.sum(losses))
         if variant == "mollifier-grid":  # same field off the lattice: evaluate in scattered mode
-            sgd.enable("mollifier", width=setup.width, spacing=setup.spacing, mode="scattered")
+            sgd.enable(
+                "mollifier",
+                width=sgd.active().layer.width,
+                spacing=setup.spacing,
+                axes=setup.axes,
+                mode="scattered",
+            )
         row = {
             "status": "ok",
             "ms_per_step": 1000 * seconds / iterations,
             **mem,
             **extra,
+            **width_row,
             **setup.evaluate(model),
+            **setup.baseline,
+            **extra_trace,
         }
     except (torch.cuda.OutOfMemoryError, MemoryError) as err:
         row = error_row(name, variant, err)

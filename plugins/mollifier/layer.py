@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from .autowidth import WidthChoice, choose_width, is_auto
 from .background import MAX_NODES, BackgroundPlan, background_plan
 from .field import MollifiedField, field_of
 from .finite import FiniteCheck
@@ -97,10 +98,13 @@ def _per_axis(value, n: int, what: str) -> tuple:
 
 
 def _normalise_width(width):
-    """A float, or a tuple of floats (one per mollified axis); accepts numpy/0-d tensor scalars."""
+    """A float, a tuple of floats (one per mollified axis), or 'auto'; accepts numpy/0-d tensor
+    scalars."""
+    if is_auto(width):
+        return width
     if isinstance(width, str):
         raise TypeError(
-            f"width must be a number or a sequence of numbers, got the string {width!r}"
+            f"width must be a number, a sequence of numbers or 'auto', got the string {width!r}"
         )
     if _is_scalar(width):
         return _positive(width, "width")
@@ -128,8 +132,10 @@ class MollifierLayer(nn.Module):
 
     Args:
         net: module or callable mapping points (N, d) to values (N, m).
-        width: kernel half-width eps in input units; a number for every mollified axis or a
-            sequence with one entry per mollified axis.
+        width: kernel half-width eps in input units; a number for every mollified axis, a
+            sequence with one entry per mollified axis, or 'auto': chosen from observations by
+            :meth:`choose_width` (``autowidth.py``; under DeepXDE at ``model.compile``, from the
+            model's ``PointSetBC`` data).
         kernel: profile name ('polynomial', 'bump', 'gaussian', 'polynomial:q=6', or an entry
             point of group ``steadygrad.kernels``) or a :class:`Kernel` instance.
         points: stencil points per half-width in scattered mode (spacing = width / points).
@@ -433,8 +439,35 @@ class MollifierLayer(nn.Module):
         self.last_mode = field.mode
         return field
 
+    def choose_width(self, points, values, order: int = 4) -> WidthChoice:
+        """Set the width from observations by the automatic rule (``autowidth.py``).
+
+        Args:
+            points: observation coordinates (N, d) (all input axes; the mollified ones are used).
+            values: observed values (N,) or (N, m).
+            order: highest derivative order of the residual (float32 precision floor only).
+
+        Returns:
+            ``(width per mollified axis, report)``; the report says how it was chosen.
+        """
+        P = torch.as_tensor(points)
+        axes = self._axes(P.shape[1])
+        spacing = None if self.spacing is None else _per_axis(self.spacing, len(axes), "spacing")
+        float32 = self.precision.precision == "input" and P.dtype != torch.float64
+        choice = choose_width(P[:, list(axes)], values, self.kernel, spacing, order, float32)
+        self.width = choice[0]
+        self._stencils.clear()
+        logger.info("width='auto' chose %s (%s)", choice[0], choice[1])
+        return choice
+
     def _make_field(self, x: torch.Tensor) -> MollifiedField:
         _check_points(x)
+        if is_auto(self.width):
+            raise ValueError(
+                "width='auto' is not chosen yet: call choose_width(points, values) with the "
+                "observations first (steadygrad.deepxde does this at model.compile from the "
+                "model's PointSetBC data)"
+            )
         dim = x.shape[1]
         axes = self._axes(dim)
         self.precision.new_call()

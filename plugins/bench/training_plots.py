@@ -1,0 +1,56 @@
+"""Plots of training runs: accuracy against wall-clock time, and the noise x width heat-map."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["time_to_accuracy", "width_heatmap"]
+
+
+def _label(r: dict) -> str:
+    width = "" if r.get("width") in (None, 1.0) else f" width {r['width']}"
+    mem = f", {r['peak_mb']:.0f} MB" if r.get("peak_mb") is not None else ""
+    return f"{r['variant']}{width}{mem}"
+
+
+def time_to_accuracy(plt, rows: list[dict]):
+    """One figure: correlation and relative error of the recovered parameter against training
+    time, a line per row (rows of one problem and noise level carrying ``trace``)."""
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    for r in rows:
+        t = [p["s"] for p in r["trace"]]
+        ax[0].plot(t, [p["param_corr"] for p in r["trace"]], "-", label=_label(r))
+        ax[1].semilogy(t, [p["param_rel_err"] for p in r["trace"]], "-", label=_label(r))
+    base = rows[0]
+    for a, key in zip(ax, ("baseline_param_corr", "baseline_param_rel_err")):
+        if base.get(key) is not None:
+            a.axhline(base[key], color="gray", ls=":", label="derivative-free baseline")
+    noise = base.get("noise") or 0.0
+    ax[0].set(xlabel="training time (s)", ylabel="Pearson correlation of the parameter")
+    ax[1].set(xlabel="training time (s)", ylabel="relative L2 error of the parameter")
+    fig.suptitle(f"{base['problem']}, noise {noise:g}: time to accuracy ({base['budget_s']:g} s)")
+    ax[0].legend(fontsize=7)
+    return fig
+
+
+def width_heatmap(plt, rows: list[dict]):
+    """Parameter error over noise level (rows) x width (columns) for one problem; autodiff
+    (no width) is its own column."""
+    def column(r):
+        return "autodiff" if r["variant"] == "autodiff" else f"{r['variant'][10:]} {r['width']}"
+
+    cols = sorted({column(r) for r in rows}, key=lambda c: (c != "autodiff", c))
+    levels = sorted({r["noise"] for r in rows})
+    grid = np.full((len(levels), len(cols)), np.nan)
+    for r in rows:
+        grid[levels.index(r["noise"]), cols.index(column(r))] = r["param_rel_err"]
+    fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 2, 0.6 * len(levels) + 1.8))
+    im = ax.imshow(np.log10(grid), cmap="viridis_r", aspect="auto")
+    for i, j in np.ndindex(grid.shape):
+        if np.isfinite(grid[i, j]):
+            ax.text(j, i, f"{grid[i, j]:.2g}", ha="center", va="center", fontsize=7, color="w")
+    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right", fontsize=7)
+    ax.set_yticks(range(len(levels)), [f"{lvl:g}" for lvl in levels])
+    ax.set(ylabel="noise", title=f"{rows[0]['problem']}: parameter rel. error (width = factor)")
+    fig.colorbar(im, label="log10 error")
+    return fig
