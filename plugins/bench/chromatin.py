@@ -22,7 +22,17 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["PHI_E", "PHI_MAX", "L_INTERFACE", "chromatin_frames", "chromatin_rate", "double_well"]
+__all__ = [
+    "L_INTERFACE",
+    "PHI_E",
+    "PHI_MAX",
+    "chromatin_data",
+    "chromatin_frames",
+    "chromatin_rate",
+    "direct_estimate",
+    "double_well",
+    "lowpass",
+]
 
 PHI_MAX, L_INTERFACE, PHI_E = 0.7, 0.03, 0.5
 _BLOBS = ((0.3, 0.3, 0.35, 0.10), (0.7, 0.6, 0.40, 0.12), (0.35, 0.75, 0.25, 0.08))
@@ -90,3 +100,65 @@ def chromatin_frames(
         if n in steps:
             frames[steps[n]] = np.real(np.fft.ifft2(cur))
     return frames
+
+
+def chromatin_data(m: int, times: Sequence[float], noise: float, rng) -> tuple[dict, dict]:
+    """Frames of the benchmark: (1) from 0.35 + noise (seeded by ``rng``) on 128^2 nodes,
+    sampled on an m x m pixel grid (m divides 128) at ``times``, plus measurement noise of
+    ``noise`` x max|phi| (Gaussian).  Returns ({t: clean (m, m)}, {t: noisy (m, m)})."""
+    frames = chromatin_frames(128, 1e-3, times, seed=int(rng.integers(1 << 30)))
+    clean = {t: frames[t][:: 128 // m, :: 128 // m] for t in times}
+    top = max(np.abs(v).max() for v in clean.values())
+    noisy = {t: v + noise * top * rng.standard_normal(v.shape) for t, v in clean.items()}
+    return clean, noisy
+
+
+def direct_estimate(
+    frames: dict[float, np.ndarray],
+    width: float,
+    kernel,
+    harmonics: int | None = 3,
+    phi_e: float = PHI_E,
+) -> np.ndarray:
+    """lambda from (1) by differentiating the data directly, without a network: every frame is
+    mollified by ``kernel`` at half-width ``width`` (input units; 0: none) on the periodic pixel
+    grid (exactly, in Fourier space), phi_t is the central difference of the neighbouring
+    frames, and lambda = (phi_t - Lap mu + 2 phi) / (2 phi_e) is averaged over the interior
+    frames, then kept to Fourier harmonics <= ``harmonics`` per axis (the smoothness the
+    PINN's lambda network has; None: all).
+
+    Args:
+        frames: {t: phi (m, m)} at >= 3 equally spaced times.
+        kernel: a ``steadygrad.mollifier`` kernel (its ``transfer`` is the Fourier transform).
+
+    Returns:
+        lambda estimate (m, m).
+    """
+    times = sorted(frames)
+    if len(times) < 3:
+        raise ValueError("direct_estimate needs at least three frames")
+    m = frames[times[0]].shape[0]
+    k = 2 * np.pi * np.fft.fftfreq(m, 1.0 / m)
+    kx, ky = np.meshgrid(k, k, indexing="ij")
+    k2 = kx**2 + ky**2
+    smooth = kernel.transfer(kx * width) * kernel.transfer(ky * width) if width > 0 else 1.0
+    field = {t: np.real(np.fft.ifft2(np.fft.fft2(frames[t]) * smooth)) for t in times}
+
+    def lap(f):
+        return np.real(np.fft.ifft2(-k2 * np.fft.fft2(f)))
+
+    estimates = []
+    for before, t, after in zip(times, times[1:], times[2:]):
+        p = field[t]
+        p_t = (field[after] - field[before]) / (after - before)
+        lap_mu = lap(double_well(p)) - L_INTERFACE**2 * lap(lap(p))
+        estimates.append((p_t - lap_mu + 2 * p) / (2 * phi_e))
+    out = np.mean(estimates, 0)
+    return out if harmonics is None else lowpass(out, harmonics)
+
+
+def lowpass(field: np.ndarray, harmonics: int = 3) -> np.ndarray:
+    """Keep the periodic field's Fourier harmonics <= ``harmonics`` per axis (m, m)."""
+    n = np.abs(np.fft.fftfreq(field.shape[0], 1.0 / field.shape[0]))
+    keep = (n[:, None] <= harmonics) & (n[None, :] <= harmonics)
+    return np.real(np.fft.ifft2(np.fft.fft2(field) * keep))

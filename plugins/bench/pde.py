@@ -350,17 +350,15 @@ def chromatin(noise, quick, rng) -> Setup:
     on (x, y, t), half-widths 3 pixels and 3 levels.  Baseline: the
     derivative-free estimate lambda ~ phi / phi_e (frame mean)."""
     dde = _dde()
-    from .chromatin import L_INTERFACE, PHI_E, PHI_MAX, chromatin_frames, chromatin_rate
+    from .chromatin import L_INTERFACE, PHI_E, PHI_MAX, chromatin_data, chromatin_rate
 
     m, frames_every, levels = (16, 2, 5) if quick else (64, 2, 9)
     t_lat = 0.5 - 0.025 * np.arange(levels)[::-1]  # residual lattice in t, spacing 0.025
     times = tuple(float(t) for t in np.round(t_lat[::frames_every], 6))
-    frames = chromatin_frames(128, 1e-3, times, seed=int(rng.integers(1 << 30)))
-    step = 128 // m
+    _, noisy = chromatin_data(m, times, noise, rng)
     g = np.arange(m) / m
     X = np.stack(np.meshgrid(g, g, times, indexing="ij"), -1).reshape(-1, 3)
-    phi = np.stack([frames[t][::step, ::step] for t in times], -1).reshape(-1, 1)
-    data = _noisy(phi, noise, rng)
+    data = np.stack([noisy[t] for t in times], -1).reshape(-1, 1)
     geom = dde.geometry.GeometryXTime(
         dde.geometry.Rectangle([0, 0], [1, 1]), dde.geometry.TimeDomain(times[0], times[-1])
     )

@@ -160,6 +160,11 @@ def plots(rows: list[dict], out: str) -> list[str]:
     if pde:
         paths.append(_save(plt, _plot_pde(plt, pde), out, "pde.png"))
     paths += _training_plots(plt, pde, out)
+    if ok("chromatin_direct"):
+        from .training_plots import width_heatmap
+
+        fig = width_heatmap(plt, ok("chromatin_direct"), "param_corr")
+        paths.append(_save(plt, fig, out, "widths_chromatin_direct.png"))
     if ok("residual4", "rel_err"):
         fig = _plot_cost_accuracy(
             plt,

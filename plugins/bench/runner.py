@@ -8,6 +8,7 @@ import time
 import warnings
 from collections.abc import Sequence
 
+from .direct import chromatin_direct
 from .measure import machine
 from .ode import ODE_PROBLEMS
 from .pde import PDE_PROBLEMS, VARIANTS
@@ -18,7 +19,14 @@ from .scaling import scaling
 
 __all__ = ["ALL_PROBLEMS", "check_options", "failed", "run_benchmarks"]
 
-ALL_PROBLEMS = [*PDE_PROBLEMS, "residual4", "sampled", "scaling", *ODE_PROBLEMS]
+ALL_PROBLEMS = [
+    *PDE_PROBLEMS,
+    "chromatin_direct",
+    "residual4",
+    "sampled",
+    "scaling",
+    *ODE_PROBLEMS,
+]
 
 
 def _jobs(problems, noise, variants, widths=(1.0,)):
@@ -82,6 +90,8 @@ def _run_case(
                 return sampled(quick, device, seed)
             if name == "scaling":
                 return scaling(quick, device, seed)
+            if name == "chromatin_direct":
+                return chromatin_direct(quick, device, seed)
             return ODE_PROBLEMS[name](quick, device, seed)
     except Exception as err:  # noqa: BLE001 - recorded in the table, the run goes on
         return [error_row(name, variant, err)]

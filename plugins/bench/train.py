@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 
 import numpy as np
@@ -19,17 +20,35 @@ def _enable(sgd, variant: str, setup, scale: float | str = 1.0) -> None:
     if variant == "autodiff":
         sgd.enable("autodiff")
     else:
-        mode = variant.split("-")[1]
-        if mode == "grid" and setup.axes is not None:
-            mode = "lattice"  # grid mode mollifies every axis; lattice mode = grid on a lattice
+        mode, width, spacing = variant.split("-")[1], _scaled(setup.width, scale), setup.spacing
+        if mode == "grid" and (setup.axes is not None or _below_two(width, spacing)):
+            # grid mode needs every axis mollified, at >= 2 lattice spacings; lattice mode is
+            # grid mode on a background lattice, here of spacing h / ceil(2 h / width)
+            mode, spacing = "lattice", _finer(width, spacing)
         sgd.enable(
-            "mollifier",
-            width=_scaled(setup.width, scale),
-            spacing=setup.spacing,
-            axes=setup.axes,
-            mode=mode,
-            strict=True,
+            "mollifier", width=width, spacing=spacing, axes=setup.axes, mode=mode, strict=True
         )
+
+
+def _below_two(width, spacing) -> bool:
+    if width == "auto":
+        return False
+    return any(w < 2 * s - 1e-12 for w, s in zip(_tuple(width, spacing), _tuple(spacing, spacing)))
+
+
+def _finer(width, spacing):
+    if width == "auto":
+        return spacing
+    # an integer subdivision of the data spacing keeps the training points on lattice nodes
+    out = tuple(
+        s / math.ceil(2 * s / w - 1e-9) for w, s in zip(_tuple(width, spacing), _tuple(spacing, spacing))
+    )
+    return out if isinstance(spacing, tuple) else out[0]
+
+
+def _tuple(v, like) -> tuple:
+    n = len(like) if isinstance(like, tuple) else 1
+    return v if isinstance(v, tuple) else (v,) * n
 
 
 def _scaled(width, scale: float | str):
@@ -76,14 +95,14 @@ def _trace_callback(dde, evaluate, budget: float | None, device: str):
             self.rows, self.clock, self.next, self.mark = [], 0.0, 0.0, None
 
         def _sample(self):
-            losses = self.model.train_state.loss_train
-            loss = None if losses is None else float(np.sum(losses))
             import steadygrad.deepxde as sgd
 
+            self.model._test(verbose=0)  # DeepXDE updates the losses only when it reports
+            losses = [float(v) for v in self.model.train_state.loss_train]
             with _scattered(sgd):
                 scores = evaluate(self.model)
             self.rows.append(
-                {"s": self.clock, "step": self.model.train_state.step, "loss": loss} | scores
+                {"s": self.clock, "step": self.model.train_state.step, "losses": losses} | scores
             )
             self.next = max(1.25 * self.clock, self.clock + 0.5)
 
@@ -196,7 +215,7 @@ def run_pde_problem(
             sgd.enable(
                 "mollifier",
                 width=sgd.active().layer.width,
-                spacing=setup.spacing,
+                spacing=sgd.active().layer.spacing,
                 axes=setup.axes,
                 mode="scattered",
             )

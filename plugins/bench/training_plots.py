@@ -33,24 +33,30 @@ def time_to_accuracy(plt, rows: list[dict]):
     return fig
 
 
-def width_heatmap(plt, rows: list[dict]):
-    """Parameter error over noise level (rows) x width (columns) for one problem; autodiff
-    (no width) is its own column."""
+def width_heatmap(plt, rows: list[dict], key: str = "param_rel_err"):
+    """``key`` over noise level (rows) x width (columns) for one problem; autodiff (no width)
+    is its own column."""
+
     def column(r):
-        return "autodiff" if r["variant"] == "autodiff" else f"{r['variant'][10:]} {r['width']}"
+        if r["variant"] == "autodiff":
+            return "autodiff"
+        return f"{r['variant'].replace('mollifier-', '')} {r['width']}"
 
     cols = sorted({column(r) for r in rows}, key=lambda c: (c != "autodiff", c))
     levels = sorted({r["noise"] for r in rows})
     grid = np.full((len(levels), len(cols)), np.nan)
     for r in rows:
-        grid[levels.index(r["noise"]), cols.index(column(r))] = r["param_rel_err"]
-    fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 2, 0.6 * len(levels) + 1.8))
-    im = ax.imshow(np.log10(grid), cmap="viridis_r", aspect="auto")
+        grid[levels.index(r["noise"]), cols.index(column(r))] = r[key]
+    fig, ax = plt.subplots(figsize=(1.0 * len(cols) + 2.5, 0.6 * len(levels) + 1.8))
+    corr = key.endswith("corr")
+    shown = grid if corr else np.log10(grid)
+    im = ax.imshow(shown, cmap="viridis" if corr else "viridis_r", aspect="auto")
     for i, j in np.ndindex(grid.shape):
         if np.isfinite(grid[i, j]):
             ax.text(j, i, f"{grid[i, j]:.2g}", ha="center", va="center", fontsize=7, color="w")
     ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right", fontsize=7)
     ax.set_yticks(range(len(levels)), [f"{lvl:g}" for lvl in levels])
-    ax.set(ylabel="noise", title=f"{rows[0]['problem']}: parameter rel. error (width = factor)")
-    fig.colorbar(im, label="log10 error")
+    unit = "pixels" if rows[0]["problem"].endswith("direct") else "x default"
+    ax.set(ylabel="noise", title=f"{rows[0]['problem']}: {key} (width in {unit})")
+    fig.colorbar(im, label=key if corr else f"log10 {key}")
     return fig

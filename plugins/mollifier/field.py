@@ -361,14 +361,17 @@ class MollifiedField:
 
     def interpolation_estimate(self, alpha: Sequence[int], component: int = 0) -> list:
         """Lattice mode: estimated interpolation error of D^alpha u[:, component] per lattice
-        axis (``plan.perm`` order; see ``interpolate.py``); empty in the other modes."""
+        axis (``plan.perm`` order; see ``interpolate.py``; zero along axes where every point
+        sits on a node and the interpolant is not differentiated, where it is exact); empty in
+        the other modes."""
         if self.mode != "lattice":
             return []
         alpha = self._check_alpha(alpha, component)
         with torch.no_grad():
             box = self._component_box(alpha, component)[0]
+        aligned = self.plan.aligned()
         return [
-            interpolation_estimate(box, a, k, h, self.plan.reach)
+            0.0 if aligned[a] and k == 0 else interpolation_estimate(box, a, k, h, self.plan.reach)
             for a, (k, h) in enumerate(zip(self._lattice_orders(alpha), self.plan.spacing))
         ]
 
