@@ -195,3 +195,32 @@ def test_sampled_rows_carry_mode_memory_and_accuracy():
     for r in rows:
         assert r["status"] == "ok" and r["ms_per_step"] > 0 and 0 < r["u_l2"] < 10, r
     assert by["mollifier-auto"]["peak_mb"] < by["autodiff"]["peak_mb"]
+
+
+def test_budget_traces_widths_and_their_plots(tmp_path):
+    """--budget records accuracy against training time; --widths scales the width or lets the
+    data choose it ('auto'); both get their plots; bad values are refused."""
+    from steadygrad.bench.runner import run_benchmarks
+
+    rows = run_benchmarks(
+        ["chromatin"],
+        quick=True,
+        out=str(tmp_path),
+        noise=0.05,
+        variants=["mollifier-grid"],
+        budget=1.5,
+        widths=(1.0, "auto"),
+    )
+    assert [r["width"] for r in rows] == [1.0, "auto"] and all(r["status"] == "ok" for r in rows)
+    for r in rows:
+        times = [p["s"] for p in r["trace"]]
+        assert len(times) >= 2 and times == sorted(times) and times[-1] >= 1.5, times
+        assert all(-1 <= p["param_corr"] <= 1 and len(p["losses"]) == 2 for p in r["trace"])
+        assert r["width_h"] >= 2 and 0 < r["baseline_param_corr"] < 1
+    assert rows[0]["width_h"] == pytest.approx(3.0)
+    for name in ("time_to_accuracy_chromatin_noise0.05.png", "widths_chromatin.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert "trace" not in (tmp_path / "results.md").read_text()
+    for bad in ({"budget": 0}, {"widths": (0.0,)}, {"widths": ("wide",)}):
+        with pytest.raises(ValueError, match="--budget|--widths"):
+            run_benchmarks(["chromatin"], out=str(tmp_path), dry_run=True, **bad)

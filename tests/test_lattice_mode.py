@@ -201,3 +201,30 @@ def test_sparse_and_gather_interpolation_are_the_same_map(dtype, monkeypatch):
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-13)
     for a, b in zip(*results):
         assert torch.allclose(a, b, **tol), float((a - b).abs().max())
+
+
+def test_points_on_lattice_nodes_read_one_node_and_are_exact():
+    """Points on the background lattice's nodes (a finer lattice than theirs): interpolation
+    is exact, so no estimate is reported, each point reads one node, and the numbers are
+    scattered mode's to round-off; a point off the nodes breaks the alignment."""
+    import warnings
+
+    net = _net(2, scale=3.0)
+    g = torch.arange(12, dtype=torch.float64) / 12
+    X = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    h = 1 / 24
+    lat = MollifierLayer(net, width=2 * h, spacing=h, mode="lattice")
+    sc = MollifierLayer(net, width=2 * h, spacing=h, mode="scattered")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PrecisionWarning)
+        ul, us = lat(X), sc(X)
+        field = field_of(ul)[0]
+        assert field.plan.aligned() == (True, True)
+        for alpha in [(0, 0), (2, 2), (0, 4)]:
+            dl, ds = lat.derivative(ul, alpha), sc.derivative(us, alpha)
+            assert float((dl - ds).abs().max()) <= 1e-10 * float(ds.abs().max()), alpha
+            assert field.interpolation_estimate(alpha) == [0.0, 0.0]
+    assert field.plan.interpolation((0, 0), torch.float64).matrix.values().numel() == len(X)
+    moved = X.clone()
+    moved[5] += h / 3  # the lattice starts at the smallest coordinates: move one point only
+    assert field_of(lat(moved))[0].plan.aligned() == (False, False)

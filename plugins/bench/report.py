@@ -30,7 +30,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
         keys = [
             k
             for k in dict.fromkeys(k for r in sub for k in r)
-            if k not in ("problem", "per_step_err", "memory_kind", "trace")
+            if k not in ("problem", "per_step_err", "memory_kind", "trace", "case_s")
             and any(r.get(k) is not None for r in sub)
         ]
         lines += [f"### {problem}", "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]

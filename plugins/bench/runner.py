@@ -98,7 +98,16 @@ def _run_case(
 
 
 def _pde_case(args) -> list[dict]:
-    return _run_case(*args)
+    return _timed_case(*args)
+
+
+def _timed_case(*args) -> list[dict]:
+    """``_run_case``, each row carrying the case's wall-clock seconds (``case_s``)."""
+    t0 = time.perf_counter()
+    rows = _run_case(*args)
+    for row in rows:
+        row.setdefault("case_s", time.perf_counter() - t0)
+    return rows
 
 
 def check_options(
@@ -118,7 +127,9 @@ def check_options(
     if budget is not None and not (isinstance(budget, (int, float)) and budget > 0):
         raise ValueError(f"--budget must be a positive number of seconds, got {budget!r}")
     widths = (widths,) if isinstance(widths, (int, float, str)) else tuple(widths)
-    if not widths or any(w != "auto" and not (isinstance(w, (int, float)) and w > 0) for w in widths):
+    if not widths or any(
+        w != "auto" and not (isinstance(w, (int, float)) and w > 0) for w in widths
+    ):
         raise ValueError(f"--widths must be positive factors or 'auto', got {widths!r}")
     problems = list(problems or ALL_PROBLEMS)
     unknown = [p for p in problems if p not in ALL_PROBLEMS]
@@ -207,7 +218,7 @@ def run_benchmarks(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for case in cases:
-            new = _run_case(*case, *common)
+            new = _timed_case(*case, *common)
             rows.extend(new)
             record(new)
             bar.update()

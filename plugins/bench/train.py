@@ -41,7 +41,8 @@ def _finer(width, spacing):
         return spacing
     # an integer subdivision of the data spacing keeps the training points on lattice nodes
     out = tuple(
-        s / math.ceil(2 * s / w - 1e-9) for w, s in zip(_tuple(width, spacing), _tuple(spacing, spacing))
+        s / math.ceil(2 * s / w - 1e-9)
+        for w, s in zip(_tuple(width, spacing), _tuple(spacing, spacing))
     )
     return out if isinstance(spacing, tuple) else out[0]
 

@@ -87,9 +87,7 @@ def estimate_noise(z: np.ndarray, y: np.ndarray, rows: np.ndarray) -> float:
     p = 1 + d + d * (d + 1) // 2
     k = min(len(z) - 1, 3 * p)
     if k <= p:
-        raise ValueError(
-            f"width='auto' needs more than {p + 1} observations to estimate the noise"
-        )
+        raise ValueError(f"width='auto' needs more than {p + 1} observations to estimate the noise")
     _, nb = cKDTree(z).query(z[rows], k + 1)
     nb = nb[:, 1:]  # leave the point itself out
     A = _design(z[nb] - z[rows, None, :])  # (R, k, p), the target at the origin
@@ -100,20 +98,30 @@ def estimate_noise(z: np.ndarray, y: np.ndarray, rows: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(resid)))
 
 
-def _sure(z, y, rows, kernel: Kernel, c: float, sigma: float) -> tuple[float, float]:
-    """(SURE (1), mean squared residual) of the kernel smoother at width c spacings."""
+def _smoother(z, rows, kernel: Kernel, c: float):
+    """Rows ``rows`` of the normalised smoother S at width c spacings (CSR, len(rows) x N)."""
     import scipy.sparse as sp
     from scipy.spatial import cKDTree
 
-    tree, sub = cKDTree(z), cKDTree(z[rows])
-    pairs = sub.sparse_distance_matrix(tree, c, p=np.inf, output_type="coo_matrix")
+    pairs = cKDTree(z[rows]).sparse_distance_matrix(
+        cKDTree(z), c, p=np.inf, output_type="coo_matrix"
+    )
     i, j = pairs.row, pairs.col
     weights = np.prod(kernel.derivative((z[rows[i]] - z[j]) / c, 0), axis=1)
     S = sp.csr_matrix((weights, (i, j)), shape=(len(rows), len(z)))
-    norm = np.asarray(S.sum(1)).ravel()
-    smooth = (S @ y) / norm
-    diag = np.asarray(S[np.arange(len(rows)), rows]).ravel() / norm
-    mse = float(np.mean((y[rows] - smooth) ** 2))
+    return sp.diags(1.0 / np.asarray(S.sum(1)).ravel()) @ S
+
+
+def _smooth(z, y, rows, kernel: Kernel, c: float) -> np.ndarray:
+    """(S y) at ``rows``: the data smoothed by the kernel at width c spacings."""
+    return _smoother(z, rows, kernel, c) @ y
+
+
+def _sure(z, y, rows, kernel: Kernel, c: float, sigma: float) -> tuple[float, float]:
+    """(SURE (1), mean squared residual) of the kernel smoother at width c spacings."""
+    S = _smoother(z, rows, kernel, c)
+    diag = np.asarray(S[np.arange(len(rows)), rows]).ravel()
+    mse = float(np.mean((y[rows] - S @ y) ** 2))
     return mse - sigma**2 + 2 * sigma**2 * float(diag.mean()), mse
 
 
@@ -153,7 +161,11 @@ def choose_width(
     Y = np.asarray(_numpy(values), dtype=float).reshape(len(P), -1)
     if P.ndim != 2 or len(P) == 0 or not np.isfinite(P).all() or not np.isfinite(Y).all():
         raise ValueError("width='auto' needs finite observations: points (N, d), values (N,)")
-    s = data_spacing(P) if spacing is None else np.broadcast_to(np.asarray(spacing, float), P.shape[1:])
+    s = (
+        data_spacing(P)
+        if spacing is None
+        else np.broadcast_to(np.asarray(spacing, float), P.shape[1:])
+    )
     z = P / s
     rows = np.random.default_rng(seed).permutation(len(P))[: min(ROWS, len(P))]
     scale = Y.std(0)
@@ -187,4 +199,3 @@ def _numpy(a):
 def is_auto(width) -> bool:
     """Whether a width argument asks for the automatic choice."""
     return isinstance(width, str) and width == "auto"
-

@@ -134,8 +134,8 @@ class MollifierLayer(nn.Module):
         net: module or callable mapping points (N, d) to values (N, m).
         width: kernel half-width eps in input units; a number for every mollified axis, a
             sequence with one entry per mollified axis, or 'auto': chosen from observations by
-            :meth:`choose_width` (``autowidth.py``; under DeepXDE at ``model.compile``, from the
-            model's ``PointSetBC`` data).
+            :meth:`choose_width` (``autowidth.py``; the host adapters call it with the
+            model's observation data before training).
         kernel: profile name ('polynomial', 'bump', 'gaussian', 'polynomial:q=6', or an entry
             point of group ``steadygrad.kernels``) or a :class:`Kernel` instance.
         points: stencil points per half-width in scattered mode (spacing = width / points).
@@ -465,8 +465,8 @@ class MollifierLayer(nn.Module):
         if is_auto(self.width):
             raise ValueError(
                 "width='auto' is not chosen yet: call choose_width(points, values) with the "
-                "observations first (steadygrad.deepxde does this at model.compile from the "
-                "model's PointSetBC data)"
+                "observations first (the host adapters do this from the model's observation "
+                "data before training)"
             )
         dim = x.shape[1]
         axes = self._axes(dim)
