@@ -430,5 +430,5 @@ PDE_PROBLEMS: dict[str, Problem] = {
     "langevin": Problem(langevin, True, 500, 10000),
     "langevin_ode": Problem(langevin_ode, True, 500, 10000),
     # scattered mode: 343-point 3D stencils, 10x autodiff's step; grid gives its numbers
-    "chromatin": Problem(chromatin, True, 20, 2000, skip=("mollifier-scattered",)),
+    "chromatin": Problem(chromatin, True, 10, 2000, skip=("mollifier-scattered",)),
 }
