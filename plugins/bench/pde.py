@@ -326,7 +326,8 @@ class _PeriodicPair:
             return torch.nn.Sequential(*layers, torch.nn.Linear(n, 1))
 
         def features(xy, k):
-            a = 2 * np.pi * xy[:, None, :] * torch.arange(1, k + 1, dtype=xy.dtype)[None, :, None]
+            n = torch.arange(1, k + 1, dtype=xy.dtype, device=xy.device)
+            a = 2 * np.pi * xy[:, None, :] * n[None, :, None]
             return torch.cat([torch.sin(a), torch.cos(a)], 1).flatten(1)
 
         class Pair(dde.nn.NN):
@@ -342,28 +343,9 @@ class _PeriodicPair:
         return Pair()
 
 
-def chromatin(noise, quick, rng) -> Setup:
-    """Time-dependent 4th-order chromatin model on the periodic unit square (``chromatin.py``,
-    equation (1), phi_e = 0.5): recover lambda(x, y) from noisy frames phi(x, y, t_k) on an
-    m x m pixel grid.  Residual phi_t - Lap f(phi) + l^2 Lap^2 phi - 2 (lambda phi_e - phi)
-    on the pixel grid at t-levels 0.025 apart (frames at every other level); the mollifier acts
-    on (x, y, t), half-widths 3 pixels and 3 levels.  Baseline: the
-    derivative-free estimate lambda ~ phi / phi_e (frame mean)."""
-    dde = _dde()
-    from .chromatin import L_INTERFACE, PHI_E, PHI_MAX, chromatin_data, chromatin_rate
-
-    m, frames_every, levels = (16, 2, 5) if quick else (64, 2, 9)
-    t_lat = 0.5 - 0.025 * np.arange(levels)[::-1]  # residual lattice in t, spacing 0.025
-    times = tuple(float(t) for t in np.round(t_lat[::frames_every], 6))
-    _, noisy = chromatin_data(m, times, noise, rng)
-    g = np.arange(m) / m
-    X = np.stack(np.meshgrid(g, g, times, indexing="ij"), -1).reshape(-1, 3)
-    data = np.stack([noisy[t] for t in times], -1).reshape(-1, 1)
-    geom = dde.geometry.GeometryXTime(
-        dde.geometry.Rectangle([0, 0], [1, 1]), dde.geometry.TimeDomain(times[0], times[-1])
-    )
-    obs = dde.icbc.PointSetBC(X, data, component=0)
-    anchors = np.stack(np.meshgrid(g, g, t_lat, indexing="ij"), -1).reshape(-1, 3)
+def _chromatin_residual(dde):
+    """Equation (1) of ``chromatin.py`` as a DeepXDE residual of y = [phi, lambda - 0.5]."""
+    from .chromatin import L_INTERFACE, PHI_E, PHI_MAX
 
     def pde(x, y):
         p = y[:, 0:1]
@@ -382,6 +364,32 @@ def chromatin(noise, quick, rng) -> Setup:
         lam = 0.5 + y[:, 1:2]
         return p_t - lap_f + L_INTERFACE**2 * bilap - 2 * (lam * PHI_E - p)
 
+    return pde
+
+
+def chromatin(noise, quick, rng) -> Setup:
+    """Time-dependent 4th-order chromatin model on the periodic unit square (``chromatin.py``,
+    equation (1), phi_e = 0.5): recover lambda(x, y) from noisy frames phi(x, y, t_k) on an
+    m x m pixel grid.  Residual phi_t - Lap f(phi) + l^2 Lap^2 phi - 2 (lambda phi_e - phi)
+    on the pixel grid at t-levels 0.025 apart (frames at every other level); the mollifier acts
+    on (x, y, t), half-widths 3 pixels and 3 levels.  Baseline: the
+    derivative-free estimate lambda ~ phi / phi_e (frame mean)."""
+    dde = _dde()
+    from .chromatin import PHI_E, chromatin_data, chromatin_rate
+
+    m, frames_every, levels = (16, 2, 5) if quick else (64, 2, 9)
+    t_lat = 0.5 - 0.025 * np.arange(levels)[::-1]  # residual lattice in t, spacing 0.025
+    times = tuple(float(t) for t in np.round(t_lat[::frames_every], 6))
+    _, noisy = chromatin_data(m, times, noise, rng)
+    g = np.arange(m) / m
+    X = np.stack(np.meshgrid(g, g, times, indexing="ij"), -1).reshape(-1, 3)
+    data = np.stack([noisy[t] for t in times], -1).reshape(-1, 1)
+    geom = dde.geometry.GeometryXTime(
+        dde.geometry.Rectangle([0, 0], [1, 1]), dde.geometry.TimeDomain(times[0], times[-1])
+    )
+    obs = dde.icbc.PointSetBC(X, data, component=0)
+    anchors = np.stack(np.meshgrid(g, g, t_lat, indexing="ij"), -1).reshape(-1, 3)
+    pde = _chromatin_residual(dde)
     data_ = dde.data.TimePDE(geom, pde, [obs], num_domain=0, num_boundary=0, anchors=anchors)
     t_mid, t_half = (times[0] + times[-1]) / 2, (times[-1] - times[0]) / 2
     net = _PeriodicPair.build(dde, 32 if quick else 64, 3, t_mid, t_half)

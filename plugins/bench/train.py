@@ -190,9 +190,10 @@ def run_pde_problem(
     dde = _dde()
     problem = PDE_PROBLEMS[name]
     iterations = iterations or (problem.adam_quick if quick else problem.adam_full)
-    lbfgs = (problem.lbfgs_quick if quick else problem.lbfgs_full) if lbfgs is None else lbfgs
-    if budget is not None:
+    if budget is not None:  # Adam for the budget; L-BFGS only when asked for
         iterations, lbfgs = 10**9, lbfgs or 0
+    elif lbfgs is None:
+        lbfgs = problem.lbfgs_quick if quick else problem.lbfgs_full
     dde.config.set_default_float("float64")
     dde.config.set_random_seed(seed)
     if device.startswith("cuda"):

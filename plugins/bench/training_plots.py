@@ -8,7 +8,8 @@ __all__ = ["time_to_accuracy", "width_heatmap"]
 
 
 def _label(r: dict) -> str:
-    width = "" if r.get("width") in (None, 1.0) else f" width {r['width']}"
+    width = "" if r.get("width_h") is None else f", width {r['width_h']:.3g} h"
+    width += " (auto)" if r.get("width") == "auto" else ""
     mem = f", {r['peak_mb']:.0f} MB" if r.get("peak_mb") is not None else ""
     return f"{r['variant']}{width}{mem}"
 
@@ -39,10 +40,12 @@ def width_heatmap(plt, rows: list[dict], key: str = "param_rel_err"):
 
     def column(r):
         if r["variant"] == "autodiff":
-            return "autodiff"
-        return f"{r['variant'].replace('mollifier-', '')} {r['width']}"
+            return (0, "autodiff")
+        if r["width"] == "auto":
+            return (2, f"{r['variant'].replace('mollifier-', '')} auto")
+        return (1, f"{r['variant'].replace('mollifier-', '')} {r['width']:.3g}", r["width"])
 
-    cols = sorted({column(r) for r in rows}, key=lambda c: (c != "autodiff", c))
+    cols = sorted({column(r) for r in rows}, key=lambda c: (c[0], c[1].split()[0], c[-1]))
     levels = sorted({r["noise"] for r in rows})
     grid = np.full((len(levels), len(cols)), np.nan)
     for r in rows:
@@ -54,7 +57,7 @@ def width_heatmap(plt, rows: list[dict], key: str = "param_rel_err"):
     for i, j in np.ndindex(grid.shape):
         if np.isfinite(grid[i, j]):
             ax.text(j, i, f"{grid[i, j]:.2g}", ha="center", va="center", fontsize=7, color="w")
-    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right", fontsize=7)
+    ax.set_xticks(range(len(cols)), [c[1] for c in cols], rotation=30, ha="right", fontsize=7)
     ax.set_yticks(range(len(levels)), [f"{lvl:g}" for lvl in levels])
     unit = "pixels" if rows[0]["problem"].endswith("direct") else "x default"
     ax.set(ylabel="noise", title=f"{rows[0]['problem']}: {key} (width in {unit})")
