@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 
 import numpy as np
@@ -11,64 +10,9 @@ import numpy as np
 from .isolation import error_row
 from .measure import step_peak_memory
 from .pde import PDE_PROBLEMS, _dde
+from .variants import enable_variant, width_row
 
 __all__ = ["run_pde_problem"]
-
-
-def _enable(sgd, variant: str, setup, scale: float | str = 1.0) -> None:
-    """Route DeepXDE through the variant's derivative backend."""
-    if variant == "autodiff":
-        sgd.enable("autodiff")
-    else:
-        mode, width, spacing = variant.split("-")[1], _scaled(setup.width, scale), setup.spacing
-        if mode == "grid" and (setup.axes is not None or _below_two(width, spacing)):
-            # grid mode needs every axis mollified, at >= 2 lattice spacings; lattice mode is
-            # grid mode on a background lattice, here of spacing h / ceil(2 h / width)
-            mode, spacing = "lattice", _finer(width, spacing)
-        sgd.enable(
-            "mollifier", width=width, spacing=spacing, axes=setup.axes, mode=mode, strict=True
-        )
-
-
-def _below_two(width, spacing) -> bool:
-    if width == "auto":
-        return False
-    return any(w < 2 * s - 1e-12 for w, s in zip(_tuple(width, spacing), _tuple(spacing, spacing)))
-
-
-def _finer(width, spacing):
-    if width == "auto":
-        return spacing
-    # an integer subdivision of the data spacing keeps the training points on lattice nodes
-    out = tuple(
-        s / math.ceil(2 * s / w - 1e-9)
-        for w, s in zip(_tuple(width, spacing), _tuple(spacing, spacing))
-    )
-    return out if isinstance(spacing, tuple) else out[0]
-
-
-def _tuple(v, like) -> tuple:
-    n = len(like) if isinstance(like, tuple) else 1
-    return v if isinstance(v, tuple) else (v,) * n
-
-
-def _scaled(width, scale: float | str):
-    """The problem's width times ``scale``, or 'auto'."""
-    if scale == "auto":
-        return "auto"
-    return tuple(scale * w for w in width) if isinstance(width, tuple) else scale * width
-
-
-def _width_row(sgd, setup, variant: str, scale) -> dict:
-    """The width used, in spacings of the first mollified axis (and the auto rule's report)."""
-    if variant == "autodiff":
-        return {}
-    op = sgd.active()
-    width = op.layer.width
-    first = lambda v: v[0] if isinstance(v, tuple) else v  # noqa: E731
-    row = {"width": scale if scale == "auto" else float(scale)}
-    row["width_h"] = first(width) / first(setup.spacing)
-    return row
 
 
 @contextlib.contextmanager
@@ -200,7 +144,7 @@ def run_pde_problem(
         torch.set_default_device(device)
     try:
         setup = problem.builder(noise, quick, np.random.default_rng(seed))
-        _enable(sgd, variant, setup, scale)
+        enable_variant(sgd, variant, setup, scale)
         model = dde.Model(setup.data, setup.net)
         trace = None if budget is None else _trace_callback(dde, setup.evaluate, budget, device)
         seconds, mem = _adam(model, setup, iterations, device, trace)
@@ -209,7 +153,7 @@ def run_pde_problem(
             extra_trace = {"trace": trace.rows, "budget_s": budget}
         else:
             extra_trace = {}
-        width_row = _width_row(sgd, setup, variant, scale)
+        widths = width_row(sgd, setup, variant, scale)
         extra = _lbfgs(dde, model, setup, lbfgs) if lbfgs else {}
         losses = model.train_state.loss_train
         extra["final_loss"] = None if losses is None else float(np.sum(losses))
@@ -226,7 +170,7 @@ def run_pde_problem(
             "ms_per_step": 1000 * seconds / iterations,
             **mem,
             **extra,
-            **width_row,
+            **widths,
             **setup.evaluate(model),
             **setup.baseline,
             **extra_trace,
