@@ -15,7 +15,8 @@ Rule (documented in docs/mollifier.md, "Automatic width"):
        SURE(eps) = mean_i (y_i - (S y)_i)^2 - sigma_hat^2 + 2 sigma_hat^2 mean_i S_ii      (1)
 
    (an unbiased estimate of the mean squared error of S y against the noise-free field) wins:
-   the widest smoothing whose bias the noise does not yet hide.
+   the widest smoothing whose bias the noise does not yet hide.  Candidates are tried in
+   increasing order and the search stops once SURE has risen twice past its minimum.
 4. Floor: at least MIN_SPACINGS spacings (grid mode's resolution), and with
    ``precision='input'`` in float32 at least the precision rule's width for the highest
    derivative order (docs/mollifier.md, "Smallest safe width"; L = the data's length scale).
@@ -177,10 +178,11 @@ def choose_width(
     if float32_input and order >= 1:
         L = min(_length_scale(z, y, rows) for y in Y.T)
         floor = max(floor, FLOAT32_SAFE[min(order, 4)] * L)
-    sure = {}
-    for c in CANDIDATES:
-        if c >= floor:
-            sure[c] = sum(_sure(z, y, rows, kernel, c, sg)[0] for y, sg in zip(Y.T, sigmas))
+    sure: dict = {}
+    for c in (c for c in CANDIDATES if c >= floor):
+        sure[c] = sum(_sure(z, y, rows, kernel, c, sg)[0] for y, sg in zip(Y.T, sigmas))
+        if len(sure) >= 3 and min(sure, key=sure.get) < min(list(sure)[-2:]):
+            break  # risen twice past the minimum: wider candidates only add bias (and cost)
     chosen = min(sure, key=sure.get) if sure else floor
     report = {
         "spacing": tuple(float(v) for v in s),
