@@ -23,7 +23,12 @@ from steadygrad.bench.reference import default_rate, diffusion_reaction_bvp
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--derivatives", default="mollifier", choices=("autodiff", "mollifier"))
-parser.add_argument("--width", type=float, default=0.05, help="mollifier half-width")
+parser.add_argument(
+    "--width",
+    type=lambda v: v if v == "auto" else float(v),
+    default=0.05,
+    help="mollifier half-width, or 'auto' (chosen from the observations)",
+)
 parser.add_argument("--noise", type=float, default=0.05)
 parser.add_argument("--iterations", type=int, default=10000)
 parser.add_argument("--seed", type=int, default=0)
