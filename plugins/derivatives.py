@@ -83,8 +83,7 @@ class MollifierOperator(DerivativeOperator):
         the widest of the per-set choices (the noisiest set decides).  Returns the report."""
         choices = [self.layer.choose_width(p, v) for p, v in sets]
         width, report = max(choices, key=lambda c: c[0])
-        self.layer.width = width
-        self.layer._stencils.clear()
+        self.layer.set_width(width)
         return report
 
     def forward(self, call, x, module=None):

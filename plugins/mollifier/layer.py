@@ -455,10 +455,14 @@ class MollifierLayer(nn.Module):
         spacing = None if self.spacing is None else _per_axis(self.spacing, len(axes), "spacing")
         float32 = self.precision.precision == "input" and P.dtype != torch.float64
         choice = choose_width(P[:, list(axes)], values, self.kernel, spacing, order, float32)
-        self.width = choice[0]
-        self._stencils.clear()
+        self.set_width(choice[0])
         logger.info("width='auto' chose %s (%s)", choice[0], choice[1])
         return choice
+
+    def set_width(self, width: float | Sequence[float]) -> None:
+        """Replace the half-width (same forms as the constructor's ``width``)."""
+        self.width = _normalise_width(width)
+        self._stencils.clear()
 
     def _make_field(self, x: torch.Tensor) -> MollifiedField:
         _check_points(x)
