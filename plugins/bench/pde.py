@@ -433,8 +433,8 @@ PDE_PROBLEMS: dict[str, Problem] = {
     "beam": Problem(beam, False, 1000, 10000),
     "diffusion_const": Problem(diffusion_const, True, 1000, 10000),
     "diffusion_reaction": Problem(diffusion_reaction, True, 1000, 20000),
-    "heat2d": Problem(heat2d, True, 150, 1000, 50, 3000),
-    "cahn_hilliard": Problem(cahn_hilliard, True, 150, 1000, 50, 3000),
+    "heat2d": Problem(heat2d, True, 100, 1000, 30, 3000),
+    "cahn_hilliard": Problem(cahn_hilliard, True, 100, 1000, 30, 3000),
     "langevin": Problem(langevin, True, 500, 10000),
     "langevin_ode": Problem(langevin_ode, True, 500, 10000),
     # scattered mode: 343-point 3D stencils, 10x autodiff's step; grid gives its numbers
