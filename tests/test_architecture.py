@@ -8,6 +8,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 NUMERICS = [
     *sorted((ROOT / "plugins" / "mollifier").glob("*.py")),
     *sorted((ROOT / "plugins" / "multistep").glob("*.py")),
+    *sorted((ROOT / "plugins" / "inverse").glob("*.py")),
     ROOT / "plugins" / "registry.py",
     ROOT / "plugins" / "derivatives.py",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 
 import numpy as np
@@ -38,6 +39,7 @@ def _trace_callback(dde, evaluate, budget: float | None, device: str):
         def __init__(self):
             super().__init__()
             self.rows, self.clock, self.next, self.mark = [], 0.0, 0.0, None
+            self.budget = budget
 
         def _sample(self):
             import steadygrad.deepxde as sgd
@@ -53,6 +55,10 @@ def _trace_callback(dde, evaluate, budget: float | None, device: str):
 
         def on_train_begin(self):
             self.mark = time.perf_counter()
+
+        def on_train_end(self):  # each stage's (Adam's, L-BFGS's) last state, once
+            if not self.rows or self.rows[-1]["step"] != self.model.train_state.step:
+                self._sample()
 
         def on_epoch_end(self):
             if device.startswith("cuda"):
@@ -92,11 +98,12 @@ def _adam(model, setup, iterations: int, device: str, trace=None) -> tuple[float
     return seconds, mem
 
 
-def _lbfgs(dde, model, setup, steps: int) -> dict:
-    """L-BFGS refinement; DeepXDE derives its per-call step limit at import only: set it here."""
+def _lbfgs(dde, model, setup, steps: int, trace=None) -> dict:
+    """L-BFGS refinement; DeepXDE derives its per-call step limit at import only: set it here.
+    With a ``trace``, 50 iterations per call, so the trace samples during L-BFGS too."""
     dde.optimizers.config.set_LBFGS_options(maxiter=steps)
     opts = dde.optimizers.config.LBFGS_options
-    opts["iter_per_step"] = min(1000, steps)
+    opts["iter_per_step"] = min(50 if trace is not None else 1000, steps)
     opts["fun_per_step"] = opts["maxfun"] * opts["iter_per_step"] // steps
     model.compile(
         "L-BFGS",
@@ -104,8 +111,35 @@ def _lbfgs(dde, model, setup, steps: int) -> dict:
         loss_weights=setup.loss_weights,
     )
     t1, step0 = time.perf_counter(), model.train_state.step
-    model.train(display_every=max(steps, 1), verbose=0)
+    model.train(
+        display_every=max(steps, 1), verbose=0, callbacks=None if trace is None else [trace]
+    )
     return {"lbfgs_steps": model.train_state.step - step0, "lbfgs_s": time.perf_counter() - t1}
+
+
+def _schedule(problem, quick, iterations, lbfgs, budget) -> tuple[int, int]:
+    """(Adam steps, L-BFGS steps).  With a budget: the problem's recipe until the budget ends,
+    i.e. its Adam steps, then L-BFGS (when the recipe has it) until the budget is spent; a
+    problem without L-BFGS trains Adam for the whole budget."""
+    adam = iterations or (problem.adam_quick if quick else problem.adam_full)
+    if lbfgs is None:
+        lbfgs = problem.lbfgs_quick if quick else problem.lbfgs_full
+    if budget is not None:
+        adam, lbfgs = (adam, 10**7) if lbfgs else (10**9, 0)
+    return adam, lbfgs
+
+
+def _budget_note(trace, adam: int, lbfgs: int) -> dict:
+    """Say so when the budget ended before the Adam stage finished (L-BFGS never ran)."""
+    last = trace.rows[-1]["step"]
+    if not lbfgs or last >= adam:
+        return {}
+    note = (
+        f"budget {trace.budget:g} s ended in stage 1 (Adam) after {last} of {adam} steps; "
+        f"L-BFGS not reached: raise --budget or lower --iterations"
+    )
+    print(f"steadygrad bench: {note}", file=sys.stderr)
+    return {"note": note}
 
 
 def run_pde_problem(
@@ -123,9 +157,10 @@ def run_pde_problem(
     """Train one problem with one derivative variant; returns a result row.
 
     ``iterations`` / ``lbfgs`` override the problem's Adam / L-BFGS step counts.  Time per step
-    and peak memory are those of the Adam steps; L-BFGS (several evaluations per step) only
-    refines the solution.  ``budget`` (seconds): train Adam for this long instead (no L-BFGS
-    unless given) and record ``trace``, the parameter scores against training time.
+    and peak memory are those of the Adam steps; L-BFGS (several evaluations per step) refines
+    the solution.  ``budget`` (seconds): train the problem's recipe (Adam steps, then L-BFGS
+    when it has any) until this much training time is spent, and record ``trace``, the
+    parameter scores against training time.
     ``scale`` multiplies the problem's mollifier width ('auto': chosen from the data).
     """
     import steadygrad.deepxde as sgd
@@ -133,11 +168,7 @@ def run_pde_problem(
 
     dde = _dde()
     problem = PDE_PROBLEMS[name]
-    iterations = iterations or (problem.adam_quick if quick else problem.adam_full)
-    if budget is not None:  # Adam for the budget; L-BFGS only when asked for
-        iterations, lbfgs = 10**9, lbfgs or 0
-    elif lbfgs is None:
-        lbfgs = problem.lbfgs_quick if quick else problem.lbfgs_full
+    iterations, lbfgs = _schedule(problem, quick, iterations, lbfgs, budget)
     dde.config.set_default_float("float64")
     dde.config.set_random_seed(seed)
     if device.startswith("cuda"):
@@ -148,13 +179,15 @@ def run_pde_problem(
         model = dde.Model(setup.data, setup.net)
         trace = None if budget is None else _trace_callback(dde, setup.evaluate, budget, device)
         seconds, mem = _adam(model, setup, iterations, device, trace)
+        extra_trace = {}
         if trace is not None:
-            iterations = trace.rows[-1]["step"]
-            extra_trace = {"trace": trace.rows, "budget_s": budget}
-        else:
-            extra_trace = {}
+            extra_trace = {"budget_s": budget, **_budget_note(trace, iterations, lbfgs)}
+            iterations = min(iterations, trace.rows[-1]["step"])
+            lbfgs = lbfgs if trace.clock < budget else 0
         widths = width_row(sgd, setup, variant, scale)
-        extra = _lbfgs(dde, model, setup, lbfgs) if lbfgs else {}
+        extra = _lbfgs(dde, model, setup, lbfgs, trace) if lbfgs else {}
+        if trace is not None:
+            extra_trace["trace"] = trace.rows
         losses = model.train_state.loss_train
         extra["final_loss"] = None if losses is None else float(np.sum(losses))
         if variant == "mollifier-grid":  # same field off the lattice: evaluate in scattered mode
