@@ -24,6 +24,7 @@ DOCS = [os.path.join(ROOT, "README.md"), *sorted(glob.glob(os.path.join(ROOT, "d
 #: commands that are not run here, with the reason
 NOT_RUN = {
     ".venv/bin/python -m pytest -q": "the test command itself",
+    ".venv/bin/python -m pytest -q -m slow": "the long test command itself",
 }
 SETUP = re.compile(r"python3 -m venv")
 
@@ -63,8 +64,17 @@ def _snippets():
                         )
         for cmd, line in _inline_commands(path):
             out.append(pytest.param("shell", cmd, id=f"{name}:{line}:{cmd[21:60]}"))
+    out = [_mark_long(p) for p in out]
     seen: set = set()  # a command documented twice runs once (bench --quick takes minutes)
     return [p for p in out if not (p.values in seen or seen.add(p.values))]
+
+
+def _mark_long(param):
+    """The README's whole ``bench --quick`` (minutes) runs with the slow tests."""
+    kind, snippet = param.values
+    if kind == "shell" and snippet.split()[3:] == ["bench", "--quick"]:
+        return pytest.param(kind, snippet, id=param.id, marks=pytest.mark.slow)
+    return param
 
 
 def _adapt(cmd: str) -> list[str]:

@@ -129,6 +129,20 @@ def _schedule(problem, quick, iterations, lbfgs, budget) -> tuple[int, int]:
     return adam, lbfgs
 
 
+#: parameter errors whose time to reach the rows report (``s_to_<pct>``)
+TARGETS = (0.2, 0.1, 0.05)
+
+
+def time_to_targets(trace: list[dict]) -> dict:
+    """Training seconds at which the parameter's relative error first reached each target
+    (None: never within the run), e.g. ``{"s_to_10pct": 41.2}``."""
+    out = {}
+    for target in TARGETS:
+        hit = [p["s"] for p in trace if p.get("param_rel_err", np.inf) <= target]
+        out[f"s_to_{round(100 * target)}pct"] = hit[0] if hit else None
+    return out
+
+
 def _budget_note(trace, adam: int, lbfgs: int) -> dict:
     """Say so when the budget ended before the Adam stage finished (L-BFGS never ran)."""
     last = trace.rows[-1]["step"]
@@ -187,7 +201,7 @@ def run_pde_problem(
         widths = width_row(sgd, setup, variant, scale)
         extra = _lbfgs(dde, model, setup, lbfgs, trace) if lbfgs else {}
         if trace is not None:
-            extra_trace["trace"] = trace.rows
+            extra_trace.update(time_to_targets(trace.rows), trace=trace.rows)
         losses = model.train_state.loss_train
         extra["final_loss"] = None if losses is None else float(np.sum(losses))
         if variant == "mollifier-grid":  # same field off the lattice: evaluate in scattered mode

@@ -22,6 +22,10 @@ def time_to_accuracy(plt, rows: list[dict]):
         t = [p["s"] for p in r["trace"]]
         ax[0].plot(t, [p["param_corr"] for p in r["trace"]], "-", label=_label(r))
         ax[1].semilogy(t, [p["param_rel_err"] for p in r["trace"]], "-", label=_label(r))
+    from .train import TARGETS
+
+    for target in TARGETS:  # the targets whose times the table reports
+        ax[1].axhline(target, color="k", lw=0.5, ls="--")
     base = rows[0]
     for a, key in zip(ax, ("baseline_param_corr", "baseline_param_rel_err")):
         if base.get(key) is not None:
