@@ -235,8 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument(
         "--budget",
         type=float,
-        help="seconds of Adam per PDE case, recording accuracy against time "
-        "(time-to-accuracy plots)",
+        help="training seconds per PDE case (Adam steps, then L-BFGS until the budget), "
+        "recording accuracy against time (time-to-accuracy plots)",
     )
     b.add_argument(
         "--widths",

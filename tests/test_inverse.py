@@ -150,3 +150,10 @@ def test_budget_that_ends_in_the_first_stage_is_recorded_with_a_note(capfd):
     assert row["status"] == "ok" and "ended in stage 1 (Adam)" in row["note"], row
     assert "lbfgs_steps" not in row and row["trace"] and row["param_rel_err"] > 0
     assert "L-BFGS not reached" in capfd.readouterr().err
+
+
+def test_time_to_targets_reads_the_first_time_each_error_is_reached():
+    from steadygrad.bench.train import time_to_targets
+
+    trace = [{"s": s, "param_rel_err": e} for s, e in ((0, 3.0), (1, 0.15), (2, 0.3), (5, 0.08))]
+    assert time_to_targets(trace) == {"s_to_20pct": 1, "s_to_10pct": 5, "s_to_5pct": None}

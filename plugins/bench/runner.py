@@ -188,7 +188,8 @@ def run_benchmarks(
     ``jobs > 1`` trains the PDE cases in that many worker processes (cpu_count // jobs
     threads each, at least one); the remaining problems (timing-sensitive residual4 and
     sampled, ODE problems) run serially afterwards.
-    ``budget`` (seconds): PDE cases train Adam for that long and record accuracy against time
+    ``budget`` (seconds): PDE cases train their recipe (Adam, then L-BFGS) for that long and
+    record accuracy against time
     (time-to-accuracy plots).  ``widths``: factors of each problem's mollifier width, or
     'auto' (the noise x width sweep; autodiff runs once).
     ``dry_run`` validates the options and returns the cases as rows without running them.
