@@ -26,6 +26,8 @@ __all__ = ["ShardedLattice", "all_reduce_gradients", "global_sum", "split_rows"]
 
 def split_rows(n: int, world: int) -> list[tuple[int, int]]:
     """Contiguous [start, stop) row ranges of ``n`` rows over ``world`` ranks, sizes within 1."""
+    if isinstance(world, bool) or not isinstance(world, int) or world < 1:
+        raise ValueError(f"the number of processes must be a positive integer, got {world!r}")
     if world > n:
         raise ValueError(
             f"a lattice with {n} rows along its leading axis cannot be split over {world} "

@@ -156,3 +156,36 @@ def test_enable_is_per_thread():
     assert not errors, errors
     assert all(results["same"]) and results["active"] is None
     assert sgd.active() is None
+
+
+def test_fractional_or_negative_orders_are_refused_not_rounded():
+    layer = MollifierLayer(_net(), width=0.1)
+    u = layer(torch.linspace(0, 1, 11, dtype=torch.float64)[:, None])
+    for alpha in ((1.5,), (2.9,), (-1,), (1.0,)):
+        with pytest.raises(ValueError, match="non-negative integer orders"):
+            layer.derivative(u, alpha)
+    assert layer.derivative(u, (np.int64(1),)).shape == (11, 1)
+
+
+def test_choose_width_on_coincident_points_names_the_axis():
+    from steadygrad.mollifier.autowidth import choose_width
+    from steadygrad.mollifier.kernels import make_kernel
+
+    P = np.zeros((30, 1))
+    with pytest.raises(ValueError, match="same coordinate along axis 0"):
+        choose_width(P, np.random.default_rng(0).standard_normal(30), make_kernel("polynomial"))
+
+
+@pytest.mark.parametrize("world", [0, -1, 1.5, True])
+def test_split_rows_refuses_a_bad_process_count(world):
+    from steadygrad.distributed import split_rows
+
+    with pytest.raises(ValueError, match="positive integer"):
+        split_rows(5, world)
+
+
+def test_bench_refuses_an_empty_variant_list(tmp_path):
+    from steadygrad.bench.runner import run_benchmarks
+
+    with pytest.raises(ValueError, match="names no variant"):
+        run_benchmarks(["poisson1d"], out=str(tmp_path), variants=[], dry_run=True)

@@ -135,7 +135,9 @@ def check_options(
     unknown = [p for p in problems if p not in ALL_PROBLEMS]
     if unknown:
         raise ValueError(f"unknown problem(s) {unknown}; choose from {ALL_PROBLEMS}")
-    variants = tuple(variants or VARIANTS)
+    variants = tuple(VARIANTS if variants is None else variants)
+    if not variants:
+        raise ValueError(f"--variants names no variant; choose from {list(VARIANTS)}")
     if set(variants) - set(VARIANTS):
         raise ValueError(
             f"unknown variant(s) {sorted(set(variants) - set(VARIANTS))}; choose from "

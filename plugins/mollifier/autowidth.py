@@ -58,7 +58,8 @@ class WidthChoice(tuple):
 
 def data_spacing(points: np.ndarray) -> np.ndarray:
     """Per-axis spacing of observation points (N, d): the median gap of distinct coordinates
-    when the data lie on a lattice-like set, else extent / N^(1/d)."""
+    when the data lie on a lattice-like set, else extent / N^(1/d).  Raises ValueError for an
+    axis along which all points coincide."""
     n, d = points.shape
     out = np.empty(d)
     for a in range(d):
@@ -66,9 +67,14 @@ def data_spacing(points: np.ndarray) -> np.ndarray:
         gaps = np.diff(u)
         if 1 < u.size <= n / 2 and gaps.size:
             out[a] = np.median(gaps)
+        elif u.size > 1:
+            out[a] = np.ptp(points[:, a]) / max(n, 1) ** (1.0 / d)
         else:
-            extent = np.ptp(points[:, a])
-            out[a] = extent / max(n, 1) ** (1.0 / d) if extent > 0 else 1.0
+            raise ValueError(
+                f"the observation points all have the same coordinate along axis {a} "
+                f"({u[0]!r}): they set no spacing to choose a width from; give the width "
+                f"(or the spacing) explicitly"
+            )
     return out
 
 

@@ -513,6 +513,11 @@ class MollifierLayer(nn.Module):
         alpha = tuple(alpha)
         if len(alpha) != len(base):
             raise ValueError(f"alpha must hold one order per input axis ({len(base)}), got {alpha}")
+        if not all(isinstance(a, numbers.Integral) and a >= 0 for a in alpha):
+            raise ValueError(
+                f"alpha must hold non-negative integer orders (a derivative of order 1.5 is "
+                f"not defined), got {alpha}"
+            )
         if comp is not None:
             if component not in (0, comp):
                 raise ValueError("u is already a single-component derivative")
