@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 import torch
 import torch.distributed as dist
 
+from .mollifier.values import per_axis
+
 __all__ = ["ShardedLattice", "all_reduce_gradients", "global_sum", "split_rows"]
 
 
@@ -75,8 +77,8 @@ class ShardedLattice:
         d = len(self.shape)
         if d == 0 or min(self.shape) < 1:
             raise ValueError(f"shape must hold a positive node count per axis, got {shape}")
-        self.spacing = _per_axis(spacing, d, "spacing")
-        self.origin = _per_axis(origin, d, "origin", positive=False)
+        self.spacing = per_axis(spacing, d, "spacing")
+        self.origin = per_axis(origin, d, "origin", positive=False)
         self.group = group
         self.rank, self.world = _group_info(group)
         self.rows = split_rows(self.shape[0], self.world)[self.rank]
@@ -132,16 +134,6 @@ class ShardedLattice:
 
     def _ranges(self):
         return [self.rows, *((0, n) for n in self.shape[1:])]
-
-
-def _per_axis(value, d: int, what: str, positive: bool = True) -> tuple:
-    vals = (value,) * d if isinstance(value, (int, float)) else tuple(value)
-    if len(vals) != d:
-        raise ValueError(f"{what} needs one value per axis ({d}), got {len(vals)}")
-    vals = tuple(float(v) for v in vals)
-    if positive and not all(math.isfinite(v) and v > 0 for v in vals):
-        raise ValueError(f"{what} must be positive numbers, got {vals}")
-    return vals
 
 
 def all_reduce_gradients(parameters: Iterable[torch.Tensor], group=None) -> None:

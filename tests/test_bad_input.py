@@ -189,3 +189,27 @@ def test_bench_refuses_an_empty_variant_list(tmp_path):
 
     with pytest.raises(ValueError, match="names no variant"):
         run_benchmarks(["poisson1d"], out=str(tmp_path), variants=[], dry_run=True)
+
+
+@pytest.mark.parametrize(
+    "kw,err,match",
+    [
+        (dict(width=None), TypeError, "width is required"),
+        (dict(width=0.1, axes=1.5), TypeError, "axes must be an input-axis index"),
+        (dict(width=0.1, axes=(0, True)), TypeError, "axes must be an input-axis index"),
+    ],
+)
+def test_missing_width_and_bad_axes_name_the_fix(kw, err, match):
+    with pytest.raises(err, match=match):
+        MollifierLayer(_net(), **kw)
+
+
+def test_lattice_spacing_accepts_numpy_scalars_and_refuses_strings():
+    from steadygrad.mollifier.values import per_axis
+
+    assert per_axis(np.float32(0.1), 2, "spacing") == pytest.approx((0.1, 0.1))
+    with pytest.raises(TypeError, match="got the string '0.1'"):
+        per_axis("0.1", 2, "spacing")
+    with pytest.raises(ValueError, match="finite number"):
+        per_axis(float("nan"), 2, "origin", positive=False)
+    assert per_axis(-1.0, 2, "origin", positive=False) == (-1.0, -1.0)

@@ -42,6 +42,7 @@ from .grid import BOUNDARIES, LatticePlan, lattice_plan, lattice_spacing
 from .kernels import Kernel, make_kernel
 from .precision import PrecisionState, evaluate_float64
 from .stencil import Stencil
+from .values import is_scalar, per_axis, real
 
 __all__ = ["DEFAULTS", "MODES", "MollifierLayer"]
 
@@ -66,37 +67,6 @@ DEFAULTS = {
 INPUT_GRADS = ("always", "graph")
 
 
-def _is_scalar(value) -> bool:
-    """A real number, or a one-element tensor / 0-d array."""
-    return isinstance(value, numbers.Real) or (
-        hasattr(value, "shape") and math.prod(value.shape) == 1
-    )
-
-
-def _positive(value, what: str) -> float:
-    if hasattr(value, "shape") and math.prod(value.shape) == 1 and hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{what} must be a positive number (or one per mollified axis), got {value!r}"
-        )
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{what} must be a positive finite number, got {value!r}")
-    return float(value)
-
-
-def _per_axis(value, n: int, what: str) -> tuple:
-    """One positive float per mollified axis from a number, 0-d tensor or sequence."""
-    if isinstance(value, str):
-        raise TypeError(
-            f"{what} must be a number or a sequence of numbers, got the string {value!r}"
-        )
-    vals = (value,) * n if _is_scalar(value) else tuple(value)
-    if len(vals) != n:
-        raise ValueError(f"{what} needs one value per mollified axis ({n}), got {len(vals)}")
-    return tuple(_positive(v, what) for v in vals)
-
-
 def _normalise_width(width):
     """A float, a tuple of floats (one per mollified axis), or 'auto'; accepts numpy/0-d tensor
     scalars."""
@@ -106,9 +76,31 @@ def _normalise_width(width):
         raise TypeError(
             f"width must be a number, a sequence of numbers or 'auto', got the string {width!r}"
         )
-    if _is_scalar(width):
-        return _positive(width, "width")
-    return tuple(_positive(w, "width") for w in width)
+    if width is None:
+        raise TypeError(
+            "width is required: the kernel half-width in input units (e.g. width=0.05, a few "
+            "data spacings), one per mollified axis, or width='auto' to choose it from data"
+        )
+    if is_scalar(width):
+        return real(width, "width")
+    return tuple(real(w, "width") for w in width)
+
+
+def _normalise_axes(axes):
+    """None (all axes), or a tuple of integer input-axis indices."""
+    if axes is None:
+        return None
+    seq = (axes,) if isinstance(axes, numbers.Integral) else axes
+    try:
+        seq = tuple(seq)
+    except TypeError:
+        seq = (axes,)
+    if not seq or not all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in seq):
+        raise TypeError(
+            f"axes must be an input-axis index or a sequence of them (e.g. axes=(0, 1) to "
+            f"mollify x and y and leave t to autodiff), got {axes!r}"
+        )
+    return tuple(int(a) for a in seq)
 
 
 def _check_points(x) -> None:
@@ -202,13 +194,7 @@ class MollifierLayer(nn.Module):
         self.width = _normalise_width(width)
         self.points = int(points)
         self.spacing = spacing
-        self.axes = (
-            None
-            if axes is None
-            else (
-                (int(axes),) if isinstance(axes, numbers.Integral) else tuple(int(a) for a in axes)
-            )
-        )
+        self.axes = _normalise_axes(axes)
         self.mode, self.boundary = mode, boundary
         self.finite = FiniteCheck(check_finite)
         self.precision = PrecisionState(precision, rtol)
@@ -247,10 +233,10 @@ class MollifierLayer(nn.Module):
     def stencil(self, dim: int, spacing: Sequence[float] | None = None) -> Stencil:
         """The stencil used for ``dim``-dimensional inputs (cached)."""
         axes = self._axes(dim)
-        widths = _per_axis(self.width, len(axes), "width")
+        widths = per_axis(self.width, len(axes), "width", axes="mollified axis")
         if spacing is None:
             spacing = (
-                _per_axis(self.spacing, len(axes), "spacing")
+                per_axis(self.spacing, len(axes), "spacing", axes="mollified axis")
                 if self.spacing is not None
                 else tuple(w / self.points for w in widths)
             )
@@ -452,7 +438,11 @@ class MollifierLayer(nn.Module):
         """
         P = torch.as_tensor(points)
         axes = self._axes(P.shape[1])
-        spacing = None if self.spacing is None else _per_axis(self.spacing, len(axes), "spacing")
+        spacing = (
+            None
+            if self.spacing is None
+            else per_axis(self.spacing, len(axes), "spacing", axes="mollified axis")
+        )
         float32 = self.precision.precision == "input" and P.dtype != torch.float64
         choice = choose_width(P[:, list(axes)], values, self.kernel, spacing, order, float32)
         self.set_width(choice[0])

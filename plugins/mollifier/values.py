@@ -1,0 +1,41 @@
+"""Validation of numeric options given per axis (widths, spacings, origins)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+__all__ = ["is_scalar", "per_axis", "real"]
+
+
+def is_scalar(value) -> bool:
+    """A real number, or a one-element tensor / 0-d array."""
+    return isinstance(value, numbers.Real) or (
+        hasattr(value, "shape") and math.prod(value.shape) == 1
+    )
+
+
+def real(value, what: str, positive: bool = True) -> float:
+    """``value`` as a finite float (positive unless ``positive=False``); numpy and one-element
+    tensor scalars are accepted, strings and booleans are not."""
+    if hasattr(value, "shape") and math.prod(value.shape) == 1 and hasattr(value, "item"):
+        value = value.item()
+    kind = "a positive number" if positive else "a number"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be {kind} (or one per axis), got {value!r}")
+    if not math.isfinite(value) or (positive and value <= 0):
+        raise ValueError(f"{what} must be {kind.replace('a ', 'a finite ', 1)}, got {value!r}")
+    return float(value)
+
+
+def per_axis(value, n: int, what: str, positive: bool = True, axes: str = "axis") -> tuple:
+    """One finite float per axis from a number, 0-d tensor or sequence of them (``axes``
+    names the axes in messages)."""
+    if isinstance(value, str):
+        raise TypeError(
+            f"{what} must be a number or a sequence of numbers, got the string {value!r}"
+        )
+    vals = (value,) * n if is_scalar(value) else tuple(value)
+    if len(vals) != n:
+        raise ValueError(f"{what} needs one value per {axes} ({n}), got {len(vals)}")
+    return tuple(real(v, what, positive) for v in vals)
