@@ -46,6 +46,12 @@ def _is_default(tol, default: float) -> bool:
 def _step_size(value):
     if value is None:
         return None
+    if torch.is_tensor(value) and value.requires_grad:
+        raise ValueError(
+            "options['step_size'] is a tensor that requires grad: the multistep methods do not "
+            "differentiate with respect to the step size (the gradient would silently be "
+            "missing); pass a plain number, or use method='rk4' for d/dh"
+        )
     if torch.is_tensor(value) and value.numel() == 1:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -54,16 +60,22 @@ def _step_size(value):
 
 
 def _params(value):
-    if value is None or isinstance(value, (list, tuple)):
-        return value
+    if value is None:
+        return None
     if torch.is_tensor(value):
         return (value,)
     try:
-        return tuple(value)
+        if isinstance(value, str):
+            raise TypeError
+        params = tuple(value)
+        if not all(torch.is_tensor(p) for p in params):
+            raise TypeError
     except TypeError:
         raise TypeError(
-            f"options['params'] must be a tensor or a sequence of tensors, got {value!r}"
+            f"options['params'] must be a tensor or a sequence of tensors (those func depends "
+            f"on, e.g. list(net.parameters())), got {value!r}"
         ) from None
+    return params
 
 
 def _with_perturb(func):

@@ -220,3 +220,17 @@ def test_odeint_adjoint_time_indexed_weights_converge_like_odeint(method):
     adj, ref = errs[odeint_adjoint], errs[odeint]
     assert adj[1] < adj[0] / 3.0, (method, adj)  # second order
     assert all(a < 4 * max(r, 1e-6) for a, r in zip(adj, ref)), (method, adj, ref)
+
+
+@pytest.mark.parametrize(
+    "options,err,match",
+    [
+        ({"params": "abc"}, TypeError, "sequence of tensors"),
+        ({"params": [1.0, 2.0]}, TypeError, "sequence of tensors"),
+        ({"step_size": torch.tensor(0.1, requires_grad=True)}, ValueError, "requires grad"),
+    ],
+)
+def test_options_that_would_be_silently_ignored_raise(options, err, match):
+    y0 = torch.ones(1, requires_grad=True)
+    with pytest.raises(err, match=match):
+        odeint(lambda t, y: -y, y0, torch.linspace(0, 1, 3), method="leapfrog", options=options)
