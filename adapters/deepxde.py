@@ -44,6 +44,9 @@ _states: dict[int, _State] = {}
 _originals: dict = {}
 _lock = threading.Lock()
 _local = threading.local()
+# The raw network is the module with its output transform switched off for a moment; a plain
+# thread calling the same module meanwhile must not see that: both hold this lock.
+_transform_lock = threading.RLock()
 
 
 def _current() -> _State | None:
@@ -165,25 +168,24 @@ def _warn_once(st: _State, key: str, message: str) -> None:
 
 def _net_call(self, *args, **kwargs):
     st = _current()
-    if (
-        st is None
-        or getattr(_local, "inside", False)
-        or kwargs
-        or len(args) != 1
-        or not torch.is_tensor(args[0])
-    ):
-        return torch.nn.Module.__call__(self, *args, **kwargs)
+    inside = getattr(_local, "inside", False)
+    if st is None or inside or kwargs or len(args) != 1 or not torch.is_tensor(args[0]):
+        if inside:
+            return torch.nn.Module.__call__(self, *args, **kwargs)
+        with _transform_lock:  # another thread may be between raw()'s two assignments
+            return torch.nn.Module.__call__(self, *args, **kwargs)
     x = args[0]
     transform = self._output_transform
 
     def raw(z: torch.Tensor) -> torch.Tensor:
-        _local.inside = True
-        self._output_transform = None
-        try:
-            return torch.nn.Module.__call__(self, z)
-        finally:
-            self._output_transform = transform
-            _local.inside = False
+        with _transform_lock:
+            _local.inside = True
+            self._output_transform = None
+            try:
+                return torch.nn.Module.__call__(self, z)
+            finally:
+                self._output_transform = transform
+                _local.inside = False
 
     with warnings.catch_warnings():
         if st.strict:

@@ -2,6 +2,7 @@
 
 import os
 import threading
+import warnings
 
 import mpmath
 import numpy as np
@@ -213,3 +214,40 @@ def test_lattice_spacing_accepts_numpy_scalars_and_refuses_strings():
     with pytest.raises(ValueError, match="finite number"):
         per_axis(float("nan"), 2, "origin", positive=False)
     assert per_axis(-1.0, 2, "origin", positive=False) == (-1.0, -1.0)
+
+
+def test_a_shared_network_with_a_transform_is_transformed_in_a_plain_thread():
+    """One DeepXDE network with an output transform, called by a mollifier thread and a plain
+    thread at once: the plain thread always gets the transformed output (the adapter switches
+    the transform off for its raw evaluations; before the lock, 96 of 400 calls saw that)."""
+    import deepxde as dde
+    import steadygrad.deepxde as sgd
+
+    net = dde.nn.FNN([1, 16, 1], "tanh", "Glorot uniform")
+    net.apply_output_transform(lambda x, y: 100 + y)
+    dtype = next(net.parameters()).dtype
+    x = torch.linspace(0, 1, 9, dtype=dtype)[:, None]
+    bad, errors, stop = [], [], threading.Event()
+
+    def mollified():
+        try:
+            sgd.enable("mollifier", width=0.1, mode="scattered")
+            while not stop.is_set():
+                net(x.clone().requires_grad_(True))
+        except Exception as err:  # noqa: BLE001
+            errors.append(err)
+        finally:
+            sgd.disable()
+
+    thread = threading.Thread(target=mollified)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        thread.start()
+        try:
+            for _ in range(300):
+                bad.append(bool((net(x) < 50).any()))
+        finally:
+            stop.set()
+            thread.join(60)
+    assert not errors, errors
+    assert not any(bad), f"{sum(bad)} of {len(bad)} plain calls missed the transform"
