@@ -59,6 +59,14 @@ def _step_size(value):
     return float(value)
 
 
+def _start(value):
+    from ..multistep.methods import STARTERS
+
+    if value is not None and value not in STARTERS:
+        raise ValueError(f"options['start'] must be one of {sorted(STARTERS)}, got {value!r}")
+    return value
+
+
 def _params(value):
     if value is None:
         return None
@@ -182,7 +190,7 @@ class MultistepSolver:
             self.params = tuple(func.parameters())
         self.func = _with_perturb(func) if perturb else func
         self.step_size = _step_size(options.get("step_size"))
-        self.start = options.get("start")
+        self.start = _start(options.get("start"))
         self.interp = options.get("interp", "linear")
         self.checkpoint = options.get("checkpoint", False)
         self.recompute = options.get("recompute", False)

@@ -234,3 +234,24 @@ def test_options_that_would_be_silently_ignored_raise(options, err, match):
     y0 = torch.ones(1, requires_grad=True)
     with pytest.raises(err, match=match):
         odeint(lambda t, y: -y, y0, torch.linspace(0, 1, 3), method="leapfrog", options=options)
+
+
+@pytest.mark.parametrize("extra", [{}, {"interp": "cubic"}])
+def test_an_unknown_starter_is_refused_on_every_path(extra):
+    """The plain, quadrature (odeint_adjoint) and event paths all refuse start='rk5'."""
+    func = torch.nn.Linear(1, 1)
+    y0, t = torch.ones(1, 1), torch.linspace(0, 1, 3)
+    opts = {"step_size": 0.1, "start": "rk5", **extra}
+    with pytest.raises(ValueError, match="start"):
+        odeint(func, y0, t, method="ab3", options=opts)
+    with pytest.raises(ValueError, match="start"):
+        odeint_adjoint(func, y0, t, method="ab3", options=opts)
+    with pytest.raises(ValueError, match="start"):
+        odeint(
+            func,
+            y0,
+            torch.tensor([0.0, 5.0]),
+            method="ab3",
+            options=opts,
+            event_fn=lambda t, y: y.sum() - 5,
+        )

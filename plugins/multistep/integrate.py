@@ -36,6 +36,8 @@ def one_step(func: Func, t: torch.Tensor, x: torch.Tensor, h: float, start: str)
         k1 = func(t, x)
         k2 = func(t + h, x + h * k1)
         return x + 0.5 * h * (k1 + k2)
+    if start != "rk4":
+        raise ValueError(f"start must be one of 'euler', 'rk2', 'rk4', got {start!r}")
     k1 = func(t, x)
     k2 = func(t + 0.5 * h, x + 0.5 * h * k1)
     k3 = func(t + 0.5 * h, x + 0.5 * h * k2)
