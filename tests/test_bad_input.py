@@ -251,3 +251,27 @@ def test_a_shared_network_with_a_transform_is_transformed_in_a_plain_thread():
             thread.join(60)
     assert not errors, errors
     assert not any(bad), f"{sum(bad)} of {len(bad)} plain calls missed the transform"
+
+
+@pytest.mark.parametrize("mode", ["scattered", "grid", "lattice"])
+def test_a_network_returning_the_wrong_number_of_rows_is_named(mode):
+    net = _net()
+    x = torch.linspace(0, 1, 11, dtype=torch.float64)[:, None]
+    layer = MollifierLayer(lambda z: net(z)[:-1], width=0.2, spacing=0.1, mode=mode)
+    with pytest.raises(ValueError, match="one row per input point"):
+        layer(x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_inputs_in_lattice_mode_switch_like_the_other_modes(dtype):
+    """Lattice mode with float16/bfloat16 inputs: the documented switch to float64 evaluation
+    (before: NotImplementedError from the sparse product), same values as scattered mode."""
+    net = _net().to(dtype)
+    x = torch.rand(20, 1, generator=torch.Generator().manual_seed(0)).to(dtype)
+    layer = MollifierLayer(net, width=0.2, mode="lattice")
+    with pytest.warns(UserWarning, match="switched to float64"):
+        d = layer.derivative(layer(x), (2,))
+    ref = MollifierLayer(net, width=0.2, mode="scattered", precision="float64")
+    expected = ref.derivative(ref(x), (2,)).double()
+    assert d.dtype == dtype
+    assert torch.allclose(d.double(), expected, rtol=1e-2, atol=1e-2 * float(expected.abs().max()))

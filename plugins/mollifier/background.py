@@ -149,6 +149,8 @@ class SparseInterpolation:
         # 32-bit indices read a third less memory per product (the product is memory-bound)
         itype = torch.int32 if max(numel, n * per) < 2**31 else torch.int64
         rows = torch.cat([counts.new_zeros(1), counts.cumsum(0)]).to(itype)
+        if weights.dtype in (torch.float16, torch.bfloat16):  # no sparse products in these
+            weights = weights.float()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
             self.matrix = torch.sparse_csr_tensor(
@@ -157,7 +159,7 @@ class SparseInterpolation:
             self.transpose = self.matrix.t().to_sparse_csr()
 
     def apply(self, values: torch.Tensor) -> torch.Tensor:
-        return self.matrix @ values[:, None]
+        return (self.matrix @ values.to(self.matrix.dtype)[:, None]).to(values.dtype)
 
     def adjoint(self, grad: torch.Tensor) -> torch.Tensor:
         return (self.transpose @ grad.to(self.transpose.dtype))[:, 0]

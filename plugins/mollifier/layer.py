@@ -258,10 +258,11 @@ class MollifierLayer(nn.Module):
 
         def evaluate(z: torch.Tensor, float64: bool) -> torch.Tensor:
             values = evaluate_float64(net, module, z) if float64 else net(z)
-            if not torch.is_tensor(values) or values.dim() != 2:
+            if not torch.is_tensor(values) or values.dim() != 2 or len(values) != len(z):
                 raise ValueError(
-                    f"the wrapped network must return (N, m) values, got shape "
-                    f"{tuple(getattr(values, 'shape', ()))}"
+                    f"the wrapped network must return one row per input point, (N, m) = "
+                    f"({len(z)}, m) for its {len(z)} points, got shape "
+                    f"{tuple(getattr(values, 'shape', ()))} (does it reduce, reshape or drop rows?)"
                 )
             return self.finite(values)
 
