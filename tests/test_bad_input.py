@@ -275,3 +275,11 @@ def test_half_precision_inputs_in_lattice_mode_switch_like_the_other_modes(dtype
     expected = ref.derivative(ref(x), (2,)).double()
     assert d.dtype == dtype
     assert torch.allclose(d.double(), expected, rtol=1e-2, atol=1e-2 * float(expected.abs().max()))
+
+
+def test_lattice_warning_for_far_float32_points_points_to_float64():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(1, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    layer = MollifierLayer(net, width=0.1, mode="lattice", precision="input")
+    with pytest.warns(UserWarning, match="try precision='float64' first"):
+        layer.derivative(layer(1e4 + torch.rand(50, 1)), (2,))

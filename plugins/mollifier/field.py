@@ -407,11 +407,17 @@ class MollifiedField:
             coarse = [a for a in axes if a not in self.stencil.axes]
             redone = self._refine(coarse) if coarse and self._refine is not None else None
             if redone is None:
+                rounding = (
+                    "; the values are not float64, so the estimate may be rounding noise "
+                    "(coordinates far from the origin): try precision='float64' first"
+                    if self.values.dtype != torch.float64
+                    else ""
+                )
                 P.report(
                     f"derivative {alpha}: lattice-mode interpolation error estimate "
                     f"{sum(parts):.3g} exceeds rtol={P.rtol:g} of its magnitude {scale:.3g} "
                     f"(axes {axes}); use more points per half-width (points=) or "
-                    "mode='scattered'",
+                    f"mode='scattered'{rounding}",
                     key=("interpolation", alpha),
                 )
                 return out
