@@ -82,7 +82,7 @@ def _recursion(
     """Yield (m + k, x_{m+k}) for m = m0 .. m1 - 1, given ``window`` = {n: x_n} for n = m0 .. m0+k-1
     (consumed: only the k states the recursion needs are kept)."""
     N, k = len(times) - 1, method.k
-    h = float(times[1] - times[0])
+    h = float((times[1] - times[0]).detach())
     used = {n for m in range(m0, m1) for j, b in enumerate(method.beta) if b != 0 for n in [m + j]}
     F: dict[int, torch.Tensor] = {}
     for m in range(m0, min(m1, N - k + 1)):
@@ -105,7 +105,7 @@ def states(func: Func, y0: torch.Tensor, times: torch.Tensor, method: LinearMult
     yield 0, y0
     if N == 0:
         return
-    h = float(times[1] - times[0])
+    h = float((times[1] - times[0]).detach())
     check_state(func(times[0], y0), y0)
     window = {0: y0}
     for n, x in enumerate(start_steps(func, y0, times, h, method, start), start=1):
