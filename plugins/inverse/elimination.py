@@ -37,8 +37,9 @@ class LinearParameter:
 
     Args:
         basis: the linear basis of p.
-        ridge: Tikhonov weight relative to the mean squared column norm (keeps the solve
-            defined where the data do not determine some coefficient).
+        ridge: Tikhonov weight relative to each column's squared norm (keeps the solve
+            defined where the data do not determine some coefficient); default sqrt(eps) of
+            the residual's dtype.
         offset: a known part p_0 added to the basis expansion (p = p_0 + B c).
 
     Attributes:
@@ -108,7 +109,7 @@ class LinearParameter:
                 f"columns gives a residual {gap:.3g} away from the combination of their "
                 f"residuals, tolerance {tol:.3g}): linear elimination needs p to enter "
                 f"linearly (p, dp/dx times expressions of the field, no p^2, exp(p), ...); "
-                f"learn such a parameter as a network output or dde.Variable instead"
+                f"learn such a parameter as a network output or a trainable variable instead"
             )
 
     def _solve(self, a: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
