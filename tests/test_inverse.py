@@ -35,7 +35,8 @@ def test_fourier_basis_values_derivatives_and_unused_axes():
         np.testing.assert_allclose(
             basis(x, axis).numpy(), jac[:, :, axis].T.numpy(), rtol=1e-10, atol=1e-10
         )
-    col = basis.indices().index((2, 4))  # cos(2 pi x / L) sin(4 pi y / L)
+    col = basis.indices().index((1, 4))  # [1, cos k=1, cos k=2, sin k=1, sin k=2] per axis:
+    # cos(2 pi x / L) sin(4 pi y / L)
     ref = np.cos(4 * np.pi * x[:, 0].numpy()) * np.sin(8 * np.pi * x[:, 1].numpy())
     np.testing.assert_allclose(basis(x)[:, col].numpy(), ref, rtol=1e-12, atol=1e-12)
     assert torch.all(basis(x, 2) == 0)  # time axis: the parameter does not depend on it
@@ -52,11 +53,12 @@ def test_eliminate_recovers_the_coefficients_and_matches_numpy_lstsq():
     a, b = torch.sin(3 * x[:, :1]), 1 + x[:, 1:] ** 2
     c_true = torch.linspace(-1, 1, basis.size, dtype=torch.float64)
     a_exact = -b * (2.0 + basis(x) @ c_true[:, None])  # residual zero at p = 2 + B c_true
-    param = LinearParameter(basis, offset=2.0)
+    param = LinearParameter(basis, offset=2.0, ridge=0.0)
     r = param.eliminate(_affine_residual(param, x, a_exact, b))
     assert float(r.abs().max()) < 1e-9
     np.testing.assert_allclose(param.coef.numpy(), c_true.numpy(), atol=1e-8)
-    # a residual no p fits: the least-squares coefficients of numpy's solver
+    # a residual no p fits, default ridge: the least-squares coefficients of numpy's solver
+    param = LinearParameter(basis, offset=2.0)
     param.eliminate(_affine_residual(param, x, a, b))
     M, rhs = (b * basis(x)).numpy(), -(a + 2.0 * b).numpy()[:, 0]
     ref = np.linalg.lstsq(M, rhs, rcond=None)[0]
