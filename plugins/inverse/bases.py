@@ -37,13 +37,13 @@ class Basis:
                 f"points must be (N, d) with d > {max(self.axes)} (the basis uses axes "
                 f"{self.axes}); got shape {tuple(x.shape)}"
             )
+        if derivative is not None and derivative not in self.axes:  # p is constant along it
+            return x.new_zeros(x.shape[0], self.size)
         out = torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)
         for a in self.axes:
             s, scale = self.coordinate(x[:, a], a)
             f = self.family(s, 1) * scale if a == derivative else self.family(s, 0)
             out = (out[:, :, None] * f[:, None, :]).reshape(x.shape[0], -1)
-        if derivative is not None and derivative not in self.axes:
-            out = torch.zeros_like(out)
         return out
 
     def coordinate(self, xa: torch.Tensor, axis: int) -> tuple[torch.Tensor, float]:
