@@ -199,13 +199,7 @@ def _net_call(self, *args, **kwargs):
                 "derivatives of the transformed output need autodiff; use mode='lattice' or "
                 "'scattered'"
             )
-        _warn_once(
-            st,
-            "transform",
-            "net.apply_output_transform: the transform is applied to the mollified "
-            "field and derivatives of the result use autodiff (slower)",
-        )
-        y = transform(x, y)
+        y = st.operator.transform_output(x, y, transform)
     return y
 
 
@@ -229,7 +223,7 @@ def _compile(self, *args, **kwargs):
     return _originals["compile"](self, *args, **kwargs)
 
 
-def _serve(st: _State, ys, xs, axis: int, component: int | None):
+def _serve(st: _State, ys, xs, axis: int | tuple, component: int | None):
     try:
         with warnings.catch_warnings():
             if st.strict:
@@ -317,8 +311,7 @@ def _hessian(ys, xs, component=0, i=0, j=0):
             if not 0 <= k < xs.shape[1]:
                 raise ValueError(f"i={k} is not valid.")
         comp = None if st.operator.single_component(ys) else component
-        first = _serve(st, ys, xs, j, comp)
-        second = None if first is None else _serve(st, first, xs, i, None)
+        second = _serve(st, ys, xs, (j, i), comp)
         if second is not None:
             return second
     return _fallback(st, "hessian", ys, xs, component=component, i=i, j=j)

@@ -23,6 +23,10 @@ def _width(text: str):
     return "auto" if text == "auto" else _floats(text)
 
 
+def _points(text: str) -> int | str:
+    return "auto" if text == "auto" else int(text)
+
+
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(","))
 
@@ -57,9 +61,10 @@ def _run_parser(sub) -> None:
     )
     p.add_argument(
         "--points",
-        type=int,
+        type=_points,
         default=DEFAULTS["points"],
-        help="stencil points per half-width (all modes; spacing = width / points)",
+        help="stencil points per half-width (spacing = width / points), or 'auto' (default: "
+        "the fewest that keep the requested derivative orders within --rtol)",
     )
     p.add_argument("--spacing", type=_floats, help="explicit stencil spacing (overrides --points)")
     p.add_argument(
@@ -76,7 +81,10 @@ def _run_parser(sub) -> None:
         "(float64) or never (input)",
     )
     p.add_argument(
-        "--rtol", type=float, default=DEFAULTS["rtol"], help="tolerance of the precision policy"
+        "--rtol",
+        type=float,
+        default=DEFAULTS["rtol"],
+        help="relative accuracy of the derivatives (precision policy and stencil density)",
     )
     p.add_argument(
         "--max-nodes",

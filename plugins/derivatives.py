@@ -6,8 +6,11 @@ A host adapter asks an operator four things:
   that evaluates the raw network (``module``: the ``nn.Module`` holding its parameters);
   returns the model output (N, m);
 * ``derivative(y, x, axis, component)``: d y / d x[:, axis] for a tensor y produced by
-  ``forward`` (or by an earlier ``derivative``), or ``None`` when the operator does not
-  serve that request and the host's own autodiff must be used;
+  ``forward`` (or by an earlier ``derivative``; ``axis`` may be a tuple of axes: the mixed
+  derivative along all of them), or ``None`` when the operator does not serve that request
+  and the host's own autodiff must be used;
+* ``transform_output(x, y, transform)``: the output transform (hard constraint) v = T(x, y)
+  applied to a ``forward`` result, in a form whose derivatives the operator serves;
 * ``owns(y, x)``: whether y is one of its outputs or derivatives (of x, when given);
 * ``single_component(y)``: whether y already is one component (a derivative).
 """
@@ -20,6 +23,7 @@ import torch
 
 from .mollifier.field import UnservableDerivative, differentiate, field_of, is_field
 from .mollifier.layer import MollifierLayer
+from .mollifier.transform import AffineCache, transformed
 
 __all__ = ["AutodiffOperator", "DerivativeOperator", "MollifierOperator", "UnservableDerivative"]
 
@@ -43,6 +47,14 @@ class DerivativeOperator:
 
     def derivative(self, y: torch.Tensor, x: torch.Tensor, axis: int, component: int | None = None):
         return None
+
+    def transform_output(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        transform: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor:
+        return transform(x, y)
 
     def owns(self, y: torch.Tensor, x: torch.Tensor | None = None) -> bool:
         return False
@@ -71,6 +83,7 @@ class MollifierOperator(DerivativeOperator):
 
     def __init__(self, width, **options):
         self.layer = MollifierLayer(None, width, **options)
+        self._affine = AffineCache()
         self.complete = self.layer.boundary != "valid"
 
     @property
@@ -95,6 +108,11 @@ class MollifierOperator(DerivativeOperator):
 
     def derivative(self, y, x, axis, component=None):
         return differentiate(y, x, axis, component)
+
+    def transform_output(self, x, y, transform):
+        """v = T(x, u) whose derivatives come from the kernel derivatives of u and forward-mode
+        differentiation of T alone (``mollifier/transform.py``)."""
+        return transformed(x, y, transform, self._affine)
 
     def owns(self, y, x=None) -> bool:
         return is_field(y, x)

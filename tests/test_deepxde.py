@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import steadygrad.deepxde as sgd
 import torch
+from steadygrad.derivatives import UnservableDerivative
 from steadygrad.mollifier import MollifierLayer, field_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -82,25 +83,48 @@ def test_fallback_warns_once_and_strict_raises():
 
 
 def test_output_transform_keeps_hard_constraint():
+    """Hard constraints are served by the kernel (forward mode through the transform), with no
+    fallback warning; reference: the chain rule written out with the kernel derivatives of u."""
     net = _net()
     net.apply_output_transform(lambda x, y: x * (1 - x) * y)
     sgd.enable("mollifier", width=0.1)
     x = torch.linspace(0, 1, 11, dtype=torch.float64)[:, None].requires_grad_()
-    with pytest.warns(sgd.FallbackWarning, match="output_transform"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sgd.FallbackWarning)
         y = net(x)
-    assert abs(float(y[0])) < 1e-15 and abs(float(y[-1])) < 1e-15
-    assert dde.grad.hessian(y, x).shape == (11, 1)
-    # every mode: autodiff through the transform uses the kernel's derivatives of u
+        assert abs(float(y[0])) < 1e-15 and abs(float(y[-1])) < 1e-15
+        assert dde.grad.hessian(y, x).shape == (11, 1)
     for mode in ("grid", "lattice", "scattered"):
-        op = sgd.enable("mollifier", width=0.2, mode=mode)
+        op = sgd.enable("mollifier", width=0.2, mode=mode, points=4, strict=True)
         net._output_transform = None
         u = net(x)
         u1, u2 = op.derivative(u, x, 0), op.derivative(op.derivative(u, x, 0), x, 0)
         net.apply_output_transform(lambda x, y: x * (1 - x) * y)
-        with pytest.warns(sgd.FallbackWarning, match="output_transform"):
-            y = net(x)
+        y = net(x)
         expected = -2 * u + 2 * (1 - 2 * x) * u1 + x * (1 - x) * u2
-        assert torch.allclose(dde.grad.hessian(y, x), expected, atol=1e-9), mode
+        d2 = dde.grad.hessian(y, x)
+        assert field_of(d2) is not None, mode  # served by the kernel path, not autodiff
+        assert torch.allclose(d2, expected, atol=1e-12), mode
+        assert torch.allclose(dde.grad.jacobian(y, x), (1 - 2 * x) * u + x * (1 - x) * u1)
+
+
+def _only_at_the_inputs(x, y):
+    """A transform that refuses shifted inputs (e.g. a lookup keyed by the input tensor)."""
+    if not x.is_leaf:
+        raise KeyError("unknown input tensor")
+    return x * y
+
+
+def test_untraceable_output_transform_warns_once_then_autodiff():
+    net = _net()
+    net.apply_output_transform(_only_at_the_inputs)
+    sgd.enable("mollifier", width=0.2, mode="lattice")
+    x = torch.linspace(0, 1, 11, dtype=torch.float64)[:, None].requires_grad_()
+    with pytest.warns(sgd.FallbackWarning, match="output transform cannot be differentiated"):
+        assert dde.grad.jacobian(net(x), x).shape == (11, 1)
+    sgd.enable("mollifier", width=0.2, mode="lattice", strict=True)
+    with pytest.raises(UnservableDerivative, match="output transform"):
+        dde.grad.jacobian(net(x), x)
 
 
 def test_grid_mode_in_deepxde_matches_scattered():

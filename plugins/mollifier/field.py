@@ -52,14 +52,16 @@ def _tag(y: torch.Tensor, field: MollifiedField, component, alpha: tuple) -> tor
 
 
 def differentiate(
-    y: torch.Tensor, x: torch.Tensor, axis: int, component: int | None = None
+    y: torch.Tensor, x: torch.Tensor, axis: int | Sequence[int], component: int | None = None
 ) -> torch.Tensor | None:
     """d y / d x[:, axis] by the mollifier, or None if ``y`` is not a mollified field of ``x``.
 
     ``y`` is either a layer output (N, m), then ``component`` selects the output column, or a
     derivative produced earlier by this function (N, 1), which composes multi-indices so that
-    nested calls give higher derivatives.  Raises :class:`UnservableDerivative` when the
-    request cannot be served (order beyond the kernel's smoothness or the stencil's reach).
+    nested calls give higher derivatives.  ``axis`` may also be a sequence of axes: the
+    derivative along each of them, in one request (d^2 y / dx_0 dx_1 for ``(0, 1)``).  Raises
+    :class:`UnservableDerivative` when the request cannot be served (order beyond the kernel's
+    smoothness or the stencil's reach).
     """
     tag = field_of(y)
     if tag is None or tag[0].x is not x:
@@ -73,10 +75,11 @@ def differentiate(
         comp = component
     elif component not in (None, 0):
         raise ValueError(f"component {component} requested from a single-component derivative")
-    if not 0 <= axis < field.dim:
-        raise ValueError(f"axis {axis} is out of range for inputs of dimension {field.dim}")
     new = list(alpha)
-    new[axis] += 1
+    for a in (axis,) if isinstance(axis, (int, np.integer)) else axis:
+        if not 0 <= a < field.dim:
+            raise ValueError(f"axis {a} is out of range for inputs of dimension {field.dim}")
+        new[a] += 1
     return field.derivative(comp, tuple(new))
 
 
@@ -97,6 +100,8 @@ class MollifiedField:
         refine: lattice mode: refine(axes) -> (values, z, plan) on a lattice refined along the
             given input axes, or None when that is impossible (see ``_enforce_interpolation``).
         input_grad: 'always' or 'graph' (grid/lattice mode; see ``connect.py``).
+        on_order: called with the highest per-axis order of every mollified derivative
+            requested (the layer's automatic stencil density learns from it).
     """
 
     def __init__(
@@ -113,6 +118,7 @@ class MollifiedField:
         evaluate64: Callable[[torch.Tensor], torch.Tensor] | None = None,
         refine: Callable[[Sequence[int]], tuple | None] | None = None,
         input_grad: str = "always",
+        on_order: Callable[[int], None] | None = None,
     ):
         self.x, self.stencil, self.mode = x, stencil, mode
         self.plan, self.boundary = plan, boundary
@@ -120,6 +126,7 @@ class MollifiedField:
         self.precision = precision or PrecisionState("input")
         self._reevaluate, self._evaluate64, self._refine = reevaluate, evaluate64, refine
         self.input_grad = input_grad
+        self._on_order = on_order
         self._set_values(values, z)
 
     def _set_values(self, values: torch.Tensor, z: torch.Tensor | None, plan=None) -> None:
@@ -378,6 +385,8 @@ class MollifiedField:
     def derivative(self, component: int, alpha: Sequence[int]) -> torch.Tensor:
         """D^alpha u[:, component], shape (N, 1), input dtype; alpha: one order per input axis."""
         alpha = self._check_alpha(alpha, component)
+        if self._on_order is not None:
+            self._on_order(max(self._orders(alpha), default=0))
         key = (component, alpha)
         if key in self._cache:
             return self._cache[key]

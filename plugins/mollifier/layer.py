@@ -36,6 +36,7 @@ from torch import nn
 
 from .autowidth import WidthChoice, choose_width, is_auto
 from .background import MAX_NODES, BackgroundPlan, background_plan
+from .density import INITIAL_ORDER, points_for
 from .field import MollifiedField, field_of
 from .finite import FiniteCheck
 from .grid import BOUNDARIES, LatticePlan, lattice_plan, lattice_spacing
@@ -53,7 +54,7 @@ logger = logging.getLogger("steadygrad")
 #: the layer's options and defaults, declared once (adapters and the CLI read them from here)
 DEFAULTS = {
     "kernel": "polynomial",
-    "points": 4,
+    "points": "auto",
     "spacing": None,
     "axes": None,
     "mode": "auto",
@@ -130,7 +131,11 @@ class MollifierLayer(nn.Module):
             model's observation data before training).
         kernel: profile name ('polynomial', 'bump', 'gaussian', 'polynomial:q=6', or an entry
             point of group ``steadygrad.kernels``) or a :class:`Kernel` instance.
-        points: stencil points per half-width in scattered mode (spacing = width / points).
+        points: stencil points per half-width (spacing = width / points), or 'auto' (the
+            default): the fewest whose error for the derivative orders requested so far stays
+            within ``rtol`` (``density.py``: 2 for orders <= 2, 3 for orders 3-4 at rtol 1e-3).
+            Until a derivative is requested the density serves order 4; every call after a
+            request of a higher order than the current density serves uses a finer stencil.
         spacing: explicit quadrature spacing per mollified axis (overrides ``points``);
             required to equal the grid spacing for grid mode to match scattered mode.
         axes: index or indices of the input axes to mollify (default: all); others use autodiff.
@@ -161,7 +166,7 @@ class MollifierLayer(nn.Module):
         net: Callable[[torch.Tensor], torch.Tensor],
         width: float | Sequence[float],
         kernel: str | Kernel = DEFAULTS["kernel"],
-        points: int = DEFAULTS["points"],
+        points: int | str = DEFAULTS["points"],
         spacing: float | Sequence[float] | None = DEFAULTS["spacing"],
         axes: int | Sequence[int] | None = DEFAULTS["axes"],
         mode: str = DEFAULTS["mode"],
@@ -180,19 +185,22 @@ class MollifierLayer(nn.Module):
             raise ValueError(
                 f"boundary must be one of {('extend',) + BOUNDARIES}, got {boundary!r}"
             )
-        if (
+        if points != "auto" and (
             isinstance(points, bool)
             or not isinstance(points, numbers.Real)
             or not math.isfinite(points)
             or int(points) != points
             or points < 2
         ):
-            raise ValueError(f"points per half-width must be an integer >= 2, got {points!r}")
+            raise ValueError(
+                f"points per half-width must be an integer >= 2 or 'auto', got {points!r}"
+            )
         self.net = net
         self.module = module
         self.kernel = make_kernel(kernel)
         self.width = _normalise_width(width)
-        self.points = int(points)
+        self.points = points if points == "auto" else int(points)
+        self._orders_seen: int | None = None  # highest per-axis order requested (points='auto')
         self.spacing = spacing
         self.axes = _normalise_axes(axes)
         self.mode, self.boundary = mode, boundary
@@ -238,12 +246,26 @@ class MollifierLayer(nn.Module):
             spacing = (
                 per_axis(self.spacing, len(axes), "spacing", axes="mollified axis")
                 if self.spacing is not None
-                else tuple(w / self.points for w in widths)
+                else tuple(w / self.density() for w in widths)
             )
         key = (dim, tuple(spacing), widths, axes, self.kernel.key())
         if key not in self._stencils:
             self._stencils[key] = Stencil(self.kernel, widths, spacing, axes, dim)
         return self._stencils[key]
+
+    def density(self) -> int:
+        """Stencil points per half-width for the next call (``points``, or the automatic
+        choice for the highest derivative order requested so far)."""
+        if self.points != "auto":
+            return self.points
+        seen = INITIAL_ORDER if self._orders_seen is None else self._orders_seen
+        top = min(seen, self.kernel.max_order)
+        return points_for(self.kernel, range(top + 1), self.precision.rtol, interpolated=True)
+
+    def _saw_order(self, order: int) -> None:
+        """A field of this layer was asked for a derivative of ``order`` along a mollified axis."""
+        if self._orders_seen is None or order > self._orders_seen:
+            self._orders_seen = order
 
     # ---- evaluation ---------------------------------------------------------------------
     def _evaluator(self) -> Callable[[torch.Tensor, bool], torch.Tensor]:
@@ -334,6 +356,7 @@ class MollifierLayer(nn.Module):
             precision=self.precision,
             reevaluate=lambda: evaluate(True),
             evaluate64=lambda p: net(p, True),
+            on_order=self._saw_order,
             **kw,
         )
 
@@ -348,7 +371,7 @@ class MollifierLayer(nn.Module):
             self.boundary,
             self.width,
             self.spacing,
-            self.points,
+            self.density(),
             self.kernel.key(),
             self.max_nodes,
         )

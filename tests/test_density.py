@@ -1,0 +1,86 @@
+"""Stencil density from accuracy (``density.py``) and the layer's automatic points.
+
+Reference: the scattered layer applied to g = sin(k x + phase), whose mollified derivatives are
+k^n eta_hat(k) sin(k x + phase + n pi / 2), with eta_hat from scipy's adaptive quadrature.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.integrate import quad
+from steadygrad.mollifier import MollifierLayer
+from steadygrad.mollifier.density import (
+    interpolation_error,
+    points_for,
+    quadrature_error,
+)
+from steadygrad.mollifier.kernels import make_kernel
+
+
+def _eta_hat(kernel, kw):
+    c = quad(lambda s: kernel.derivative(np.array([s]))[0], -1, 1, epsabs=1e-14)[0]
+    return quad(lambda s: kernel.derivative(np.array([s]))[0] * math.cos(kw * s), -1, 1)[0] / c
+
+
+@pytest.mark.parametrize("kernel", ["polynomial", "bump"])
+@pytest.mark.parametrize("points", [2, 3, 5])
+@pytest.mark.parametrize("kw", [1.0, 2.0])
+def test_quadrature_error_is_the_error_the_layer_makes(kernel, points, kw):
+    width, ker = 0.05, make_kernel(kernel)
+    k = kw / width
+    x = torch.linspace(0.2, 0.8, 97, dtype=torch.float64)[:, None]
+    layer = MollifierLayer(
+        lambda z: torch.sin(k * z + 0.3),
+        width,
+        kernel=kernel,
+        points=points,
+        mode="scattered",
+        precision="float64",
+    )
+    u, hat = layer(x), _eta_hat(ker, kw)
+    for n in range(4):
+        d = layer.derivative(u, (n,)) if n else u
+        exact = k**n * hat * torch.sin(k * x + 0.3 + n * math.pi / 2)
+        measured = float((d - exact).abs().max() / exact.abs().max())
+        predicted = quadrature_error(ker, n, points, kw)
+        # a sup over 97 points of a sinusoid's error: within a few % of its amplitude
+        assert measured <= predicted * 1.001 + 1e-12
+        assert measured >= predicted * 0.9 - 1e-12
+
+
+def test_interpolation_error_bounds_lattice_minus_scattered():
+    width, kw = 0.05, 1.5
+    k = kw / width
+    x = torch.rand(300, 1, dtype=torch.float64) * 0.6 + 0.2
+    g = lambda z: torch.sin(k * z + 0.3)  # noqa: E731
+    for p in (2, 3, 4):
+        opts = dict(points=p, precision="float64")
+        lat = MollifierLayer(g, width, mode="lattice", **opts)(x)
+        sc = MollifierLayer(g, width, mode="scattered", **opts)(x)
+        gap = float((lat - sc).abs().max()) / _eta_hat(make_kernel("polynomial"), kw)
+        assert 0.05 * interpolation_error(p, kw) <= gap <= interpolation_error(p, kw) * 1.01
+
+
+def test_points_for_orders_and_tolerance():
+    ker = make_kernel("polynomial")
+    assert [points_for(ker, range(n + 1), 1e-3, True) for n in range(5)] == [2, 2, 2, 3, 3]
+    assert points_for(ker, [2], 1e-6, True) > points_for(ker, [2], 1e-4, True)
+    with pytest.raises(ValueError, match="no stencil density meets rtol=1e-14.*points="):
+        points_for(ker, [4], 1e-14, True)
+
+
+def test_layer_learns_the_density_from_the_orders_requested():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    layer = MollifierLayer(net.double(), width=0.1, mode="scattered")
+    x = torch.rand(20, 1, dtype=torch.float64)
+    assert layer.density() == 3  # order 4 until something is requested
+    layer.derivative(layer(x), (2,))
+    assert layer.density() == 2
+    layer.derivative(layer(x), (4,))
+    assert layer.density() == 3
+    assert MollifierLayer(net, width=0.1, points=5).density() == 5
+    strict = MollifierLayer(net, width=0.1, rtol=1e-6)
+    assert strict.density() > 3
