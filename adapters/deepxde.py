@@ -250,8 +250,8 @@ def _fallback(st: _State | None, name: str, *args, **kwargs):
             st,
             f"fallback:{name}",
             f"dde.grad.{name} on a tensor of shape {tuple(ys.shape)} that is not a "
-            f"{st.operator.name} field (sliced, transformed or computed from the output): using "
-            f"autodiff",
+            f"{st.operator.name} field (sliced, combined or computed from the output): "
+            f"{st.operator.fallback_note()}",
         )
     try:
         return _originals[name](*args, **kwargs)

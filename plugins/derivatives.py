@@ -65,6 +65,10 @@ class DerivativeOperator:
     def describe(self) -> str:
         return self.name
 
+    def fallback_note(self) -> str:
+        """How the host's autodiff reaches derivatives of this operator's outputs."""
+        return "using autodiff"
+
 
 class AutodiffOperator(DerivativeOperator):
     """Plain nested automatic differentiation (the host's default)."""
@@ -120,6 +124,15 @@ class MollifierOperator(DerivativeOperator):
     def single_component(self, y) -> bool:
         tag = field_of(y)
         return tag is not None and tag[1] is not None
+
+    def fallback_note(self) -> str:
+        if self.layer.last_mode in ("grid", "lattice"):
+            return (
+                f"using autodiff, which in {self.layer.last_mode} mode runs through the kernel "
+                "derivatives (same numbers as a direct request, more work; request derivatives "
+                "of the output itself where you can)"
+            )
+        return "using autodiff through the network (slower)"
 
     def describe(self) -> str:
         L = self.layer

@@ -382,11 +382,15 @@ class MollifiedField:
             for a, (k, h) in enumerate(zip(self._lattice_orders(alpha), self.plan.spacing))
         ]
 
+    def saw(self, alpha: tuple) -> None:
+        """Tell the layer that D^alpha was requested (its automatic density learns from it)."""
+        if self._on_order is not None:
+            self._on_order(max(self._orders(alpha), default=0))
+
     def derivative(self, component: int, alpha: Sequence[int]) -> torch.Tensor:
         """D^alpha u[:, component], shape (N, 1), input dtype; alpha: one order per input axis."""
         alpha = self._check_alpha(alpha, component)
-        if self._on_order is not None:
-            self._on_order(max(self._orders(alpha), default=0))
+        self.saw(alpha)
         key = (component, alpha)
         if key in self._cache:
             return self._cache[key]

@@ -36,6 +36,7 @@ from torch import nn
 
 from .autowidth import WidthChoice, choose_width, is_auto
 from .background import MAX_NODES, BackgroundPlan, background_plan
+from .cost import describe_point_set
 from .density import INITIAL_ORDER, points_for
 from .field import MollifiedField, field_of
 from .finite import FiniteCheck
@@ -495,17 +496,44 @@ class MollifierLayer(nn.Module):
                 "full stencil"
             )
         if self.mode == "scattered" or x.shape[0] == 0:
-            return self._scattered(x, self.stencil(dim))
+            field = self._scattered(x, self.stencil(dim))
+            if x.shape[0]:
+                self._describe(field)
+            return field
         if len(axes) != dim and self.mode == "grid":
             raise ValueError(
                 "grid mode mollifies every input axis; use mode='lattice' or 'scattered' with axes="
             )
         st, plan = self._plan(x)
         if plan is None:
-            return self._scattered(x, st)
-        if isinstance(plan, BackgroundPlan):
-            return self._lattice_mode(x, st, plan)
-        return self._grid(x, st, plan)
+            field = self._scattered(x, st)
+        elif isinstance(plan, BackgroundPlan):
+            field = self._lattice_mode(x, st, plan)
+        else:
+            field = self._grid(x, st, plan)
+        self._describe(field)
+        return field
+
+    def _describe(self, field: MollifiedField) -> None:
+        """Log one line per point set and density (``cost.py``)."""
+        x, plan = field.x, field.plan
+        evaluations = (
+            math.prod(plan.size)
+            if plan is not None
+            else x.shape[0] * len(field.stencil.offsets(x.dtype, x.device))
+        )
+        density = round(field.stencil.widths[0] / field.stencil.spacings[0])
+        key = (tuple(x.shape), field.mode, density, self._orders_seen)
+        if key in self._announced:
+            return
+        self._announced.add(key)
+        dtype = "float64" if self.precision.upcast else str(x.dtype).replace("torch.", "")
+        logger.info(
+            "mollifier: %s",
+            describe_point_set(
+                x.shape[0], x.shape[1], field.mode, evaluations, density, self._orders_seen, dtype
+            ),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Mollified field u(x), shape (N, m); derivatives via :meth:`derivative`."""
