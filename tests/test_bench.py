@@ -192,10 +192,13 @@ def test_sampled_rows_carry_mode_memory_and_accuracy():
 
     rows = sampled(True, "cpu", 0, names=["heat1d"])
     by = {r["variant"]: r for r in rows}
-    assert set(by) == {"autodiff", "mollifier-auto"} and by["mollifier-auto"]["mode"] == "lattice"
+    assert set(by) == {"autodiff", "mollifier@5%", "mollifier@2.5%"}
     for r in rows:
         assert r["status"] == "ok" and r["ms_per_step"] > 0 and 0 < r["u_l2"] < 10, r
-    assert by["mollifier-auto"]["peak_mb"] < by["autodiff"]["peak_mb"]
+        assert r["vs_autodiff"] > 0 and r["err_vs_autodiff"] > 0
+    for variant in ("mollifier@5%", "mollifier@2.5%"):  # 2nd order: 2 points per half-width
+        assert by[variant]["mode"] == "lattice" and by[variant]["density"] == 2
+    assert by["mollifier@5%"]["peak_mb"] < by["autodiff"]["peak_mb"]
 
 
 def test_budget_traces_widths_and_their_plots(tmp_path):

@@ -84,3 +84,26 @@ def test_layer_learns_the_density_from_the_orders_requested():
     assert MollifierLayer(net, width=0.1, points=5).density() == 5
     strict = MollifierLayer(net, width=0.1, rtol=1e-6)
     assert strict.density() > 3
+
+
+def test_one_info_line_per_point_set_with_the_cost_estimate(caplog):
+    import logging
+
+    from steadygrad.mollifier.cost import relative_cost
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    layer = MollifierLayer(net, width=0.05, mode="lattice")
+    x = torch.rand(2000, 2)
+    with caplog.at_level(logging.INFO, logger="steadygrad"):
+        for _ in range(3):
+            u = layer(x)
+            layer.derivative(u, (2, 0))
+    lines = [r.getMessage() for r in caplog.records if "points in 2D" in r.getMessage()]
+    assert len(lines) == 2, lines  # before and after the orders were known
+    assert "3 points per half-width" in lines[0] and "until the residual" in lines[0]
+    assert "2 points per half-width" in lines[1] and "orders <= 2" in lines[1]
+    assert "lattice mode" in lines[1] and "x autodiff's" in lines[1]
+    # the model: cheaper per point than autodiff when the lattice has fewer nodes than points
+    assert relative_cost(1000, 2000, 2) < 1 < relative_cost(20_000, 2000, 2)
+    assert relative_cost(20_000, 2000, 4) < 1
