@@ -149,3 +149,35 @@ def test_readme_deepxde_configuration_in_float32():
     ref = MollifierLayer(ref_net, width=0.05)
     exact = ref.derivative(ref(X.double()), (4,))
     assert float((d4 - exact).abs().max() / exact.abs().max()) < 1e-3
+
+
+@pytest.mark.parametrize("offset", [1e2, 1e3, 1e4])
+@pytest.mark.parametrize("mode", ["scattered", "lattice"])
+def test_bound_covers_coordinate_rounding_far_from_the_origin(offset, mode):
+    """float32 points at 1e4 + [0, 1]: x - y_s is rounded by u |x|; the bound accounts for it
+    (never below the error), and precision='auto' switches and meets rtol."""
+    torch.manual_seed(0)
+    inner = torch.nn.Sequential(torch.nn.Linear(1, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1))
+
+    class Shifted(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, z):
+            return self.inner(z - offset)
+
+    net = Shifted()
+    x32 = (offset + torch.linspace(0, 1, 50))[:, None]
+    ref = MollifierLayer(net.double(), 0.1, mode=mode, precision="float64", points=4)
+    exact = ref.derivative(ref(x32.double()), (2,)).detach()
+    net.float()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PrecisionWarning)
+        low = MollifierLayer(net, 0.1, mode=mode, precision="input", points=4)
+        u = low(x32)
+        err = float((low.derivative(u, (2,)).double() - exact).abs().max())
+        assert low.error_bound(u, (2,)) >= err
+        auto = MollifierLayer(net, 0.1, mode=mode, precision="auto", points=4)
+        d = auto.derivative(auto(x32), (2,)).double()
+    assert float((d - exact).abs().max()) <= 1e-3 * float(exact.abs().max())

@@ -296,19 +296,39 @@ class MollifiedField:
         """The rounding part of :meth:`error_bound`."""
         alpha = self._check_alpha(alpha, component)
         if component not in self._gmax:
-            vals = (
-                self.values[:, :, component] if self.mode == "scattered" else self.values[component]
-            )
-            self._gmax[component] = (
-                finite_or_zero(float(vals.detach().abs().max())) if vals.numel() else 0.0
-            )
+            self._gmax[component] = self._magnitudes(component)
+        gmax, coordinate = self._gmax[component]
         w1 = 1.0
         for i, n in enumerate(self._orders(alpha)):
             w1 *= float(np.abs(self.stencil.weights_axis(i, n)).sum())
         if self.mode == "lattice":  # the interpolation's own amplification (Lebesgue constant)
             w = self.plan.weights(self._lattice_orders(alpha), torch.float64)
             w1 *= float(w.abs().sum(1).max()) if len(w) else 1.0
-        return rounding_bound(self.values.dtype, self._gmax[component], w1, self._rounding())
+        return rounding_bound(self.values.dtype, gmax, w1, self._rounding(), coordinate)
+
+    def _magnitudes(self, component: int) -> tuple:
+        """(max|g|, max|x| max|grad g|) of one component's values: the scale of equation (1) of
+        ``precision.py`` and its coordinate-rounding term (finite differences of the values
+        along the stencil's or the lattice's axes)."""
+        vals = self.values[:, :, component] if self.mode == "scattered" else self.values[component]
+        if not vals.numel():
+            return 0.0, 0.0
+        vals = vals.detach().double()
+        if self.mode == "scattered":  # (N, S) -> (N, 2K_1 + 1, ...): the stencil's own lattice
+            vals = vals.reshape(len(vals), *(2 * k + 1 for k in self.stencil.half))
+            steps = dict(zip(range(1, vals.dim()), self.stencil.spacings))
+        else:
+            steps = dict(enumerate(self.plan.spacing))
+        slope = max(
+            (
+                float(vals.diff(dim=d).abs().max()) / h
+                for d, h in steps.items()
+                if vals.shape[d] > 1
+            ),
+            default=0.0,
+        )
+        reach = float(self.x.detach().abs().max()) + max(self.stencil.widths)
+        return finite_or_zero(float(vals.abs().max())), finite_or_zero(reach * slope)
 
     def _rounding(self) -> float:
         """The network's forward-rounding factor c (see ``precision.py``), measured once per

@@ -3,13 +3,16 @@
 A derivative is D^alpha u = sum_s w_s g(x - y_s).  The network values g carry rounding errors
 of c u max|g| (u: unit roundoff of their dtype; c: the network's own forward-rounding factor),
 and the stencil sums them with weights of total size ||w^alpha||_1, which grows like
-width^-|alpha|.  The a-priori bound is
+width^-|alpha|.  The coordinates x - y_s the network sees are rounded too, by u |x|, which
+moves g by up to u max|x| max|grad g|: negligible near the origin, dominant far from it
+(x = 1e4 + [0, 1] in float32).  The a-priori bound is
 
-    B(alpha) = MARGIN * c * u * max|g| * ||w^alpha||_1                                (1)
+    B(alpha) = MARGIN * u * (c * max|g| + max|x| * max|grad g|) * ||w^alpha||_1        (1)
 
 c is measured, not guessed: the network is evaluated in float64 on up to PROBE stencil points
 and c = max |g - g_float64| / (u max|g|) (at least 1; DEFAULT_ROUNDING when float64
-evaluation is impossible).  Calibration on tanh MLPs (1-3 hidden layers of 64, 1D/2D,
+evaluation is impossible); max|grad g| is the largest finite difference of the values along
+the stencil or lattice axes.  Calibration on tanh MLPs (1-3 hidden layers of 64, 1D/2D,
 orders 1-4, widths 3-12 spacings, polynomial and bump kernels, grid and scattered mode,
 float32 and bfloat16) found c = 4-10 (float32) and 2-3 (bfloat16), and with MARGIN = 1.25
 the bound lay 1.4-21x above the measured error, never below.
@@ -64,9 +67,13 @@ def unit_roundoff(dtype: torch.dtype) -> float:
     return torch.finfo(dtype).eps / 2
 
 
-def rounding_bound(dtype: torch.dtype, gmax: float, w1: float, rounding: float) -> float:
-    """Equation (1): MARGIN c u max|g| ||w||_1 with c = ``rounding``."""
-    return MARGIN * max(rounding, 1.0) * unit_roundoff(dtype) * gmax * w1
+def rounding_bound(
+    dtype: torch.dtype, gmax: float, w1: float, rounding: float, coordinate: float = 0.0
+) -> float:
+    """Equation (1): MARGIN u (c max|g| + X) ||w||_1 with c = ``rounding`` and X =
+    ``coordinate`` = max|x| max|grad g|, the error of g at coordinates rounded to the dtype
+    (points far from the origin: x - y_s in float32 carries an error of u |x|)."""
+    return MARGIN * unit_roundoff(dtype) * (max(rounding, 1.0) * gmax + coordinate) * w1
 
 
 def safe_width(width: float, order: int, excess: float) -> float:
