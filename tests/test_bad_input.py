@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from steadygrad.mollifier import MollifierLayer, PolynomialKernel, UnservableDerivative
+from steadygrad.mollifier.kernels import make_kernel
 
 os.environ.setdefault("DDE_BACKEND", "pytorch")
 
@@ -21,12 +22,31 @@ def _net(d=1, m=1, dtype=torch.float64):
 
 
 def test_order_beyond_the_stencil_is_unservable():
-    layer = MollifierLayer(_net(), width=0.1, points=8)
-    u = layer(torch.linspace(0, 1, 11, dtype=torch.float64)[:, None])
+    x = torch.linspace(0, 1, 11, dtype=torch.float64)[:, None]
+    short = MollifierLayer(_net(), width=0.1, points=2)
     with pytest.raises(UnservableDerivative, match="cannot represent derivative order 7"):
-        layer.derivative(u, (7,))
+        short.derivative(short(x), (7,))
+    layer = MollifierLayer(_net(), width=0.1, points=8)
     with pytest.raises(UnservableDerivative, match="smoothness"):
-        layer.derivative(u, (8,))
+        layer.derivative(layer(x), (8,))
+    rough = MollifierLayer(_net(), width=0.1, points=32, kernel="bump")
+    with pytest.raises(UnservableDerivative, match="error at the kernel's own scale"):
+        rough.derivative(rough(x), (8,))
+
+
+def test_order_q_minus_1_is_served_accurately():
+    """The docs say orders up to q - 1 are usable: the 7th derivative of the q = 8 kernel on
+    sin(k x) against k^7 eta_hat(k) (eta_hat by scipy's adaptive quadrature)."""
+    from scipy.integrate import quad
+
+    kernel, k, width = make_kernel("polynomial"), 10.0, 0.1
+    phi = lambda s: kernel.derivative(np.array([s]))[0]  # noqa: E731
+    hat = quad(lambda s: phi(s) * np.cos(k * width * s), -1, 1)[0] / quad(phi, -1, 1)[0]
+    layer = MollifierLayer(lambda z: torch.sin(k * z), width, points=8, precision="float64")
+    x = torch.linspace(0, 1, 11, dtype=torch.float64)[:, None]
+    d7 = layer.derivative(layer(x), (7,))
+    exact = -(k**7) * hat * torch.cos(k * x)  # d^7 sin = -cos
+    assert float((d7 - exact).abs().max()) <= 1e-5 * float(exact.abs().max())
 
 
 def test_alpha_length_must_match_the_inputs():

@@ -29,7 +29,7 @@ import numpy as np
 from .background import PAD
 from .interpolate import DEGREE, NODES
 from .kernels import Kernel
-from .stencil import MIN_POINTS, weights_1d
+from .stencil import MIN_POINTS, spectral_error, weights_1d
 
 __all__ = [
     "INITIAL_ORDER",
@@ -50,11 +50,8 @@ INITIAL_ORDER = 4
 
 @lru_cache(maxsize=256)
 def _quadrature_error(kernel: Kernel, key: tuple, order: int, points: int, kw: float) -> float:
-    w = weights_1d(kernel, order, 1.0, 1.0 / points)  # half-width 1: k = kw
-    j = np.arange(len(w)) - len(w) // 2
-    discrete = np.sum(w * np.exp(-1j * kw * j / points))
-    exact = (1j * kw) ** order * float(kernel.transfer(kw))
-    return float(abs(discrete - exact) / abs(exact))
+    w = weights_1d(kernel, order, 1.0, 1.0 / points)  # half-width 1: reference units
+    return spectral_error(kernel, order, w, 1.0 / points, kw)
 
 
 def quadrature_error(kernel: Kernel, order: int, points: int, kw: float = REFERENCE) -> float:

@@ -27,7 +27,7 @@ import torch
 
 from .kernels import Kernel
 
-__all__ = ["MIN_POINTS", "Stencil", "weights_1d"]
+__all__ = ["MIN_POINTS", "Stencil", "spectral_error", "weights_1d"]
 
 #: smallest number of grid spacings per half-width accepted (the kernel is unresolvable below).
 MIN_POINTS = 2
@@ -70,8 +70,11 @@ def _weights_cached(
         delta, *_ = np.linalg.lstsq(V, target - V @ w, rcond=None)
         corrected = w + delta
         resid = np.abs(V @ corrected - target)
-        scale = np.maximum(1.0, np.abs(target))
+        # relative to the terms' own size: high orders (q - 1, bump/gaussian 8) sum weights of
+        # 1e6 and more to moments of order 1, where float64 cannot do better than this
+        scale = np.maximum(np.maximum(1.0, np.abs(target)), np.abs(V) @ np.abs(corrected))
         if np.all(resid <= 1e-11 * scale):
+            _check_spectrum(kernel, order, corrected, r, 2 * K + 1)
             # back to physical units: D^n eta(y) = D^n eta_ref(y/eps) / eps^(n+1), dy = h.
             return corrected / width**order
         last_error = float(np.max(resid / scale))
@@ -80,6 +83,31 @@ def _weights_cached(
         f"{kernel!r} kernel consistently (moment residual {last_error:.2e}); increase the "
         "number of points per half-width"
     )
+
+
+#: largest relative error at the kernel's own scale (k = 1 / eps) a stencil may have: beyond
+#: it the weights do not represent the derivative (the bump's 8th at 16+ points: 0.17-0.67)
+MAX_SPECTRAL_ERROR = 0.05
+
+
+def spectral_error(kernel: Kernel, order: int, weights: np.ndarray, r: float, kw: float) -> float:
+    """Relative error of reference-unit weights (spacing ``r`` half-widths) on exp(i k x),
+    k = ``kw`` / half-width: |sum_j w_j exp(-i k j h) - (i k)^n eta_hat(k)| / |k^n eta_hat(k)|."""
+    j = np.arange(len(weights)) - len(weights) // 2
+    discrete = np.sum(weights * np.exp(-1j * kw * r * j))
+    exact = (1j * kw) ** order * float(kernel.transfer(kw))
+    return float(abs(discrete - exact) / abs(exact))
+
+
+def _check_spectrum(kernel: Kernel, order: int, weights: np.ndarray, r: float, n: int) -> None:
+    error = spectral_error(kernel, order, weights, r, 1.0)
+    if error > MAX_SPECTRAL_ERROR:
+        raise ValueError(
+            f"a stencil of {n} points cannot represent derivative order {order} of the "
+            f"{kernel!r} kernel: its relative error at the kernel's own scale is {error:.2g} "
+            "(the sampled derivative is too rough for this spacing); use another number of "
+            "points per half-width (points=), or a polynomial kernel"
+        )
 
 
 def weights_1d(kernel: Kernel, order: int, width: float, spacing: float) -> np.ndarray:
