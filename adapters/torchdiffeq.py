@@ -159,7 +159,8 @@ class MultistepSolver:
 
     @classmethod
     def valid_callbacks(cls) -> set:
-        return set()
+        """torchdiffeq's fixed-grid callback: ``func.callback_step(t0, y0, dt)`` per step."""
+        return {"callback_step"}
 
     def __init__(self, func, y0, rtol, atol, norm=None, **options):
         name = self.method_name
@@ -189,6 +190,7 @@ class MultistepSolver:
         if self.params is None and isinstance(func, torch.nn.Module):
             self.params = tuple(func.parameters())
         self.func = _with_perturb(func) if perturb else func
+        self.on_step = getattr(func, "callback_step", None)
         self.step_size = _step_size(options.get("step_size"))
         self.start = _start(options.get("start"))
         self.interp = options.get("interp", "linear")
@@ -204,7 +206,7 @@ class MultistepSolver:
 
             start = self.start or self.method.start
             return integrate_with_quadratures(
-                self.func, self.y0, t, self.method, self.step_size, start, quad
+                self.func, self.y0, t, self.method, self.step_size, start, quad, self.on_step
             )
 
         try:
@@ -220,6 +222,7 @@ class MultistepSolver:
                 interp=self.interp,
                 checkpoint=self.checkpoint,
                 recompute=self.recompute,
+                on_step=self.on_step,
             )
         except ValueError as err:
             if "list them in params" in str(err):
@@ -246,7 +249,14 @@ class MultistepSolver:
 
         start = self.start or self.method.start
         (ta, xa), (tb, xb) = integrate_until(
-            self.func, self.y0, t0, self.step_size, self.method, start, crossed
+            self.func,
+            self.y0,
+            t0,
+            self.step_size,
+            self.method,
+            start,
+            crossed,
+            on_step=self.on_step,
         )
 
         def interp(t):

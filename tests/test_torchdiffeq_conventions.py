@@ -255,3 +255,39 @@ def test_an_unknown_starter_is_refused_on_every_path(extra):
             options=opts,
             event_fn=lambda t, y: y.sum() - 5,
         )
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_callback_step_is_called_once_per_step_forward_and_adjoint(method):
+    """torchdiffeq's fixed-grid callback protocol (its TestCallbacks.test_steps): 10 steps of
+    0.1 on [0, 1] call func.callback_step 10 times, and callback_step_adjoint 10 times in
+    odeint_adjoint's backward pass; the times passed are the step starts."""
+    torch.manual_seed(0)
+    f = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh())
+
+    class Func(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.f, self.seen, self.back = f, [], 0
+
+        def forward(self, t, y):
+            return self.f(y)
+
+        def callback_step(self, t0, y0, dt):
+            self.seen.append((float(t0), float(dt)))
+
+        def callback_step_adjoint(self, t0, y0, dt):
+            self.back += 1
+
+    func = Func()
+    y0, t = torch.tensor([1.0, 2.0]), torch.tensor([0.0, 1.0])
+    ys = odeint_adjoint(func, y0, t, method=method, options={"step_size": 0.1})
+    assert [round(s, 6) for s, _ in func.seen] == [round(0.1 * n, 6) for n in range(10)]
+    assert all(abs(dt - 0.1) < 1e-6 for _, dt in func.seen)
+    ys.sum().backward()
+    assert func.back == 10
+    func.seen.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a supported callback: no "not supported" warning
+        odeint(func, y0, t, method=method, options={"step_size": 0.1})
+    assert len(func.seen) == 10

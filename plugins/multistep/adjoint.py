@@ -53,6 +53,7 @@ class Problem:
     traj: torch.Tensor | None = None
     store: bool = True  # keep every node for a backward pass (False: outputs only)
     checkpoint: int = 0  # nodes per checkpoint segment (0: every node stored)
+    on_step: object = None  # forward solve only: on_step(t_n, x_n, h) once per step
 
     @property
     def steps(self) -> int:

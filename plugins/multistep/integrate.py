@@ -23,6 +23,7 @@ __all__ = [
     "one_step",
     "start_steps",
     "states",
+    "StepCallback",
 ]
 
 Func = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -99,8 +100,32 @@ def _recursion(
         yield m + k, x
 
 
-def states(func: Func, y0: torch.Tensor, times: torch.Tensor, method: LinearMultistep, start: str):
-    """Yield (n, x_n) for n = 0 .. N, keeping only the k states the recursion needs."""
+#: called as on_step(t_n, x_n, h) once per step, before the step from t_n is taken
+StepCallback = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
+
+
+def states(
+    func: Func,
+    y0: torch.Tensor,
+    times: torch.Tensor,
+    method: LinearMultistep,
+    start: str,
+    on_step: StepCallback | None = None,
+):
+    """Yield (n, x_n) for n = 0 .. N, keeping only the k states the recursion needs; with
+    ``on_step``, call it once per step (N times) as the solve reaches each node."""
+    nodes = _states(func, y0, times, method, start)
+    if on_step is None:
+        yield from nodes
+        return
+    N = len(times) - 1
+    for n, x in nodes:
+        yield n, x
+        if n < N:
+            on_step(times[n], x, times[n + 1] - times[n])
+
+
+def _states(func: Func, y0: torch.Tensor, times: torch.Tensor, method: LinearMultistep, start):
     N = len(times) - 1
     yield 0, y0
     if N == 0:
@@ -132,6 +157,7 @@ class Checkpointed:
         start: str,
         every: int,
         keep: set = frozenset(),
+        on_step: StepCallback | None = None,
     ):
         self.func, self.times, self.method = func, times, method
         self.N, k = len(times) - 1, method.k
@@ -139,7 +165,7 @@ class Checkpointed:
         self.checkpoints: dict[int, dict] = {}
         self.kept: dict[int, torch.Tensor] = {}
         last = y0
-        for n, x in states(func, y0, times, method, start):
+        for n, x in states(func, y0, times, method, start, on_step):
             s = n - n % self.every
             if n - s < k:
                 self.checkpoints.setdefault(s, {})[n] = x
@@ -185,6 +211,7 @@ def integrate(
     method: LinearMultistep,
     start: str,
     keep: set | None = None,
+    on_step: StepCallback | None = None,
 ) -> torch.Tensor:
     """States on ``times``, shape (N+1, *y0.shape), or only the nodes in ``keep`` (sorted).
 
@@ -194,7 +221,7 @@ def integrate(
     nodes = list(range(N + 1)) if keep is None else sorted(set(keep) | {N})
     rows = y0.new_empty((len(nodes), *y0.shape))
     slot = {n: i for i, n in enumerate(nodes)}
-    for n, x in states(func, y0, times, method, start):
+    for n, x in states(func, y0, times, method, start, on_step):
         if n in slot:
             rows[slot[n]] = x
     check_finite(rows, nodes, times, method.name)
@@ -210,6 +237,7 @@ def integrate_until(
     start: str,
     crossed,
     max_steps: int = 20000,
+    on_step: StepCallback | None = None,
 ):
     """Step from (t0, y0) until ``crossed(t, x)`` is true; returns ((t_prev, x_prev), (t, x)).
 
@@ -218,7 +246,7 @@ def integrate_until(
     """
     times = t0 + h * torch.arange(max_steps + 1, dtype=t0.dtype, device=t0.device)
     prev = (times[0], y0)
-    for n, x in states(func, y0, times, method, start):
+    for n, x in states(func, y0, times, method, start, on_step):
         if n and crossed(times[n], x):
             return prev, (times[n], x)
         prev = (times[n], x)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from .grid import make_grid
-from .integrate import Func, check_finite, states
+from .integrate import Func, StepCallback, check_finite, states
 from .methods import LinearMultistep
 
 __all__ = ["integrate_with_quadratures"]
@@ -35,6 +35,7 @@ def integrate_with_quadratures(
     step_size: float | None,
     start: str,
     quad: torch.Tensor,
+    on_step: StepCallback | None = None,
 ) -> torch.Tensor:
     """States at the output times ``t`` (on the grid), shape (len(t), *y0.shape).
 
@@ -52,7 +53,7 @@ def integrate_with_quadratures(
     rows = {0: y0.clone()} if 0 in wanted else {}
     total = torch.zeros_like(y0[quad])
     uses = torch.zeros(total.shape, dtype=torch.int32, device=y0.device)
-    for n, x in states(func, y0, grid.times, method, start):
+    for n, x in states(func, y0, grid.times, method, start, on_step):
         if n == 0 and grid.steps > 1:  # node 0 is not in the sum, nor (N > 1) in the count
             continue
         rate = func(grid.times[n], x)[quad]

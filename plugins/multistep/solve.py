@@ -18,7 +18,7 @@ import torch
 
 from .adjoint import Problem, backward, maybe_time_indexed
 from .grid import INTERPOLATIONS, Grid, make_grid
-from .integrate import Checkpointed, Func, check_finite, integrate, states
+from .integrate import Checkpointed, Func, StepCallback, check_finite, integrate, states
 from .methods import STARTERS, LinearMultistep
 
 __all__ = ["hidden_leaves", "odeint_multistep"]
@@ -111,13 +111,15 @@ class _MultistepSolve(torch.autograd.Function):
                 traj = P.traj
             elif P.store and P.checkpoint:
                 nodes = outputs.x_nodes() | outputs.f_nodes()
-                P.traj = Checkpointed(P.func, y0, P.times, P.method, P.start, P.checkpoint, nodes)
+                P.traj = Checkpointed(
+                    P.func, y0, P.times, P.method, P.start, P.checkpoint, nodes, P.on_step
+                )
                 traj = P.traj.kept
             elif P.store:
-                traj = P.traj = integrate(P.func, y0, P.times, P.method, P.start)
+                traj = P.traj = integrate(P.func, y0, P.times, P.method, P.start, on_step=P.on_step)
             else:  # no backward will come (e.g. an adjoint method's forward): keep needed nodes
                 nodes = outputs.x_nodes() | outputs.f_nodes()
-                kept = integrate(P.func, y0, P.times, P.method, P.start, keep=nodes)
+                kept = integrate(P.func, y0, P.times, P.method, P.start, nodes, P.on_step)
                 traj = dict(zip(sorted(nodes), kept))
             F = {n: P.func(P.times[n], traj[n]) for n in outputs.f_nodes()}
             out = outputs.values(traj, F)
@@ -163,7 +165,7 @@ def _solve_with_graph(P: Problem, outputs: _Outputs, y0: torch.Tensor, correctio
     states computed here are then left in ``P.traj`` for the hand-written sweeps.
     """
     with torch.enable_grad():
-        xs = [x for _, x in states(P.func, y0, P.times, P.method, P.start)]
+        xs = [x for _, x in states(P.func, y0, P.times, P.method, P.start, P.on_step)]
     nodes = sorted(outputs.x_nodes() | {P.steps})
     check_finite(torch.stack([xs[n].detach() for n in nodes]), nodes, P.times, P.method.name)
     P.traj = [x.detach() for x in xs]
@@ -197,6 +199,7 @@ def odeint_multistep(
     interp: str = "linear",
     checkpoint: int | bool = False,
     recompute: bool = False,
+    on_step: StepCallback | None = None,
 ) -> torch.Tensor:
     """Solve dy/dt = func(t, y) on a fixed grid with an explicit multistep method.
 
@@ -217,6 +220,8 @@ def odeint_multistep(
             one state per step) instead of keeping f's autograd graph from the forward pass
             (the default: autodiff's memory per f-evaluation, and its speed).  Parameters
             used by a single node (time-indexed) always take the recomputing sweeps.
+        on_step: called as on_step(t_n, x_n, h) once per step of the forward solve (not in
+            the backward pass's recomputations).
 
     Returns:
         Tensor (len(t), *y0.shape).  Gradients flow to y0, t and ``params``.
@@ -249,6 +254,7 @@ def odeint_multistep(
                 "are computed"
             )
     problem = Problem(func, method, grid.times, grid.h, start, params)
+    problem.on_step = on_step
     problem.store = torch.is_grad_enabled() and any(v.requires_grad for v in (y0, t, *params))
     problem.checkpoint = _checkpoint_every(checkpoint, grid.steps)
     outputs = _Outputs(grid, interp)
