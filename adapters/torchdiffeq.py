@@ -182,6 +182,7 @@ class MultistepSolver:
         perturb = options.get("perturb", False)
         if not isinstance(perturb, bool):
             raise TypeError(f"options['perturb'] must be True or False, got {perturb!r}")
+        from ..multistep.grid import INTERPOLATIONS
         from ..multistep.methods import LinearMultistep
 
         self.method = registry.load("steadygrad.ode_solvers", name, kind=LinearMultistep)()
@@ -194,6 +195,10 @@ class MultistepSolver:
         self.step_size = _step_size(options.get("step_size"))
         self.start = _start(options.get("start"))
         self.interp = options.get("interp", "linear")
+        if self.interp not in INTERPOLATIONS:
+            raise ValueError(
+                f"options['interp'] must be one of {INTERPOLATIONS}, got {self.interp!r}"
+            )
         self.checkpoint = options.get("checkpoint", False)
         self.recompute = options.get("recompute", False)
 
@@ -230,11 +235,12 @@ class MultistepSolver:
             raise
 
     def integrate_until_event(self, t0, event_fn):
-        """Step until ``event_fn`` changes sign, then locate the event on the linear interpolant
-        between the two nodes (torchdiffeq's fixed-grid convention); gradients are plain
-        autograd through the steps."""
+        """Step until ``event_fn`` changes sign, then locate the event on the interpolant
+        between the two nodes ('linear', or 'cubic' Hermite as ``interp`` says: torchdiffeq's
+        fixed-grid convention); gradients are plain autograd through the steps."""
         from torchdiffeq._impl.event_handling import find_event
 
+        from ..multistep.grid import between
         from ..multistep.integrate import integrate_until
 
         if self.step_size is None:
@@ -259,9 +265,7 @@ class MultistepSolver:
             on_step=self.on_step,
         )
 
-        def interp(t):
-            return xa + (t - ta) / (tb - ta) * (xb - xa)
-
+        interp = between(self.interp, ta, xa, tb, xb, self.func)
         event_t, y1 = find_event(interp, sign0, ta, tb, event_fn, float(_DEFAULT_ATOL))
         return event_t, torch.stack([self.y0, y1], dim=0)
 

@@ -15,11 +15,33 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["INTERPOLATIONS", "SNAP", "Grid", "make_grid"]
+__all__ = ["INTERPOLATIONS", "SNAP", "Grid", "between", "hermite", "make_grid"]
 
 #: an output time closer than this many steps to a node is taken as the node itself
 SNAP = 1e-9
 INTERPOLATIONS = ("linear", "cubic")
+
+
+def hermite(theta):
+    """Cubic Hermite basis (h00, h10, h01, h11) at theta in [0, 1] (a float or a tensor)."""
+    s, r = theta, 1.0 - theta
+    return (1 + 2 * s) * r * r, s * r * r, s * s * (3 - 2 * s), s * s * (s - 1)
+
+
+def between(interp: str, ta, xa, tb, xb, func=None):
+    """t -> the state at t in [ta, tb] from the two nodes: 'linear', or 'cubic' Hermite with
+    f = func at both nodes.  Differentiable in t (event times)."""
+    if interp == "linear":
+        return lambda t: xa + (t - ta) / (tb - ta) * (xb - xa)
+    if interp != "cubic":
+        raise ValueError(f"interp must be one of {INTERPOLATIONS}, got {interp!r}")
+    fa, fb, h = func(ta, xa), func(tb, xb), tb - ta
+
+    def cubic(t):
+        h00, h10, h01, h11 = hermite((t - ta) / h)
+        return h00 * xa + h10 * h * fa + h01 * xb + h11 * h * fb
+
+    return cubic
 
 
 @dataclass

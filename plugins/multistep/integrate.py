@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 
 from .methods import LinearMultistep
+from .stability import StabilityMonitor
 
 __all__ = [
     "lincomb",
@@ -113,16 +114,19 @@ def states(
     on_step: StepCallback | None = None,
 ):
     """Yield (n, x_n) for n = 0 .. N, keeping only the k states the recursion needs; with
-    ``on_step``, call it once per step (N times) as the solve reaches each node."""
-    nodes = _states(func, y0, times, method, start)
-    if on_step is None:
-        yield from nodes
-        return
+    ``on_step``, call it once per step (N times) as the solve reaches each node.  Weakly
+    stable methods are watched for their parasitic mode (``stability.py``)."""
     N = len(times) - 1
-    for n, x in nodes:
+    monitor = StabilityMonitor.watch(method, N)
+    for n, x in _states(func, y0, times, method, start):
+        if monitor is not None:
+            monitor.see(x)
         yield n, x
-        if n < N:
+        if on_step is not None and n < N:
             on_step(times[n], x, times[n + 1] - times[n])
+    if monitor is not None:
+        h = float((times[1] - times[0]).detach())
+        monitor.report(h, float(times[0].detach()), float(times[-1].detach()))
 
 
 def _states(func: Func, y0: torch.Tensor, times: torch.Tensor, method: LinearMultistep, start):

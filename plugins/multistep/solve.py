@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 
 from .adjoint import Problem, backward, maybe_time_indexed
-from .grid import INTERPOLATIONS, Grid, make_grid
+from .grid import INTERPOLATIONS, Grid, hermite, make_grid
 from .integrate import Checkpointed, Func, StepCallback, check_finite, integrate, states
 from .methods import STARTERS, LinearMultistep
 
@@ -40,14 +40,8 @@ def hidden_leaves(out: torch.Tensor, known: Sequence[torch.Tensor]) -> list[torc
     return found
 
 
-def _hermite(theta: float) -> tuple[float, float, float, float]:
-    """Cubic Hermite basis (h00, h10, h01, h11) at theta in [0, 1]."""
-    s, r = theta, 1.0 - theta
-    return (1 + 2 * s) * r * r, s * r * r, s * s * (3 - 2 * s), s * s * (s - 1)
-
-
 def _hermite_slope(theta: float) -> tuple[float, float, float, float]:
-    """d/dtheta of :func:`_hermite`."""
+    """d/dtheta of :func:`~steadygrad.multistep.grid.hermite`."""
     s = theta
     return 6 * s * s - 6 * s, 3 * s * s - 4 * s + 1, 6 * s - 6 * s * s, 3 * s * s - 2 * s
 
@@ -66,7 +60,7 @@ class _Outputs:
                 self.x_terms.append([(n, 1.0 - th), (n + 1, th)])
                 self.f_terms.append([])
             else:
-                h00, h10, h01, h11 = _hermite(th)
+                h00, h10, h01, h11 = hermite(th)
                 self.x_terms.append([(n, h00), (n + 1, h01)])
                 self.f_terms.append([(n, h10 * grid.h), (n + 1, h11 * grid.h)])
 

@@ -1,0 +1,84 @@
+"""A watch on the spurious mode of weakly stable methods (leapfrog, Milne), always on.
+
+Their characteristic polynomial rho has roots other than 1 on the unit circle (leapfrog: -1;
+Milne: -1 and +-i).  Each gives a parasitic mode x_n ~ z^n that the starter's error excites
+and that grows wherever the dynamics are damped (for dy/dt = lambda y with Re lambda < 0 the
+parasitic root of leapfrog has modulus exp(-h Re lambda) > 1), while the solution decays.
+
+The fourth difference D4 x_n = x_n - 4 x_{n-1} + 6 x_{n-2} - 4 x_{n-3} + x_{n-4} sees a mode z^n
+of amplitude p as |1 - 1/z|^4 p (16 p for z = -1, 4 p for z = +-i) and the smooth solution as
+h^4 |x''''| only, so r_n = |D4 x_n| / (F |x_{n-2}|), F the smallest |1 - 1/z|^4, estimates
+the parasitic amplitude relative to the solution.  A coarse step on a smooth solution keeps
+r_n at a constant level; the parasitic mode makes it grow.  The monitor warns (once per call
+site, :class:`StabilityWarning`) when r_n ends above THRESHOLD and GROWTH times its early
+level, or above DOMINANT whatever its growth (the mode dominated from the first steps).
+Cost: five vector operations per step on the device, one host sync per solve.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import deque
+
+import torch
+
+from .methods import LinearMultistep
+
+__all__ = ["DOMINANT", "GROWTH", "THRESHOLD", "StabilityMonitor", "StabilityWarning"]
+
+#: relative size of the parasitic component that is reported
+THRESHOLD = 1e-3
+#: growth over the early level (first quarter of the solve) that marks it as parasitic
+GROWTH = 10.0
+#: a level that is reported even without growth (the mode dominated from the start)
+DOMINANT = 0.1
+
+
+class StabilityWarning(RuntimeWarning):
+    """A weakly stable multistep method's parasitic mode grew during a solve."""
+
+
+class StabilityMonitor:
+    """Feed it the states x_0, x_1, ... of one solve with :meth:`see`, then :meth:`report`."""
+
+    def __init__(self, method: LinearMultistep, steps: int):
+        roots = method.parasitic_unit_roots()
+        self.method, self.steps = method, steps
+        self.factor = float(min(abs(1 - 1 / z) ** 4 for z in roots))
+        self.window: deque = deque(maxlen=5)
+        self.early = self.worst = None
+        self.seen = 0
+
+    @classmethod
+    def watch(cls, method: LinearMultistep, steps: int) -> StabilityMonitor | None:
+        """A monitor for weakly stable methods on solves long enough to tell, else None."""
+        return cls(method, steps) if len(method.parasitic_unit_roots()) and steps >= 16 else None
+
+    def see(self, x: torch.Tensor) -> None:
+        w = self.window
+        w.append(x.detach())
+        self.seen += 1
+        if len(w) < 5:
+            return
+        d4 = w[4] - 4 * w[3] + 6 * w[2] - 4 * w[1] + w[0]
+        tiny = torch.finfo(x.dtype).tiny if x.is_floating_point() else 1e-30
+        r = torch.linalg.vector_norm(d4) / (self.factor * torch.linalg.vector_norm(w[2]) + tiny)
+        if self.seen <= max(5, self.steps // 4):
+            self.early = r if self.early is None else torch.minimum(self.early, r)
+        self.worst = r if self.worst is None else torch.maximum(self.worst, r)
+
+    def report(self, h: float, t0: float, t1: float) -> None:
+        if self.worst is None:
+            return
+        worst, early = float(self.worst), float(self.early)  # the one host sync
+        if worst > THRESHOLD and (worst > GROWTH * early or worst > DOMINANT):
+            warnings.warn(
+                f"{self.method.name}: its parasitic (spurious, step-alternating) component "
+                f"grew to {worst:.2g} of the solution's size (from {early:.2g} early on) over "
+                f"{self.steps} steps of h = {h:g} on [{t0:g}, {t1:g}]. {self.method.name} is only "
+                "weakly stable: this mode grows wherever the dynamics are damped, and the "
+                "solution and its gradients carry it. Use a smaller step_size, or method='ab3' "
+                "or 'ab4' (strongly stable)",
+                StabilityWarning,
+                stacklevel=4,
+            )
