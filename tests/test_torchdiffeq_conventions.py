@@ -339,3 +339,51 @@ def test_events_honour_cubic_interpolation(method):
     assert errors["cubic"] < 1e-4 < errors["linear"], errors
     with pytest.raises(ValueError, match="interp"):
         odeint(lambda t, y: -y, y0, t0, method=method, options={"step_size": 0.1, "interp": "x"})
+
+
+def _decay_problem():
+    base = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    rates = base * torch.linspace(1, 2, 10, dtype=torch.float64)  # computed outside func
+
+    def f(t, y):
+        return -rates[min(int(round(float(t.detach()) * 10)), 9)] * y
+
+    return base, rates, f
+
+
+@pytest.mark.parametrize("solver", [odeint, odeint_adjoint])
+@pytest.mark.parametrize("listed", ["leaf", "non-leaf"])
+def test_parameters_reached_through_tensors_computed_outside_func(solver, listed):
+    """func reads rates = base * c computed before the solve: listing base (the leaf) or rates
+    (non-leaf) both give d y(1) / d base, repeatedly (the caller's graph is not consumed), and
+    match rk4's autograd to the step's accuracy."""
+    t = torch.linspace(0, 1, 11, dtype=torch.float64)
+    grads = []
+    for _ in range(2):
+        base, rates, f = _decay_problem()
+        params = [base] if listed == "leaf" else [rates]
+        kw = {"adjoint_params": params} if solver is odeint_adjoint else {}
+        y0 = torch.tensor([1.0], dtype=torch.float64)
+        ys = solver(f, y0, t, method="ab2", options={"params": params}, **kw)
+        grads.append(float(torch.autograd.grad(ys[-1].sum(), base)[0]))
+    base, _, f = _decay_problem()
+    ref = odeint(f, torch.tensor([1.0], dtype=torch.float64), t, method="rk4")
+    expected = float(torch.autograd.grad(ref[-1].sum(), base)[0])
+    assert grads[0] == grads[1] and abs(grads[0] - expected) < 0.05 * abs(expected)
+
+
+def test_closure_used_only_after_t0_is_named_not_silently_dropped():
+    """A closure parameter first used after t0 (y0 not requiring grad): a clear error naming
+    params, not torch's 'element 0 of tensors does not require grad' (nor a None gradient)."""
+    W = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+
+    def f(t, y):
+        return -y + (W * y if t > 0.5 else 0 * y)
+
+    t = torch.linspace(0, 1, 11, dtype=torch.float64)
+    y0 = torch.tensor([1.0], dtype=torch.float64)
+    for options in ({}, {"recompute": True}):
+        with pytest.raises(ValueError, match="list them in params"):
+            odeint(f, y0, t, method="ab2", options=options)
+    ys = odeint(f, y0.requires_grad_(), t, method="ab2", options={"params": [W], "recompute": True})
+    assert torch.autograd.grad(ys[-1].sum(), W)[0] > 0

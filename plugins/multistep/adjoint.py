@@ -64,7 +64,11 @@ class Problem:
         with torch.enable_grad():
             x = self.traj[n].detach().requires_grad_(True)
             fx = self.func(self.times[n], x)
-            grads = torch.autograd.grad(fx, (x, *self.params), v, allow_unused=True)
+            # retain_graph: a parameter may reach func through a tensor computed outside it
+            # (W = 2 * base); that graph is the caller's and is read again at the next node
+            grads = torch.autograd.grad(
+                fx, (x, *self.params), v, allow_unused=True, retain_graph=True
+            )
         gx = grads[0] if grads[0] is not None else torch.zeros_like(x)
         return gx, list(grads[1:])
 
@@ -101,7 +105,9 @@ class ExactAdjoint:
             x0 = P.traj[0].detach().requires_grad_(True)
             xs = start_steps(P.func, x0, P.times, P.h, P.method, P.start)
             cot = [res.a.get(n, zero) for n in range(1, len(xs) + 1)]
-            outs = torch.autograd.grad(xs, (x0, *P.params), cot, allow_unused=True)
+            outs = torch.autograd.grad(
+                xs, (x0, *P.params), cot, allow_unused=True, retain_graph=True
+            )
         res.y0 = res.y0 + outs[0]
         for i, g in enumerate(outs[1:]):
             if g is not None:

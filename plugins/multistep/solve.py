@@ -25,12 +25,14 @@ __all__ = ["hidden_leaves", "odeint_multistep"]
 
 
 def hidden_leaves(out: torch.Tensor, known: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """Leaf tensors requiring grad that ``out`` depends on but that are not in ``known``."""
+    """Leaf tensors requiring grad that ``out`` depends on but that are not in ``known`` (the
+    walk stops at known non-leaf tensors: what they are computed from is theirs)."""
     known_ids = {id(p) for p in known}
+    known_fns = {p.grad_fn for p in known if p.grad_fn is not None}
     seen, stack, found = set(), [out.grad_fn], []
     while stack:
         fn = stack.pop()
-        if fn is None or fn in seen:
+        if fn is None or fn in seen or fn in known_fns:
             continue
         seen.add(fn)
         var = getattr(fn, "variable", None)
@@ -38,6 +40,26 @@ def hidden_leaves(out: torch.Tensor, known: Sequence[torch.Tensor]) -> list[torc
             found.append(var)
         stack.extend(f for f, _ in fn.next_functions)
     return found
+
+
+def _check_closures(func: Func, y0: torch.Tensor, grid: Grid, params: tuple) -> None:
+    """Raise if func uses tensors requiring grad that are not in ``params``: their gradients
+    would be missing.  Probed at the first, middle and last grid time (a closure may be used
+    only part of the time, e.g. after a switch)."""
+    hidden: dict = {}
+    for n in sorted({0, grid.steps // 2, grid.steps}):
+        with torch.enable_grad():
+            probe = func(grid.times[n], y0.detach())
+        if torch.is_tensor(probe):
+            hidden.update((id(v), v) for v in hidden_leaves(probe, params))
+    if hidden:
+        shapes = ", ".join(str(tuple(v.shape)) for v in list(hidden.values())[:4])
+        raise ValueError(
+            f"func depends on {len(hidden)} tensor(s) requiring grad that are not among its "
+            f"parameters (shapes {shapes}); list them in params so that their gradients are "
+            "computed. A tensor computed outside func from parameters (non-leaf, e.g. "
+            "W = 2 * base) is listed itself (params=[W]), or computed inside func"
+        )
 
 
 def _hermite_slope(theta: float) -> tuple[float, float, float, float]:
@@ -237,16 +259,7 @@ def odeint_multistep(
         params = tuple(func.parameters()) if isinstance(func, torch.nn.Module) else ()
     params = tuple(p for p in params if torch.is_tensor(p) and p.requires_grad)
     if torch.is_grad_enabled():
-        with torch.enable_grad():
-            probe = func(grid.times[0], y0.detach())
-        hidden = hidden_leaves(probe, params) if torch.is_tensor(probe) else []
-        if hidden:
-            shapes = ", ".join(str(tuple(v.shape)) for v in hidden[:4])
-            raise ValueError(
-                f"func depends on {len(hidden)} tensor(s) requiring grad that are not among its "
-                f"parameters (shapes {shapes}); list them in params so that their gradients "
-                "are computed"
-            )
+        _check_closures(func, y0, grid, params)
     problem = Problem(func, method, grid.times, grid.h, start, params)
     problem.on_step = on_step
     problem.store = torch.is_grad_enabled() and any(v.requires_grad for v in (y0, t, *params))
