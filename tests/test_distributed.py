@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
@@ -73,6 +74,11 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
 def test_bad_input_without_a_process_group_and_too_many_ranks():
     with pytest.raises(RuntimeError, match="torchrun"):
         ShardedLattice((4, 4), 0.1)
+    with pytest.raises(RuntimeError, match="torchrun"):  # numpy scalars are numbers
+        ShardedLattice((4, 4), np.float32(0.1))
+    for bad in ("0.1", None, object()):
+        with pytest.raises(TypeError, match="spacing must be a number or a sequence"):
+            ShardedLattice((4, 4), bad)
     with pytest.raises(ValueError, match="at most 3 processes"):
         split_rows(3, 4)
     assert split_rows(7, 2) == [(0, 4), (4, 7)]

@@ -31,11 +31,15 @@ def real(value, what: str, positive: bool = True) -> float:
 def per_axis(value, n: int, what: str, positive: bool = True, axes: str = "axis") -> tuple:
     """One finite float per axis from a number, 0-d tensor or sequence of them (``axes``
     names the axes in messages)."""
-    if isinstance(value, str):
+    if isinstance(value, str) or value is None:
+        got = "the string " + repr(value) if isinstance(value, str) else "None"
+        raise TypeError(f"{what} must be a number or a sequence of numbers, got {got}")
+    try:
+        vals = (value,) * n if is_scalar(value) else tuple(value)
+    except TypeError:
         raise TypeError(
-            f"{what} must be a number or a sequence of numbers, got the string {value!r}"
-        )
-    vals = (value,) * n if is_scalar(value) else tuple(value)
+            f"{what} must be a number or a sequence of numbers, got {type(value).__name__}"
+        ) from None
     if len(vals) != n:
         raise ValueError(f"{what} needs one value per {axes} ({n}), got {len(vals)}")
     return tuple(real(v, what, positive) for v in vals)
