@@ -36,7 +36,7 @@ WIDTHS = (0.05, 0.025)
 def _variants(case: Case) -> dict:
     """variant name -> operator options (None: autodiff)."""
     out: dict = {"autodiff": None}
-    for fraction in WIDTHS:
+    for fraction in case.widths or WIDTHS:
         widths = tuple(fraction * e for e in case.extent)
         width = widths[0] if len(widths) == 1 else widths
         out[f"mollifier@{100 * fraction:g}%"] = dict(width=width, axes=case.axes)
