@@ -12,9 +12,7 @@ import numpy as np
 import torch
 
 from .background import BackgroundPlan
-from .connect import Attach, Sample
-from .grid import LatticePlan, axis_pass, valid_mask
-from .interpolate import DEGREE, interpolation_estimate
+from .grid import GridPlan
 from .precision import (
     DEFAULT_ROUNDING,
     PROBE,
@@ -86,13 +84,14 @@ def differentiate(
 class MollifiedField:
     """Lazily computed derivatives of one layer output; lives as long as that output.
 
+    The base of the three evaluation modes (``modes.py``: one class each, which owns its value
+    layout, its derivatives, its output and its probe points); here live what they share:
+    the tags, the derivative cache, and the precision policy's checks.
+
     Args:
         x: the points (N, d).
         stencil: the stencil of the layer for these points.
-        mode: 'scattered' (values (N, S, m), stencil around every point), 'grid' (values
-            (m, n_1..n_d) on the lattice box of ``plan``, the points are nodes) or 'lattice'
-            (values (m, *plan.size) on a :class:`BackgroundPlan`; convolved, then interpolated).
-        values: network values in the evaluation dtype.
+        values: network values in the evaluation dtype (layout: the mode's).
         z: scattered mode: the stencil points the network saw (for autodiff axes).
         precision: the layer's :class:`PrecisionState`.
         reevaluate: returns (values, z) evaluated in float64 on the same points (policy 'auto').
@@ -108,10 +107,9 @@ class MollifiedField:
         self,
         x: torch.Tensor,
         stencil: Stencil,
-        mode: str,
         values: torch.Tensor,
         z: torch.Tensor | None = None,
-        plan: LatticePlan | BackgroundPlan | None = None,
+        plan: GridPlan | BackgroundPlan | None = None,
         boundary: str = "extend",
         precision: PrecisionState | None = None,
         reevaluate: Callable[[], tuple] | None = None,
@@ -120,7 +118,7 @@ class MollifiedField:
         input_grad: str = "always",
         on_order: Callable[[int], None] | None = None,
     ):
-        self.x, self.stencil, self.mode = x, stencil, mode
+        self.x, self.stencil = x, stencil
         self.plan, self.boundary = plan, boundary
         self.dim = x.shape[1]
         self.precision = precision or PrecisionState("input")
@@ -136,149 +134,48 @@ class MollifiedField:
         self._stencil_values: dict = {}
         self._gmax: dict = {}
 
-    # ---- scattered helpers -------------------------------------------------------------
-    def _values_scattered(self, component: int, beta: tuple) -> torch.Tensor:
-        """d^beta G[:, :, component] w.r.t. the non-mollified axes, shape (N, S)."""
-        key = (component, beta)
-        if key not in self._stencil_values:
-            if not any(beta):
-                out = self.values[:, :, component]
-            else:
-                axis = max(i for i, b in enumerate(beta) if b)
-                prev_beta = tuple(b - (i == axis) for i, b in enumerate(beta))
-                prev = self._values_scattered(component, prev_beta)
-                if not prev.requires_grad:
-                    raise UnservableDerivative(
-                        f"derivative along non-mollified axis {axis} needs autograd; "
-                        "call the layer with inputs that require grad, outside torch.no_grad()"
-                    )
-                (g,) = torch.autograd.grad(prev.sum(), self.z, create_graph=True)
-                out = g[..., axis].reshape(prev.shape)
-            self._stencil_values[key] = out
-        return self._stencil_values[key]
-
-    def _grid_conv(self, orders: tuple) -> torch.Tensor:
-        """Convolution of the box values (m, n_1..n_d) -> (m, N_1..N_d) for per-axis orders.
-
-        Passes run axis by axis and every partial result is cached, so derivatives that share
-        their leading orders (u_xxxx, u_xx, u_xxyy) share those passes.
-        """
-        d = len(orders)
-        pad = None if self.boundary in ("extend", "valid") else self.boundary
-        start, out = 0, self.values
-        for k in range(d, 0, -1):
-            if ("grid", orders[:k]) in self._cache:
-                start, out = k, self._cache[("grid", orders[:k])]
-                break
-        keep = torch.is_grad_enabled() or not self.values.requires_grad  # never cache a detached
-        for i in range(start, d):
-            out = axis_pass(out, self.stencil, i, orders[i], d, pad)
-            if keep:
-                self._cache[("grid", orders[: i + 1])] = out
-        return out
-
-    def _component_box(self, alpha: tuple, component: int) -> torch.Tensor:
-        """The convolved box (1, *size) of D^alpha u[:, component] along the mollified axes."""
-        box = self._grid_conv(self._orders(alpha))
-        return box if box.shape[0] == 1 else box[component : component + 1]
-
-    def _lattice_orders(self, alpha: tuple, all_axes: bool = False) -> tuple:
-        """Derivative orders of the interpolant per lattice axis (only non-mollified axes)."""
-        return tuple(
-            alpha[a] if all_axes or a not in self.stencil.axes else 0 for a in self.plan.perm
-        )
-
-    def point_derivative(self, component: int, alpha: tuple, extra: tuple | None = None):
-        """Lattice mode: D^alpha u[:, component] at the points (N, 1), in the lattice dtype,
-        untagged: the mollified axes by convolution, the others (and ``extra`` orders per input
-        axis) by differentiating the interpolant."""
-        self._check_alpha(alpha, component)
-        extra = extra or (0,) * self.dim
-        orders = [
-            a + e
-            for a, e in zip(self._lattice_orders(alpha), self._lattice_orders(extra, all_axes=True))
-        ]
-        if max(orders) > DEGREE - 2:
-            raise UnservableDerivative(
-                f"interpolant derivative orders {orders} beyond {DEGREE - 2}"
-            )
-        box = self._component_box(alpha, component).reshape(-1)
-        plan = self.plan
-        interpolation = plan.interpolation(orders, box.dtype)
-        return Sample.apply(self.x, box, self, component, alpha, extra, interpolation)
-
-    def connected_derivative(self, component: int, alpha: tuple) -> torch.Tensor:
-        """Grid mode: D^alpha u[:, component] (N, 1) at the points, connected to x (see
-        ``connect.py``)."""
-        self._check_alpha(alpha, component)
-        value = self._gather(self._component_box(alpha, component))
-        if not self.x.requires_grad:
-            return value
-        return Attach.apply(self.x, value, self, component, alpha)
-
-    def _gather(self, box: torch.Tensor) -> torch.Tensor:
-        """Pick the (m,) values at the points' lattice indices from a (m, N_1..N_d) box -> (N, m).
-
-        A reshape when the points are the whole box in C order; otherwise ``index_select`` on
-        the flattened box (its backward is a scatter-add, much cheaper on GPUs than the sort
-        that advanced-indexing backward needs).
-        """
-        flat, inside = self.plan.flat, self.plan.inside
-        if flat is None:
-            return box.reshape(box.shape[0], -1).T
-        picked = box.reshape(box.shape[0], -1).index_select(1, flat).T
-        if inside is not None:
-            picked = torch.where(inside[:, None], picked, torch.full_like(picked, float("nan")))
-        return picked
+    #: 'scattered', 'grid' or 'lattice' (set by each mode's class)
+    mode = "base"
 
     @property
     def outputs(self) -> int:
         """Number of output components m."""
-        return self.values.shape[-1] if self.mode == "scattered" else self.values.shape[0]
+        return self.values.shape[0]
+
+    def component_values(self, component: int) -> torch.Tensor:
+        """The network values of one output component, in the mode's layout."""
+        return self.values[component]
 
     def _orders(self, alpha: tuple) -> tuple:
         return tuple(alpha[a] for a in self.stencil.axes)
 
     def _compute(self, component: int, alpha: tuple) -> torch.Tensor:
-        orders = self._orders(alpha)
-        beta = tuple(0 if i in self.stencil.axes else alpha[i] for i in range(self.dim))
         try:
-            if self.mode == "scattered":
-                w = self.stencil.weights(orders, self.values.dtype, self.values.device)
-                return (self._values_scattered(component, beta) @ w)[:, None]
-            if self.mode == "lattice":
-                return self.point_derivative(component, alpha)
-            if any(beta):
-                raise UnservableDerivative(
-                    "grid mode mollifies every axis; use scattered mode for autodiff axes"
-                )
-            return self.connected_derivative(component, alpha)
+            return self._derive(component, alpha)
         except UnservableDerivative:
             raise
         except ValueError as err:  # the stencil cannot represent this order
             raise UnservableDerivative(str(err)) from None
 
+    def _derive(self, component: int, alpha: tuple) -> torch.Tensor:  # pragma: no cover
+        """D^alpha u[:, component] (N, 1) in the evaluation dtype (each mode's own)."""
+        raise NotImplementedError
+
     # ---- public --------------------------------------------------------------------------
     @property
     def mask(self) -> torch.Tensor:
         """(N,) True where the point's derivatives are exact mollifications (full stencil)."""
-        if self.mode != "grid" or self.boundary == "extend":
-            return torch.ones(self.x.shape[0], dtype=torch.bool, device=self.x.device)
-        box_mask = valid_mask(self.values.shape[1:], self.stencil.half, self.x.device)
-        return box_mask[tuple(self.plan.index.unbind(1))]
+        return torch.ones(self.x.shape[0], dtype=torch.bool, device=self.x.device)
 
     def output(self) -> torch.Tensor:
         """The mollified field u (N, m) in the input dtype, tagged."""
         zeros = (0,) * self.dim
-        orders = (0,) * len(self.stencil.axes)
-        if self.mode == "scattered":
-            w = self.stencil.weights(orders, self.values.dtype, self.values.device)
-            u = torch.einsum("nsm,s->nm", self.values, w)
-        elif self.mode == "lattice":
-            u = torch.cat([self.point_derivative(c, zeros) for c in range(self.outputs)], 1)
-        else:
-            u = torch.cat([self.connected_derivative(c, zeros) for c in range(self.outputs)], 1)
-        return _tag(u.to(self.x.dtype), self, None, zeros)
+        return _tag(self._output().to(self.x.dtype), self, None, zeros)
+
+    def _output(self) -> torch.Tensor:
+        """u (N, m) in the evaluation dtype."""
+        zeros = (0,) * self.dim
+        return torch.cat([self._derive(c, zeros) for c in range(self.outputs)], 1)
 
     def error_bound(self, alpha: Sequence[int], component: int = 0) -> float:
         """Error bound of D^alpha u[:, component] (absolute, in the units of that derivative):
@@ -301,24 +198,22 @@ class MollifiedField:
         w1 = 1.0
         for i, n in enumerate(self._orders(alpha)):
             w1 *= float(np.abs(self.stencil.weights_axis(i, n)).sum())
-        if self.mode == "lattice":  # the interpolation's own amplification (Lebesgue constant)
-            w = self.plan.weights(self._lattice_orders(alpha), torch.float64)
-            w1 *= float(w.abs().sum(1).max()) if len(w) else 1.0
+        w1 *= self._amplification(alpha)
         return rounding_bound(self.values.dtype, gmax, w1, self._rounding(), coordinate)
+
+    def _amplification(self, alpha: tuple) -> float:
+        """Amplification of rounding errors beyond the stencil weights' (lattice mode: the
+        interpolation's Lebesgue constant)."""
+        return 1.0
 
     def _magnitudes(self, component: int) -> tuple:
         """(max|g|, max|x| max|grad g|) of one component's values: the scale of equation (1) of
         ``precision.py`` and its coordinate-rounding term (finite differences of the values
         along the stencil's or the lattice's axes)."""
-        vals = self.values[:, :, component] if self.mode == "scattered" else self.values[component]
+        vals = self.component_values(component)
         if not vals.numel():
             return 0.0, 0.0
-        vals = vals.detach().double()
-        if self.mode == "scattered":  # (N, S) -> (N, 2K_1 + 1, ...): the stencil's own lattice
-            vals = vals.reshape(len(vals), *(2 * k + 1 for k in self.stencil.half))
-            steps = dict(zip(range(1, vals.dim()), self.stencil.spacings))
-        else:
-            steps = dict(enumerate(self.plan.spacing))
+        vals, steps = self._value_lattice(vals.detach().double())
         slope = max(
             (
                 float(vals.diff(dim=d).abs().max()) / h
@@ -329,6 +224,10 @@ class MollifiedField:
         )
         reach = float(self.x.detach().abs().max()) + max(self.stencil.widths)
         return finite_or_zero(float(vals.abs().max())), finite_or_zero(reach * slope)
+
+    def _value_lattice(self, vals: torch.Tensor) -> tuple:
+        """(values as a lattice, {dimension: spacing}) for finite differences."""
+        return vals, dict(enumerate(self.plan.spacing))
 
     def _rounding(self) -> float:
         """The network's forward-rounding factor c (see ``precision.py``), measured once per
@@ -343,10 +242,7 @@ class MollifiedField:
     def _measure_rounding(self) -> float:
         if self._evaluate64 is None:
             return DEFAULT_ROUNDING
-        if self.mode == "scattered":
-            points, rows = self.z, self.values.reshape(-1, self.values.shape[-1])
-        else:
-            points, rows = self.plan.box, self.values.reshape(self.values.shape[0], -1).T
+        points, rows = self._evaluation_points()
         if not len(points):
             return DEFAULT_ROUNDING
         idx = torch.linspace(
@@ -363,6 +259,10 @@ class MollifiedField:
             max(1.0, finite_or_zero(float((low - exact).abs().max()) / scale)) if scale > 0 else 1.0
         )
 
+    def _evaluation_points(self) -> tuple:
+        """(points the network saw (P, d), its values there (P, m)): the rounding probe's."""
+        return self.plan.box, self.values.reshape(self.values.shape[0], -1).T
+
     def _check_alpha(self, alpha: Sequence[int], component: int) -> tuple:
         alpha = tuple(int(a) for a in alpha)
         if len(alpha) != self.dim or min(alpha) < 0:
@@ -376,31 +276,17 @@ class MollifiedField:
                 self.stencil.kernel.check_order(n)
             except ValueError as err:
                 raise UnservableDerivative(f"axis {a}: {err}") from None
-        if self.mode == "lattice":
-            for a, k in enumerate(alpha):
-                if a not in self.stencil.axes and k > DEGREE - 2:
-                    raise UnservableDerivative(
-                        f"lattice mode differentiates the degree-{DEGREE} interpolant along the "
-                        f"non-mollified axis {a} up to order {DEGREE - 2}, not {k}; use "
-                        "mode='scattered' (autodiff along that axis)"
-                    )
+        self._check_mode_alpha(alpha)
         return alpha
+
+    def _check_mode_alpha(self, alpha: tuple) -> None:
+        """Raise :class:`UnservableDerivative` for orders this mode cannot serve."""
 
     def interpolation_estimate(self, alpha: Sequence[int], component: int = 0) -> list:
         """Lattice mode: estimated interpolation error of D^alpha u[:, component] per lattice
-        axis (``plan.perm`` order; see ``interpolate.py``; zero along axes where every point
-        sits on a node and the interpolant is not differentiated, where it is exact); empty in
-        the other modes."""
-        if self.mode != "lattice":
-            return []
-        alpha = self._check_alpha(alpha, component)
-        with torch.no_grad():
-            box = self._component_box(alpha, component)[0]
-        aligned = self.plan.aligned()
-        return [
-            0.0 if aligned[a] and k == 0 else interpolation_estimate(box, a, k, h, self.plan.reach)
-            for a, (k, h) in enumerate(zip(self._lattice_orders(alpha), self.plan.spacing))
-        ]
+        axis (see :class:`~steadygrad.mollifier.modes.LatticeField`); empty in the others."""
+        self._check_alpha(alpha, component)
+        return []
 
     def saw(self, alpha: tuple) -> None:
         """Tell the layer that D^alpha was requested (its automatic density learns from it)."""
@@ -418,44 +304,15 @@ class MollifiedField:
         P = self.precision
         if any(self._orders(alpha)) and P.wants_check(key) and self.values.dtype != torch.float64:
             out = self._enforce_precision(component, alpha, out)
-        if self.mode == "lattice" and key not in P.checked:  # after any switch to float64
-            out = self._enforce_interpolation(component, alpha, out)
+        if key not in P.checked:  # after any switch to float64
+            out = self._enforce_accuracy(component, alpha, out)
         P.checked.add(key)
         out = _tag(out.to(self.x.dtype), self, component, alpha)
         self._cache[key] = out
         return out
 
-    def _enforce_interpolation(self, component: int, alpha: tuple, out: torch.Tensor):
-        """Lattice mode: refine the lattice along non-mollified axes whose interpolation estimate
-        exceeds rtol of the derivative's magnitude (warn when that is impossible)."""
-        P = self.precision
-        for _ in range(8):
-            scale = finite_or_zero(float(out.detach().abs().max())) if out.numel() else 0.0
-            if scale == 0.0:
-                return out
-            parts = self.interpolation_estimate(alpha, component)
-            axes = [self.plan.perm[a] for a, e in enumerate(parts) if e > 0.5 * P.rtol * scale]
-            if not axes:
-                return out
-            coarse = [a for a in axes if a not in self.stencil.axes]
-            redone = self._refine(coarse) if coarse and self._refine is not None else None
-            if redone is None:
-                rounding = (
-                    "; the values are not float64, so the estimate may be rounding noise "
-                    "(coordinates far from the origin): try precision='float64' first"
-                    if self.values.dtype != torch.float64
-                    else ""
-                )
-                P.report(
-                    f"derivative {alpha}: lattice-mode interpolation error estimate "
-                    f"{sum(parts):.3g} exceeds rtol={P.rtol:g} of its magnitude {scale:.3g} "
-                    f"(axes {axes}); use more points per half-width (points=) or "
-                    f"mode='scattered'{rounding}",
-                    key=("interpolation", alpha),
-                )
-                return out
-            self._set_values(*redone)
-            out = self._compute(component, alpha)
+    def _enforce_accuracy(self, component: int, alpha: tuple, out: torch.Tensor):
+        """A mode's own accuracy check of a new derivative (lattice: the interpolation)."""
         return out
 
     def _enforce_precision(self, component: int, alpha: tuple, out: torch.Tensor) -> torch.Tensor:

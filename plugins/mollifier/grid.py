@@ -21,11 +21,11 @@ from .stencil import Stencil
 __all__ = [
     "BOUNDARIES",
     "MATMUL_MAX_LENGTH",
-    "LatticePlan",
+    "GridPlan",
     "axis_pass",
     "convolve_separable",
     "grid_derivative",
-    "lattice_plan",
+    "grid_plan",
     "lattice_spacing",
     "valid_mask",
 ]
@@ -145,7 +145,7 @@ def grid_derivative(
 
 
 @dataclass
-class LatticePlan:
+class GridPlan:
     """Where points (N, d) sit on a lattice, and the box of nodes grid mode evaluates.
 
     Attributes:
@@ -213,13 +213,13 @@ def _valid_gather(index, size, half, flat, device):
     return torch.where(inside, (shifted * out_strides).sum(dim=1), torch.zeros_like(flat)), inside
 
 
-def lattice_plan(
+def grid_plan(
     x: torch.Tensor,
     spacing: Sequence[float],
     half: Sequence[int],
     boundary: str,
     max_nodes: int | None = None,
-) -> LatticePlan | None:
+) -> GridPlan | None:
     """Lattice analysis of points x (N, d) for grid mode, with one host synchronisation.
 
     ``boundary`` 'extend' grows the box by the stencil half-widths ``half`` (every point gets
@@ -268,4 +268,4 @@ def lattice_plan(
     elif is_identity == 1.0 and len(x) == math.prod(bounds):
         flat = None
     spacings = tuple(float(v) for v in spacing)
-    return LatticePlan(index, size, box, flat, inside, tuple(origin_values), spacings, first)
+    return GridPlan(index, size, box, flat, inside, tuple(origin_values), spacings, first)

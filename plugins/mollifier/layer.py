@@ -40,8 +40,9 @@ from .cost import describe_point_set
 from .density import INITIAL_ORDER, points_for
 from .field import MollifiedField, field_of
 from .finite import FiniteCheck
-from .grid import BOUNDARIES, LatticePlan, lattice_plan, lattice_spacing
+from .grid import BOUNDARIES, GridPlan, grid_plan, lattice_spacing
 from .kernels import Kernel, make_kernel
+from .modes import GridField, LatticeField, ScatteredField
 from .precision import PrecisionState, evaluate_float64
 from .stencil import Stencil
 from .values import is_scalar, per_axis, real
@@ -305,7 +306,7 @@ class MollifierLayer(nn.Module):
             g = net(z, float64)
             return g.reshape(x.shape[0], len(offsets), g.shape[-1]), z
 
-        return self._field(x, st, "scattered", evaluate, net)
+        return self._field(x, st, ScatteredField, evaluate, net)
 
     def _on_box(self, net, plan: dict):
         """evaluate(float64) -> (values (m, *size), None) on the box of ``plan["plan"]``."""
@@ -317,10 +318,10 @@ class MollifierLayer(nn.Module):
 
         return evaluate
 
-    def _grid(self, x: torch.Tensor, st: Stencil, plan: LatticePlan) -> MollifiedField:
+    def _grid(self, x: torch.Tensor, st: Stencil, plan: GridPlan) -> MollifiedField:
         net = self._evaluator()
         evaluate = self._on_box(net, {"plan": plan})
-        return self._field(x, st, "grid", evaluate, net, plan=plan, boundary=self.boundary)
+        return self._field(x, st, GridField, evaluate, net, plan=plan, boundary=self.boundary)
 
     def _background(self, x: torch.Tensor, st: Stencil, max_nodes: int) -> BackgroundPlan:
         free = [a for a in range(x.shape[1]) if a not in st.axes]
@@ -343,16 +344,16 @@ class MollifierLayer(nn.Module):
                 return None
             return (*evaluate(self.precision.upcast), current["plan"])
 
-        return self._field(x, st, "lattice", evaluate, net, plan=plan, refine=refine)
+        return self._field(x, st, LatticeField, evaluate, net, plan=plan, refine=refine)
 
-    def _field(self, x, st: Stencil, mode: str, evaluate, net, **kw) -> MollifiedField:
-        """The field of values ``evaluate(float64)`` -> (values, z), with the precision policy's
-        hooks: re-evaluation in float64, and float64 evaluation at given points."""
+    def _field(self, x, st: Stencil, kind: type, evaluate, net, **kw) -> MollifiedField:
+        """The field (of class ``kind``, one per mode) of values ``evaluate(float64)`` ->
+        (values, z), with the precision policy's hooks: re-evaluation in float64, and float64
+        evaluation at given points."""
         values, z = evaluate(self.precision.upcast)
-        return MollifiedField(
+        return kind(
             x,
             st,
-            mode,
             values,
             z=z,
             input_grad=self.input_grad,
@@ -363,7 +364,7 @@ class MollifierLayer(nn.Module):
             **kw,
         )
 
-    def _plan(self, x: torch.Tensor) -> tuple[Stencil, LatticePlan | BackgroundPlan | None]:
+    def _plan(self, x: torch.Tensor) -> tuple[Stencil, GridPlan | BackgroundPlan | None]:
         """Stencil and plan for grid/lattice/auto mode (plan None: auto chose scattered).
 
         The last plan is reused for the same tensor (or equal values, one comparison), so a
@@ -402,7 +403,7 @@ class MollifierLayer(nn.Module):
         )
         return st, plan
 
-    def _choose(self, x: torch.Tensor) -> tuple[Stencil, LatticePlan | BackgroundPlan | None]:
+    def _choose(self, x: torch.Tensor) -> tuple[Stencil, GridPlan | BackgroundPlan | None]:
         dim = x.shape[1]
         if self.mode == "grid":
             spacing = (
@@ -411,7 +412,7 @@ class MollifierLayer(nn.Module):
                 else tuple(lattice_spacing(x[:, i]) for i in range(dim))
             )
             st = self.stencil(dim, spacing)
-            return st, lattice_plan(x, st.spacings, st.half, self.boundary)
+            return st, grid_plan(x, st.spacings, st.half, self.boundary)
         st = self.stencil(dim)  # the scattered spacing: all modes give the same numbers
         if self.mode == "lattice":
             return st, self._background(x, st, self.max_nodes)
@@ -430,7 +431,7 @@ class MollifierLayer(nn.Module):
                 return st, plan
         elif len(st.axes) == dim:  # 'valid'/'reflect'/'replicate' are grid-mode boundaries
             try:
-                plan = lattice_plan(x, st.spacings, st.half, self.boundary, max_nodes=budget)
+                plan = grid_plan(x, st.spacings, st.half, self.boundary, max_nodes=budget)
             except ValueError:
                 plan = None
             if plan is not None:
