@@ -17,8 +17,8 @@ torchdiffeq's solver protocol; the numerics live in :mod:`steadygrad.multistep`.
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
+from dataclasses import replace
 
 import torch
 
@@ -26,64 +26,11 @@ from .. import registry
 
 __all__ = ["MultistepSolver", "register"]
 
-_OPTIONS = {
-    "step_size",
-    "correction",
-    "start",
-    "params",
-    "interp",
-    "perturb",
-    "checkpoint",
-    "recompute",
-}
 _DEFAULT_RTOL, _DEFAULT_ATOL = 1e-7, 1e-9
 
 
 def _is_default(tol, default: float) -> bool:
     return bool(torch.all(torch.as_tensor(tol, dtype=torch.float64) == default))
-
-
-def _step_size(value):
-    if value is None:
-        return None
-    if torch.is_tensor(value) and value.requires_grad:
-        raise ValueError(
-            "options['step_size'] is a tensor that requires grad: the multistep methods do not "
-            "differentiate with respect to the step size (the gradient would silently be "
-            "missing); pass a plain number, or use method='rk4' for d/dh"
-        )
-    if torch.is_tensor(value) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"options['step_size'] must be a real number, got {value!r}")
-    return float(value)
-
-
-def _start(value):
-    from ..multistep.methods import STARTERS
-
-    if value is not None and value not in STARTERS:
-        raise ValueError(f"options['start'] must be one of {sorted(STARTERS)}, got {value!r}")
-    return value
-
-
-def _params(value):
-    if value is None:
-        return None
-    if torch.is_tensor(value):
-        return (value,)
-    try:
-        if isinstance(value, str):
-            raise TypeError
-        params = tuple(value)
-        if not all(torch.is_tensor(p) for p in params):
-            raise TypeError
-    except TypeError:
-        raise TypeError(
-            f"options['params'] must be a tensor or a sequence of tensors (those func depends "
-            f"on, e.g. list(net.parameters())), got {value!r}"
-        ) from None
-    return params
 
 
 def _with_perturb(func):
@@ -123,27 +70,27 @@ def _adjoint_state(solver):
 
 
 def _time_indexed_adjoint(solver, t: torch.Tensor):
-    """The quadrature mask of the augmented state (vjp_t and the parameter gradients) when
-    odeint_adjoint's backward meets time-indexed parameters, else None.  The probe (three
-    nodes, as odeint's backward uses) runs once per backward pass, on an interval of at least
-    four steps."""
+    """The quadrature mask of the augmented state when odeint_adjoint's backward meets
+    time-indexed parameters, else None (``multistep/quadrature.py``; decided once per
+    backward pass and kept on the augmented-dynamics closure)."""
     found = _adjoint_state(solver)
     if found is None or not found[0]["adjoint_params"]:
         return None
     cells, shapes, sign, aug = found
     if not hasattr(aug, "_steadygrad_time_indexed"):
-        from ..multistep.adjoint import Problem, maybe_time_indexed
-        from ..multistep.grid import make_grid
+        from ..multistep.quadrature import has_time_indexed_parameters
 
-        grid = make_grid((sign * t.detach()).sort().values, solver.step_size)
-        if grid.steps < 4:  # too few nodes to tell; a longer interval will be probed
-            return None
-        ny = shapes[1].numel()
-        problem = Problem(
-            cells["func"], solver.method, grid.times, grid.h, "euler", cells["adjoint_params"]
+        decided = has_time_indexed_parameters(
+            cells["func"],
+            cells["adjoint_params"],
+            solver.y0[1 : 1 + shapes[1].numel()].reshape(shapes[1]),
+            sign * t,
+            solver.method,
+            solver.options.step_size,
         )
-        problem.traj = [solver.y0[1 : 1 + ny].reshape(shapes[1]).detach()] * len(grid.times)
-        aug._steadygrad_time_indexed = maybe_time_indexed(problem)
+        if decided is None:  # too few nodes to tell; a longer interval will be probed
+            return None
+        aug._steadygrad_time_indexed = decided
     if not aug._steadygrad_time_indexed:
         return None
     quad = torch.ones_like(solver.y0, dtype=torch.bool)
@@ -164,71 +111,38 @@ class MultistepSolver:
 
     def __init__(self, func, y0, rtol, atol, norm=None, **options):
         name = self.method_name
-        unknown = set(options) - _OPTIONS
-        if unknown:
-            raise ValueError(
-                f"{name} is a fixed-step multistep method; unsupported option(s) "
-                f"{sorted(unknown)} (adaptive-step options do not apply). Allowed: "
-                f"{sorted(_OPTIONS)}"
-            )
         if not (_is_default(rtol, _DEFAULT_RTOL) and _is_default(atol, _DEFAULT_ATOL)):
             raise ValueError(
                 f"{name} is a fixed-step method: rtol/atol have no effect; control the "
                 "accuracy with options={'step_size': h}"
             )
-        correction = options.get("correction", True)
-        if not isinstance(correction, bool):
-            raise TypeError(f"options['correction'] must be True or False, got {correction!r}")
-        perturb = options.get("perturb", False)
-        if not isinstance(perturb, bool):
-            raise TypeError(f"options['perturb'] must be True or False, got {perturb!r}")
-        from ..multistep.grid import INTERPOLATIONS
         from ..multistep.methods import LinearMultistep
+        from ..multistep.options import SolveOptions
 
+        try:
+            opts = SolveOptions.from_mapping(options, on_step=getattr(func, "callback_step", None))
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{name}: {err}") from None
+        if opts.params is None and isinstance(func, torch.nn.Module):
+            opts = replace(opts, params=tuple(func.parameters()))
         self.method = registry.load("steadygrad.ode_solvers", name, kind=LinearMultistep)()
-        self.y0, self.correction = y0, correction
-        self.params = _params(options.get("params"))
-        if self.params is None and isinstance(func, torch.nn.Module):
-            self.params = tuple(func.parameters())
-        self.func = _with_perturb(func) if perturb else func
-        self.on_step = getattr(func, "callback_step", None)
-        self.step_size = _step_size(options.get("step_size"))
-        self.start = _start(options.get("start"))
-        self.interp = options.get("interp", "linear")
-        if self.interp not in INTERPOLATIONS:
-            raise ValueError(
-                f"options['interp'] must be one of {INTERPOLATIONS}, got {self.interp!r}"
-            )
-        self.checkpoint = options.get("checkpoint", False)
-        self.recompute = options.get("recompute", False)
+        self.y0, self.options = y0, opts
+        self.func = _with_perturb(func) if opts.perturb else func
 
     def integrate(self, t: torch.Tensor) -> torch.Tensor:
         from ..multistep.solve import odeint_multistep
 
-        quad = _time_indexed_adjoint(self, t) if self.correction else None
+        opts = self.options
+        quad = _time_indexed_adjoint(self, t) if opts.correction else None
         if quad is not None:
             from ..multistep.quadrature import integrate_with_quadratures
 
-            start = self.start or self.method.start
+            start = opts.starter(self.method)
             return integrate_with_quadratures(
-                self.func, self.y0, t, self.method, self.step_size, start, quad, self.on_step
+                self.func, self.y0, t, self.method, opts.step_size, start, quad, opts.on_step
             )
-
         try:
-            return odeint_multistep(
-                self.func,
-                self.y0,
-                t,
-                self.method,
-                step_size=self.step_size,
-                correction=self.correction,
-                start=self.start,
-                params=self.params,
-                interp=self.interp,
-                checkpoint=self.checkpoint,
-                recompute=self.recompute,
-                on_step=self.on_step,
-            )
+            return odeint_multistep(self.func, self.y0, t, self.method, opts)
         except ValueError as err:
             if "list them in params" in str(err):
                 raise ValueError(f"{err} (options={{'params': [...]}})") from None
@@ -243,7 +157,8 @@ class MultistepSolver:
         from ..multistep.grid import between
         from ..multistep.integrate import integrate_until
 
-        if self.step_size is None:
+        opts = self.options
+        if opts.step_size is None:
             raise ValueError(f"{self.method.name}: event handling needs options={{'step_size': h}}")
         t0 = t0.to(self.y0.abs().dtype)
         with torch.no_grad():
@@ -253,19 +168,12 @@ class MultistepSolver:
             with torch.no_grad():
                 return bool(torch.sign(event_fn(t, x)) != sign0)
 
-        start = self.start or self.method.start
+        start = opts.starter(self.method)
         (ta, xa), (tb, xb) = integrate_until(
-            self.func,
-            self.y0,
-            t0,
-            self.step_size,
-            self.method,
-            start,
-            crossed,
-            on_step=self.on_step,
+            self.func, self.y0, t0, opts.step_size, self.method, start, crossed, 20000, opts.on_step
         )
 
-        interp = between(self.interp, ta, xa, tb, xb, self.func)
+        interp = between(opts.interp, ta, xa, tb, xb, self.func)
         event_t, y1 = find_event(interp, sign0, ta, tb, event_fn, float(_DEFAULT_ATOL))
         return event_t, torch.stack([self.y0, y1], dim=0)
 

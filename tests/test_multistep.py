@@ -356,3 +356,27 @@ def test_per_step_weights_in_one_tensor_match_parameter_list(prob, method):
     (0.5 * (xs[-1] - torch.tensor(prob.y)).pow(2).sum()).backward()
     listed = _per_step_gradients(method, N, True, prob)[0]
     assert np.allclose(f.W.grad.numpy() * N / prob.T, listed, rtol=1e-12, atol=1e-14)
+
+
+def test_solve_options_validate_once_for_every_caller():
+    from steadygrad.multistep.options import SolveOptions
+    from steadygrad.multistep.solve import odeint_multistep
+
+    assert SolveOptions().starter(Leapfrog()) == "euler"
+    assert SolveOptions(start="rk4").starter(Leapfrog()) == "rk4"
+    for bad, err in (
+        ({"checkpoint": 1}, ValueError),
+        ({"correction": "yes"}, TypeError),
+        ({"interp": "spline"}, ValueError),
+        ({"params": "abc"}, TypeError),
+        ({"step_size": "0.1"}, TypeError),
+    ):
+        with pytest.raises(err):
+            SolveOptions(**bad)
+    with pytest.raises(ValueError, match="Allowed"):
+        SolveOptions.from_mapping({"max_num_steps": 3})
+    y0, t = torch.ones(1, dtype=torch.float64), torch.linspace(0, 1, 5, dtype=torch.float64)
+    with pytest.raises(TypeError, match="not both"):
+        odeint_multistep(lambda t, y: -y, y0, t, Leapfrog(), SolveOptions(), step_size=0.1)
+    out = odeint_multistep(lambda t, y: -y, y0, t, Leapfrog(), SolveOptions(step_size=0.125))
+    assert abs(float(out[-1, 0]) - np.exp(-1)) < 1e-2

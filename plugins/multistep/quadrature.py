@@ -24,7 +24,7 @@ from .grid import make_grid
 from .integrate import Func, StepCallback, check_finite, states
 from .methods import LinearMultistep
 
-__all__ = ["integrate_with_quadratures"]
+__all__ = ["has_time_indexed_parameters", "integrate_with_quadratures"]
 
 
 def integrate_with_quadratures(
@@ -67,3 +67,24 @@ def integrate_with_quadratures(
     out = torch.stack([rows[n] for n in grid.index])
     check_finite(out, list(grid.index), grid.times, method.name)
     return out
+
+
+def has_time_indexed_parameters(
+    func: Func,
+    params,
+    y: torch.Tensor,
+    t: torch.Tensor,
+    method: LinearMultistep,
+    step_size: float | None,
+) -> bool | None:
+    """Whether some element of ``params`` is used by a single node of the solve of ``func``
+    over ``t`` (probed with the state ``y`` at three nodes, as the backward sweeps do); None
+    when the interval has fewer than four steps, too few to tell."""
+    from .adjoint import Problem, maybe_time_indexed
+
+    grid = make_grid(t.detach().sort().values, step_size)
+    if grid.steps < 4:
+        return None
+    problem = Problem(func, method, grid.times, grid.h, "euler", params)
+    problem.traj = [y.detach()] * len(grid.times)
+    return bool(maybe_time_indexed(problem))

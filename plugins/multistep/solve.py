@@ -17,9 +17,10 @@ from collections.abc import Sequence
 import torch
 
 from .adjoint import Problem, backward, maybe_time_indexed
-from .grid import INTERPOLATIONS, Grid, hermite, make_grid
-from .integrate import Checkpointed, Func, StepCallback, check_finite, integrate, states
-from .methods import STARTERS, LinearMultistep
+from .grid import Grid, hermite, make_grid
+from .integrate import Checkpointed, Func, check_finite, integrate, states
+from .methods import LinearMultistep
+from .options import SolveOptions
 
 __all__ = ["hidden_leaves", "odeint_multistep"]
 
@@ -194,13 +195,9 @@ def _solve_with_graph(P: Problem, outputs: _Outputs, y0: torch.Tensor, correctio
 
 def _checkpoint_every(checkpoint, steps: int) -> int:
     """Nodes per checkpoint segment (0: store every node)."""
-    if checkpoint is False or checkpoint is None:
-        return 0
     if checkpoint is True:
         return max(2, math.isqrt(max(steps, 1)))
-    if isinstance(checkpoint, bool) or not isinstance(checkpoint, int) or checkpoint < 2:
-        raise ValueError(f"checkpoint must be True, False or an integer >= 2, got {checkpoint!r}")
-    return checkpoint
+    return int(checkpoint or 0)
 
 
 def odeint_multistep(
@@ -208,14 +205,8 @@ def odeint_multistep(
     y0: torch.Tensor,
     t: torch.Tensor,
     method: LinearMultistep,
-    step_size: float | None = None,
-    correction: bool = True,
-    start: str | None = None,
-    params: Sequence[torch.Tensor] | None = None,
-    interp: str = "linear",
-    checkpoint: int | bool = False,
-    recompute: bool = False,
-    on_step: StepCallback | None = None,
+    options: SolveOptions | None = None,
+    **kwargs,
 ) -> torch.Tensor:
     """Solve dy/dt = func(t, y) on a fixed grid with an explicit multistep method.
 
@@ -224,50 +215,44 @@ def odeint_multistep(
         y0: initial state, any shape (batches included).
         t: 1-D increasing output times; times off the grid t[0] + n h are interpolated.
         method: a :class:`LinearMultistep` instance.
-        step_size: h; default t[1] - t[0].
-        correction: adjoint-consistent gradients for parameters used by a single node (True),
-            or the exact discrete gradient everywhere (False).
-        start: one-step starter ('euler', 'rk2', 'rk4'); default the method's.
-        params: tensors func depends on; default ``func.parameters()`` for modules.
-        interp: 'linear' or 'cubic' (Hermite) interpolation for output times off the grid.
-        checkpoint: store the trajectory only every ``checkpoint`` nodes and recompute the
-            rest during the backward pass (``True``: every sqrt(N) nodes, O(sqrt(N)) memory).
-        recompute: store one state per node and re-evaluate f in the backward pass (memory:
-            one state per step) instead of keeping f's autograd graph from the forward pass
-            (the default: autodiff's memory per f-evaluation, and its speed).  Parameters
-            used by a single node (time-indexed) always take the recomputing sweeps.
-        on_step: called as on_step(t_n, x_n, h) once per step of the forward solve (not in
-            the backward pass's recomputations).
+        options: a :class:`~steadygrad.multistep.options.SolveOptions`, or its fields as
+            keyword arguments: ``step_size`` (h; default t[1] - t[0]), ``correction``
+            (adjoint-consistent gradients for parameters used by a single node, default True;
+            False: the exact discrete gradient everywhere), ``start`` (one-step starter;
+            default the method's), ``params`` (tensors func depends on; default
+            ``func.parameters()`` for modules), ``interp`` ('linear' or 'cubic' for output
+            times off the grid), ``checkpoint`` (store every ``checkpoint``-th node and
+            recompute the rest in the backward pass; True: every sqrt(N), O(sqrt(N))
+            memory), ``recompute`` (one state per node, f re-evaluated in the backward pass,
+            instead of keeping f's autograd graph: the default, autodiff's memory and speed;
+            time-indexed parameters always take the recomputing sweeps), ``on_step``
+            (on_step(t_n, x_n, h) once per forward step).
 
     Returns:
         Tensor (len(t), *y0.shape).  Gradients flow to y0, t and ``params``.
     """
-    start = method.start if start is None else start
-    if start not in STARTERS:
-        raise ValueError(f"start must be one of {sorted(STARTERS)}, got {start!r}")
-    if interp not in INTERPOLATIONS:
-        raise ValueError(f"interp must be one of {INTERPOLATIONS}, got {interp!r}")
-    for name, flag in (("correction", correction), ("recompute", recompute)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    opts = options if options is not None else SolveOptions(**kwargs)
+    if options is not None and kwargs:
+        raise TypeError("give options or keyword arguments, not both")
     if not torch.is_tensor(y0) or not y0.is_floating_point():
         raise ValueError("y0 must be a floating-point tensor")
     if torch.is_tensor(t) and t.dim() == 1 and t.numel() == 1:
         return y0.unsqueeze(0).clone()
-    grid = make_grid(t, step_size)
+    grid = make_grid(t, opts.step_size)
+    params = opts.params
     if params is None:
         params = tuple(func.parameters()) if isinstance(func, torch.nn.Module) else ()
     params = tuple(p for p in params if torch.is_tensor(p) and p.requires_grad)
     if torch.is_grad_enabled():
         _check_closures(func, y0, grid, params)
-    problem = Problem(func, method, grid.times, grid.h, start, params)
-    problem.on_step = on_step
+    problem = Problem(func, method, grid.times, grid.h, opts.starter(method), params)
+    problem.on_step = opts.on_step
     problem.store = torch.is_grad_enabled() and any(v.requires_grad for v in (y0, t, *params))
-    problem.checkpoint = _checkpoint_every(checkpoint, grid.steps)
-    outputs = _Outputs(grid, interp)
+    problem.checkpoint = _checkpoint_every(opts.checkpoint, grid.steps)
+    outputs = _Outputs(grid, opts.interp)
     t_grad = torch.is_tensor(t) and t.requires_grad
-    if problem.store and not (recompute or problem.checkpoint or t_grad):
-        out = _solve_with_graph(problem, outputs, y0, correction)
+    if problem.store and not (opts.recompute or problem.checkpoint or t_grad):
+        out = _solve_with_graph(problem, outputs, y0, opts.correction)
         if out is not None:
             return out
-    return _MultistepSolve.apply(problem, outputs, correction, y0, t, *params)
+    return _MultistepSolve.apply(problem, outputs, opts.correction, y0, t, *params)
