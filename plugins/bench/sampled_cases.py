@@ -310,8 +310,8 @@ SAMPLED: dict[str, Case] = {
         _laplace_polar, lambda x: x[:, :1] * np.cos(x[:, 1:2]), 2, (1, 2 * np.pi), 1000
     ),
     "helmholtz_hard": Case(_helmholtz, _exact_sin(2, K0), 2, (1, 1), 1000),
-    "plate2d": Case(_plate, _exact_sin(2), 2, (1, 1), 1000),
+    "plate2d": Case(_plate, _exact_sin(2), 2, (1, 1), 500),
     # 3D at 2.5%: a 86^3 lattice for 4 800 points, so auto falls back to scattered mode at
     # 125 evaluations per point, ~80x autodiff's step (13.5 s; measured): 5% only
-    "poisson3d": Case(_poisson(3, 4000, 800), _exact_sin(3), 3, (1, 1, 1), 200, widths=(0.05,)),
+    "poisson3d": Case(_poisson(3, 4000, 800), _exact_sin(3), 3, (1, 1, 1), 100, widths=(0.05,)),
 }
