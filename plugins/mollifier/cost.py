@@ -3,11 +3,11 @@
 
 The estimate compares network work in units of one forward + backward pass per point.
 Nested autodiff of a residual of highest order n costs AUTODIFF[n] such units (measured on a
-tanh FNN 3 x 50, 4 000 points, one CPU thread, DeepXDE's ``dde.grad``: orders 1, 2, 4 cost
+tanh FNN 3 x 50, 4 000 points, one CPU thread, nested reverse mode: orders 1, 2, 4 cost
 1.8-2.8, 4.7-7.1 and 29 units in 1-3 D).  The mollifier evaluates the network once per lattice
 node (or stencil point) and pays per point for the convolution and interpolation:
-NODE * evaluations / points + OVERHEAD units (fit to DeepXDE's Laplace_disk at 2 and 4 points
-per half-width, 0.67x and 1.53x autodiff).  An estimate to set expectations, not a
+NODE * evaluations / points + OVERHEAD units (fit to a 2D Laplace problem in polar form at 2
+and 4 points per half-width, 0.67x and 1.53x autodiff).  An estimate to set expectations, not a
 measurement: ``steadygrad bench sampled`` measures.
 """
 

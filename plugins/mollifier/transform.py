@@ -14,7 +14,7 @@ leaf, so a pointwise transform gives per-point derivatives), while the network i
 once, as for u.  Forward mode (``torch.func.jvp``) gives the same numbers, but its nested
 levels run through Python decompositions and cost 5x more on the CPU.
 
-Most hard constraints are affine in u, T(x, u) = A(x) u + B(x) (DeepXDE's examples: products
+Most hard constraints are affine in u, T(x, u) = A(x) u + B(x) (typically products
 of distance functions with u, plus a boundary value).  Then Leibniz's rule
 
     D^alpha v = D^alpha B + sum_{beta <= alpha} C(alpha, beta) D^(alpha - beta) A D^beta u
