@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("DDE_BACKEND", "pytorch")
 
@@ -24,3 +26,24 @@ def _restore_default_dtype():
     yield
     torch.set_default_dtype(dtype)
     torch.set_default_device("cpu")
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_command(args, cwd=ROOT, timeout=300) -> subprocess.CompletedProcess:
+    """Run ``args`` (a list; strings alone mean ``python -m steadygrad ARGS``) in a subprocess
+    with DeepXDE on PyTorch, a non-interactive matplotlib and warnings off; output captured."""
+    if all(isinstance(a, str) for a in args) and args and args[0] != sys.executable:
+        args = [sys.executable, "-m", "steadygrad", *args]
+    env = dict(os.environ, DDE_BACKEND="pytorch", MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
+    return subprocess.run(
+        [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def cli():
+    """The shared command runner: ``cli(["bench", "poisson1d", ...], cwd=..., timeout=...)``
+    runs ``python -m steadygrad``; a list starting with ``sys.executable`` runs as given."""
+    return run_command

@@ -2,37 +2,22 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _cli(*args, cwd=ROOT, timeout=300):
-    """``python -m steadygrad ARGS`` in a subprocess with DeepXDE on PyTorch, warnings off."""
-    env = dict(os.environ, DDE_BACKEND="pytorch", PYTHONWARNINGS="ignore")
-    return subprocess.run(
-        [sys.executable, "-m", "steadygrad", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def _bench(tmp_path, *args):
-    res = _cli("bench", *args, "--quick", "--out", str(tmp_path), cwd=ROOT, timeout=900)
+def _bench(cli, tmp_path, *args):
+    res = cli(["bench", *args, "--quick", "--out", str(tmp_path)], cwd=ROOT, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads((tmp_path / "results.json").read_text()), res
 
 
 @pytest.mark.slow
-def test_bench_quick_pde_and_ode(tmp_path):
+def test_bench_quick_pde_and_ode(cli, tmp_path):
     data, res = _bench(
-        tmp_path, "poisson1d", "residual4", "ode_memory", "--jobs", "2"
+        cli, tmp_path, "poisson1d", "residual4", "ode_memory", "--jobs", "2"
     )  # PDE cases in 2 workers
     rows = data["rows"]
     assert "--quick --jobs 2" in data["meta"]["command"] and "CPUs" in data["meta"]["machine"]
@@ -66,16 +51,11 @@ def test_bench_quick_pde_and_ode(tmp_path):
     )  # tqdm progress
 
 
-def test_bench_rejects_unknown_problem(tmp_path):
-    res = _cli("bench", "nope", "--out", str(tmp_path), cwd=ROOT, timeout=300)
+def test_bench_rejects_unknown_problem(cli, tmp_path):
+    res = cli(["bench", "nope", "--out", str(tmp_path)], cwd=ROOT, timeout=300)
     assert res.returncode != 0 and "unknown problem" in res.stderr
-    res = _cli(
-        "bench",
-        "poisson1d",
-        "--variants",
-        "autodiff,fd",
-        "--out",
-        str(tmp_path),
+    res = cli(
+        ["bench", "poisson1d", "--variants", "autodiff,fd", "--out", str(tmp_path)],
         cwd=ROOT,
         timeout=300,
     )
@@ -83,8 +63,8 @@ def test_bench_rejects_unknown_problem(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_runs(tmp_path):
-    res = _cli("demo", cwd=tmp_path, timeout=600)
+def test_demo_runs(cli, tmp_path):
+    res = cli(["demo"], cwd=tmp_path, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "leapfrog-corrected" in res.stdout
 
@@ -170,10 +150,10 @@ def test_a_failing_case_becomes_an_error_row(tmp_path, monkeypatch):
     assert "spiral_fit" in (tmp_path / "results.md").read_text()
 
 
-def test_cli_bad_out_and_iterations(tmp_path):
+def test_cli_bad_out_and_iterations(cli, tmp_path):
     target = tmp_path / "file.txt"
     target.write_text("x")
-    res = _cli("bench", "poisson1d", "--out", str(target), cwd=ROOT, timeout=300)
+    res = cli(["bench", "poisson1d", "--out", str(target)], cwd=ROOT, timeout=300)
     assert (
         res.returncode == 2
         and "is a file" in res.stderr
@@ -182,7 +162,7 @@ def test_cli_bad_out_and_iterations(tmp_path):
     out = tmp_path / "results"
     out.mkdir()
     (out / "results.partial.jsonl").write_text("keep\n")
-    res = _cli("bench", "poisson1d", "--iterations", "0", "--out", str(out), cwd=ROOT, timeout=300)
+    res = cli(["bench", "poisson1d", "--iterations", "0", "--out", str(out)], cwd=ROOT, timeout=300)
     assert res.returncode == 2 and "--iterations must be >= 1" in res.stderr
     assert (out / "results.partial.jsonl").read_text() == "keep\n"
 

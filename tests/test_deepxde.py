@@ -174,21 +174,9 @@ def test_neumann_robin_bcs_route_through_kernel():
     assert np.isfinite(np.sum(model.train_state.loss_train))
 
 
-def _run(args, timeout=300):
-    env = dict(os.environ, DDE_BACKEND="pytorch", PYTHONWARNINGS="ignore")
-    return subprocess.run(
-        [sys.executable, "-m", "steadygrad", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def test_runner_on_unmodified_beam_script(tmp_path):
+def test_runner_on_unmodified_beam_script(cli, tmp_path):
     out = tmp_path / "beam.json"
-    res = _run(
+    res = cli(
         [
             "run",
             "examples/beam.py",
@@ -209,10 +197,10 @@ def test_runner_on_unmodified_beam_script(tmp_path):
     assert err < 0.05, err
 
 
-def test_runner_errors():
-    res = _run(["run", "examples/beam.py"])
+def test_runner_errors(cli):
+    res = cli(["run", "examples/beam.py"])
     assert res.returncode != 0 and "--width is required" in res.stderr
-    res = _run(["run", "no_such_script.py", "--width", "0.1"])
+    res = cli(["run", "no_such_script.py", "--width", "0.1"])
     assert res.returncode != 0 and "no such script" in res.stderr
 
 

@@ -14,7 +14,6 @@ import glob
 import os
 import re
 import shlex
-import subprocess
 import sys
 
 import pytest
@@ -90,24 +89,19 @@ def _adapt(cmd: str) -> list[str]:
     return args
 
 
-def _run(args, cwd, timeout):
-    env = dict(os.environ, DDE_BACKEND="pytorch", MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.mark.parametrize("kind,snippet", _snippets())
-def test_documented_snippet_runs(kind, snippet, tmp_path):
+def test_documented_snippet_runs(cli, kind, snippet, tmp_path):
     if kind == "python":
         script = tmp_path / "snippet.py"
         script.write_text(snippet)
-        res = _run([sys.executable, str(script)], tmp_path, 600)
+        res = cli([sys.executable, str(script)], cwd=tmp_path, timeout=600)
     else:
         if "examples/" in snippet:  # documented relative to the repository root
             cwd = ROOT
             snippet = snippet.replace("examples/", os.path.join(ROOT, "examples") + "/")
         else:
             cwd = tmp_path
-        res = _run(_adapt(snippet), cwd, 900)
+        res = cli(_adapt(snippet), cwd=cwd, timeout=900)
     assert res.returncode == 0, (snippet, res.stdout[-2000:], res.stderr[-3000:])
 
 
@@ -127,6 +121,8 @@ def test_docs_have_snippets():
         ("heat3d_distributed.py", ["--adam", "20", "--lbfgs", "3", "--size", "7"]),
     ],
 )
-def test_example_scripts_run_at_reduced_size(script, args, tmp_path):
-    res = _run([sys.executable, os.path.join(ROOT, "examples", script), *args], tmp_path, 600)
+def test_example_scripts_run_at_reduced_size(cli, script, args, tmp_path):
+    res = cli(
+        [sys.executable, os.path.join(ROOT, "examples", script), *args], cwd=tmp_path, timeout=600
+    )
     assert res.returncode == 0, res.stderr[-3000:]
