@@ -23,10 +23,10 @@ from .interpolate import LEFT, NODES, axis_weights
 
 __all__ = [
     "MAX_NODES",
-    "BackgroundPlan",
+    "LatticePlan",
     "GatherInterpolation",
     "SparseInterpolation",
-    "background_plan",
+    "lattice_plan",
 ]
 
 #: default cap on the lattice size (nodes) before anything is allocated
@@ -38,7 +38,7 @@ PAD = 1
 
 
 @dataclass
-class BackgroundPlan:
+class LatticePlan:
     """Where arbitrary points sit on a background lattice.
 
     Attributes:
@@ -197,14 +197,14 @@ def plan_size(lo, hi, spacing, half) -> tuple[tuple, tuple]:
     return tuple(n + 2 * K for n, K in zip(out, half)), out
 
 
-def background_plan(
+def lattice_plan(
     x: torch.Tensor,
     mollified: Sequence[int],
     spacing: Sequence[float],
     half: Sequence[int],
     divisions: Sequence[int] = (),
     max_nodes: int = MAX_NODES,
-) -> BackgroundPlan:
+) -> LatticePlan:
     """Background lattice for points x (N, d), one host synchronisation.
 
     Args:
@@ -239,4 +239,4 @@ def background_plan(
     local = t - first - (NODES - 1) / 2
     origin = tuple(o - k * s for o, k, s in zip(out_origin, K, h))
     box = _nodes(origin, h, size, perm, x.dtype, x.device)
-    return BackgroundPlan(perm, size, out, origin, tuple(h), first, local, box)
+    return LatticePlan(perm, size, out, origin, tuple(h), first, local, box)

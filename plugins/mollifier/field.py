@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from .background import BackgroundPlan
+from .background import LatticePlan
 from .grid import GridPlan
 from .precision import (
     DEFAULT_ROUNDING,
@@ -109,7 +109,7 @@ class MollifiedField:
         stencil: Stencil,
         values: torch.Tensor,
         z: torch.Tensor | None = None,
-        plan: GridPlan | BackgroundPlan | None = None,
+        plan: GridPlan | LatticePlan | None = None,
         boundary: str = "extend",
         precision: PrecisionState | None = None,
         reevaluate: Callable[[], tuple] | None = None,

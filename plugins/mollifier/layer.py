@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from .autowidth import WidthChoice, choose_width, is_auto
-from .background import MAX_NODES, BackgroundPlan, background_plan
+from .background import MAX_NODES, LatticePlan, lattice_plan
 from .cost import describe_point_set
 from .density import INITIAL_ORDER, points_for
 from .field import MollifiedField, field_of
@@ -324,12 +324,12 @@ class MollifierLayer(nn.Module):
         evaluate = self._on_box(net, {"plan": plan})
         return self._field(x, st, GridField, evaluate, net, plan=plan, boundary=self.boundary)
 
-    def _background(self, x: torch.Tensor, st: Stencil, max_nodes: int) -> BackgroundPlan:
+    def _background(self, x: torch.Tensor, st: Stencil, max_nodes: int) -> LatticePlan:
         free = [a for a in range(x.shape[1]) if a not in st.axes]
         divisions = [self._divisions.get(a, DIVISIONS) for a in free]
-        return background_plan(x, st.axes, st.spacings, st.half, divisions, max_nodes)
+        return lattice_plan(x, st.axes, st.spacings, st.half, divisions, max_nodes)
 
-    def _lattice_mode(self, x: torch.Tensor, st: Stencil, plan: BackgroundPlan) -> MollifiedField:
+    def _lattice_mode(self, x: torch.Tensor, st: Stencil, plan: LatticePlan) -> MollifiedField:
         net = self._evaluator()
         current = {"plan": plan}
         evaluate = self._on_box(net, current)
@@ -365,7 +365,7 @@ class MollifierLayer(nn.Module):
             **kw,
         )
 
-    def _plan(self, x: torch.Tensor) -> tuple[Stencil, GridPlan | BackgroundPlan | None]:
+    def _plan(self, x: torch.Tensor) -> tuple[Stencil, GridPlan | LatticePlan | None]:
         """Stencil and plan for grid/lattice/auto mode (plan None: auto chose scattered).
 
         The last plan is reused for the same tensor (or equal values, one comparison), so a
@@ -404,7 +404,7 @@ class MollifierLayer(nn.Module):
         )
         return st, plan
 
-    def _choose(self, x: torch.Tensor) -> tuple[Stencil, GridPlan | BackgroundPlan | None]:
+    def _choose(self, x: torch.Tensor) -> tuple[Stencil, GridPlan | LatticePlan | None]:
         dim = x.shape[1]
         if self.mode == "grid":
             spacing = (
@@ -511,7 +511,7 @@ class MollifierLayer(nn.Module):
         st, plan = self._plan(x)
         if plan is None:
             field = self._scattered(x, st)
-        elif isinstance(plan, BackgroundPlan):
+        elif isinstance(plan, LatticePlan):
             field = self._lattice_mode(x, st, plan)
         else:
             field = self._grid(x, st, plan)

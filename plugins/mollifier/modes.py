@@ -4,7 +4,7 @@
   D^alpha u = sum_s w^alpha_s G[:, s]; derivatives along non-mollified axes by autograd of G.
 * :class:`GridField`: values (m, n_1..n_d) on the lattice box of a :class:`GridPlan` whose
   nodes include the points; separable convolutions, gathered at the points.
-* :class:`LatticeField`: values (m, *size) on a :class:`BackgroundPlan` covering arbitrary
+* :class:`LatticeField`: values (m, *size) on a :class:`LatticePlan` covering arbitrary
   points; grid mode's convolutions, then degree-5 interpolation to the points, whose error
   is estimated and kept below rtol (refining the lattice along non-mollified axes).
 
