@@ -181,6 +181,7 @@ def test_sampled_rows_carry_mode_memory_and_accuracy():
     assert by["mollifier@5%"]["peak_mb"] < by["autodiff"]["peak_mb"]
 
 
+@pytest.mark.slow
 def test_budget_traces_widths_and_their_plots(tmp_path):
     """--budget records accuracy against training time; --widths scales the width or lets the
     data choose it ('auto'); both get their plots; bad values are refused."""

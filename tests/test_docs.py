@@ -69,9 +69,12 @@ def _snippets():
 
 
 def _mark_long(param):
-    """The README's whole ``bench --quick`` (minutes) runs with the slow tests."""
+    """The README's whole ``bench --quick`` (minutes) and the Python examples that train a
+    DeepXDE model to the end (tens of seconds each) run with the slow tests; the modules they
+    use are covered at small sizes by their own tests."""
     kind, snippet = param.values
-    if kind == "shell" and snippet.split()[3:] == ["bench", "--quick"]:
+    long_shell = kind == "shell" and snippet.split()[3:] == ["bench", "--quick"]
+    if long_shell or (kind == "python" and "model.train(" in snippet):
         return pytest.param(kind, snippet, id=param.id, marks=pytest.mark.slow)
     return param
 

@@ -82,7 +82,7 @@ def test_time_indexed_parameters_same_with_and_without_checkpoints(method):
 
 
 def test_checkpointing_bounds_memory():
-    """Peak heap of forward + backward at N = 900: sqrt(N) checkpoints need well under half of
+    """Peak heap of forward + backward at N = 400: sqrt(N) checkpoints need well under half of
     the stored trajectory (each state 128 x 32 float32 = 16 KiB)."""
     torch.manual_seed(0)
     f = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.Tanh(), torch.nn.Linear(32, 32))
@@ -98,11 +98,11 @@ def test_checkpointing_bounds_memory():
                     x0,
                     t,
                     method="leapfrog",
-                    options={"step_size": 1 / 900, "params": list(f.parameters()), **options},
+                    options={"step_size": 1 / 400, "params": list(f.parameters()), **options},
                 )[-1].pow(2).mean().backward()
         return mem["peak_mb"]
 
     stored, kept = peak({"recompute": True}), peak({"checkpoint": True})
     state_mb = 128 * 32 * 4 / 2**20
-    assert stored > 800 * state_mb, stored  # one state per node ...
+    assert stored > 350 * state_mb, stored  # one state per node ...
     assert kept < 0.3 * stored, (kept, stored)  # ... against 2 sqrt(N) + work space
