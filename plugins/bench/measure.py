@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from functools import lru_cache
 
 import torch
 
-__all__ = ["Measurement", "measure", "peak_memory", "step_peak_memory"]
+__all__ = ["Measurement", "measure", "peak_memory", "spread", "step_peak_memory"]
 
 
 class Measurement(dict):
@@ -164,26 +165,25 @@ def measure(
 ) -> Measurement:
     """Time ``step`` (seconds per call, median of at least ``repeats`` calls, more until they add
     up to ``min_seconds``: cheap steps get more samples on a noisy machine), then its peak
-    memory in one more call.
+    memory in one more call.  The calls are timed by ``torch.utils.benchmark.Timer`` (its
+    thread setting and CUDA synchronisation); ``spread`` is the interquartile range over the
+    median (0 with fewer than 4 calls).
 
     The memory call is separate because sampling the CPU heap after every op slows the step
     down.  Out-of-memory errors are reported as ``status='oom'`` rather than raised.
     """
+    from torch.utils.benchmark import Timer
+
     res = Measurement(status="ok", seconds=None, peak_mb=None)
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    timer = Timer(stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads())
     try:
         for _ in range(warmup):
             step()
         times: list[float] = []
         while len(times) < repeats or (sum(times) < min_seconds and len(times) < max_repeats):
-            sync()
-            t0 = time.perf_counter()
-            step()
-            sync()
-            times.append(time.perf_counter() - t0)
+            times += timer.timeit(1).raw_times
         mem = step_peak_memory(step, device, cpu_memory)
-        times.sort()
-        res.update(seconds=times[len(times) // 2], **mem)
+        res.update(seconds=statistics.median(times), spread=spread(times), **mem)
     except (torch.cuda.OutOfMemoryError, MemoryError) as err:
         res.update(status="oom", error=str(err).splitlines()[0][:200])
     except RuntimeError as err:
@@ -194,6 +194,14 @@ def measure(
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
     return res
+
+
+def spread(times: list[float]) -> float:
+    """Interquartile range over the median (0 with fewer than 4 samples)."""
+    if len(times) < 4:
+        return 0.0
+    q = statistics.quantiles(times, n=4)
+    return (q[2] - q[0]) / statistics.median(times)
 
 
 def machine() -> str:

@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from .measure import step_peak_memory
+from .measure import spread, step_peak_memory
 from .pde import _dde, _rel
 from .sampled_cases import SAMPLED, Case
 
@@ -71,7 +71,7 @@ def _train_interleaved(sgd, models: dict, chunks: int, chunk: int, error) -> tup
             model.train(iterations=chunk, display_every=chunk, verbose=0)
             times[variant].append((time.perf_counter() - t0) / chunk)
             errors[variant].append(error(model))
-    return {v: statistics.median(t) for v, t in times.items()}, errors
+    return {v: (statistics.median(t), spread(t)) for v, t in times.items()}, errors
 
 
 def sampled(quick: bool, device: str, seed: int, names=None, dtypes=None) -> list[dict]:
@@ -131,8 +131,9 @@ def _rows(sgd, name, models, timed, device, steps, seed) -> list[dict]:
                 "dtype": str(torch.get_default_dtype()).replace("torch.", ""),
                 "points": int(len(model.data.train_x)),
                 "iterations": steps,
-                "ms_per_step": 1000 * per_step[variant],
-                "vs_autodiff": per_step[variant] / per_step["autodiff"],
+                "ms_per_step": 1000 * per_step[variant][0],
+                "ms_spread": per_step[variant][1],
+                "vs_autodiff": per_step[variant][0] / per_step["autodiff"][0],
                 **mem,
                 "u_l2": statistics.median(errors[variant][-3:]),
                 "u_l2_final": errors[variant][-1],
