@@ -174,6 +174,7 @@ def test_neumann_robin_bcs_route_through_kernel():
     assert np.isfinite(np.sum(model.train_state.loss_train))
 
 
+@pytest.mark.slow
 def test_runner_on_unmodified_beam_script(cli, tmp_path):
     out = tmp_path / "beam.json"
     res = cli(

@@ -135,6 +135,7 @@ def test_ddp_neural_ode_with_corrected_multistep_gradients(tmp_path):
         assert torch.allclose(a, ref.grad, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.slow
 def test_example_under_torchrun_two_processes_matches_one(tmp_path):
     import re
     import subprocess

@@ -5,9 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_time_weights_training_example(tmp_path):
     png = tmp_path / "loss.png"
     res = subprocess.run(

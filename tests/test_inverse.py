@@ -133,9 +133,8 @@ def test_deepxde_parameter_must_be_attached():
         param.attach(object())
 
 
-@pytest.mark.parametrize(
-    "variant", [pytest.param("autodiff", marks=pytest.mark.slow), "mollifier-grid"]
-)
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["autodiff", "mollifier-grid"])
 def test_heat2d_recovers_lambda_with_either_backend(variant):
     """The recipe (Adam, then L-BFGS on the eliminated lambda) solves heat2d at noise 0 with
     either derivative backend; with the network's lambda this schedule ended at 30-50%."""

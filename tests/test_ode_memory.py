@@ -4,6 +4,7 @@ Memory is the heap in use sampled after every tensor op on CPU (glibc mallinfo2)
 caching allocator's max allocated on CUDA: op-exact, unlike a process RSS reading.
 """
 
+import pytest
 import steadygrad  # noqa: F401  (registers the solvers)
 import torch
 from steadygrad.bench.measure import peak_memory
@@ -70,6 +71,7 @@ def test_cpu_peak_counts_live_tensor_bytes():
     assert 15.9 < mem["peak_mb"] < 16.5, mem
 
 
+@pytest.mark.slow
 def test_corrected_backward_memory_grows_like_trajectory(device):
     torch.manual_seed(0)
     slope = {}
