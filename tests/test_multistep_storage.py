@@ -81,6 +81,7 @@ def test_time_indexed_parameters_same_with_and_without_checkpoints(method):
         assert torch.equal(g, ref) or torch.allclose(g, ref, rtol=1e-13, atol=1e-15), name
 
 
+@pytest.mark.slow
 def test_checkpointing_bounds_memory():
     """Peak heap of forward + backward at N = 400: sqrt(N) checkpoints need under half of the
     stored trajectory (each state 128 x 32 float32 = 16 KiB; measured 0.33 of it)."""
