@@ -108,9 +108,9 @@ class TransformedField:
         out = self.affine.coefficient(alpha)[:, :, -1]
         for b in product(*(range(a + 1) for a in alpha)):
             gamma = tuple(a - k for a, k in zip(alpha, b))
-            A = self.affine.coefficient(gamma)[:, :, :-1]  # (N, m_out, m)
-            if A.abs().max() == 0:
+            if not self.affine.varies(gamma):
                 continue
+            A = self.affine.coefficient(gamma)[:, :, :-1]  # (N, m_out, m)
             c = math.prod(math.comb(a, k) for a, k in zip(alpha, b))
             try:
                 u = self.u if not any(b) else self._base(b)
@@ -186,6 +186,14 @@ class Affine:
             and x.device == y.device
             and torch.equal(x.detach(), y)
         )
+
+    def varies(self, alpha: tuple) -> bool:
+        """Whether D^alpha A is not identically zero (decided once per alpha: no host sync
+        per derivative and step)."""
+        key = ("nonzero", alpha)
+        if key not in self._coef:
+            self._coef[key] = bool(self.coefficient(alpha)[:, :, :-1].abs().max() > 0)
+        return self._coef[key]
 
     def coefficient(self, alpha: tuple) -> torch.Tensor:
         """D^alpha [A | B] (N, m_out, m + 1), constants (no graph)."""
