@@ -25,9 +25,10 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
+import torch
 
 from .background import PAD
-from .interpolate import DEGREE, NODES
+from .interpolate import DEGREE, NODES, axis_weights
 from .kernels import Kernel
 from .stencil import MIN_POINTS, spectral_error, weights_1d
 
@@ -68,11 +69,7 @@ def interpolation_error(points: int, kw: float = REFERENCE) -> float:
     nodes = np.arange(NODES) - DEGREE / 2
     reach = DEGREE / 2 - PAD
     s = np.linspace(-reach, reach, 301)
-    basis = np.ones((len(s), NODES))
-    for j, sj in enumerate(nodes):
-        for m in nodes:
-            if m != sj:
-                basis[:, j] *= (s - m) / (sj - m)
+    basis = axis_weights(torch.as_tensor(s), 0).numpy()  # lattice mode's own weights
     theta = kw / points  # k h
     return float(np.abs(basis @ np.exp(1j * theta * nodes) - np.exp(1j * theta * s)).max())
 
