@@ -5,6 +5,7 @@ import warnings
 import pytest
 import torch
 from steadygrad.mollifier import MollifierLayer, PrecisionWarning
+from steadygrad.mollifier.precision import evaluate_float64
 
 
 def _mlp(d, seed, depth=2, width=64):
@@ -181,3 +182,21 @@ def test_bound_covers_coordinate_rounding_far_from_the_origin(offset, mode):
         auto = MollifierLayer(net, 0.1, mode=mode, precision="auto", points=4)
         d = auto.derivative(auto(x32), (2,)).double()
     assert float((d - exact).abs().max()) <= 1e-3 * float(exact.abs().max())
+
+
+def test_float64_evaluation_restores_the_module_even_when_the_network_raises():
+    net = _mlp(1, 0)
+    net.register_buffer("scale", torch.ones(1))
+    before = [*net.parameters(), net.scale]
+    out = evaluate_float64(net, net, torch.rand(5, 1))
+    assert out.dtype == torch.float64
+    assert all(a is b for a, b in zip(before, [*net.parameters(), net.scale]))
+
+    def broken(z):
+        assert net[0].weight.dtype == torch.float64  # the network sees its float64 state
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        evaluate_float64(broken, net, torch.rand(5, 1))
+    assert all(a is b for a, b in zip(before, [*net.parameters(), net.scale]))
+    assert net[0].weight.dtype == torch.float32

@@ -81,22 +81,25 @@ def safe_width(width: float, order: int, excess: float) -> float:
     return width * excess ** (1.0 / max(order, 1))
 
 
-class _Bound(nn.Module):
-    """A callable bound to the module that holds its parameters (for ``functional_call``)."""
-
-    def __init__(self, fn, module: nn.Module):
-        super().__init__()
-        self.fn, self.inner = fn, module
-
-    def forward(self, z):
-        return self.fn(z)
+def _float_slots(module: nn.Module) -> list[tuple[dict, str]]:
+    """(owner dict, name) of every floating parameter and buffer of ``module`` and below."""
+    return [
+        (table, name)
+        for sub in module.modules()
+        for table in (sub._parameters, sub._buffers)
+        for name, t in table.items()
+        if t is not None and t.is_floating_point()
+    ]
 
 
 def evaluate_float64(net, module: nn.Module | None, z: torch.Tensor) -> torch.Tensor:
     """net(z) with z and the module's floating parameters/buffers cast to float64 on the fly
-    (differentiable casts: gradients reach the original parameters)."""
-    from torch.func import functional_call
+    (differentiable casts: gradients reach the original parameters).
 
+    The casts are swapped into the module's own parameter tables for the call and swapped back
+    after it, as ``torch.func.functional_call`` does, without its per-call bookkeeping (it cost
+    as much as the float64 forward and backward of a small DeepXDE network).
+    """
     if module is None:  # a plain function: fine if it has no float32 state of its own
         values = net(z.double())
         if not (torch.is_tensor(values) and values.dtype == torch.float64):
@@ -106,15 +109,15 @@ def evaluate_float64(net, module: nn.Module | None, z: torch.Tensor) -> torch.Te
             )
         return values
 
-    state = {
-        name: (t.double() if t.is_floating_point() else t)
-        for name, t in [*module.named_parameters(), *module.named_buffers()]
-    }
-    if net is module:
-        return functional_call(module, state, (z.double(),))
-    return functional_call(
-        _Bound(net, module), {f"inner.{k}": v for k, v in state.items()}, (z.double(),)
-    )
+    slots = _float_slots(module)
+    saved = [table[name] for table, name in slots]
+    try:
+        for (table, name), t in zip(slots, saved):
+            table[name] = t.double()
+        return net(z.double())
+    finally:
+        for (table, name), t in zip(slots, saved):
+            table[name] = t
 
 
 def describe_excess(
