@@ -330,9 +330,16 @@ def run_script(
     strict: bool = False,
     **options: Any,
 ) -> dict:
-    """Run an unmodified DeepXDE script with ``derivatives`` enabled; returns its globals."""
+    """Run an unmodified DeepXDE script with ``derivatives`` enabled; returns its globals.
+
+    Started by ``torchrun`` (``WORLD_SIZE`` in the environment), it trains data-parallel over
+    the launched processes (``deepxde_distributed.launch``; docs/distributed.md).
+    """
+    from . import deepxde_distributed
+
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such script: {path}")
+    launched = deepxde_distributed.launch(path, argv, (derivatives, strict, options))
     enable(derivatives, strict=strict, **options)
     old_argv, old_path = sys.argv, list(sys.path)
     sys.argv = [path, *argv]
@@ -342,3 +349,5 @@ def run_script(
     finally:
         sys.argv, sys.path[:] = old_argv, old_path
         disable()
+        if launched:
+            deepxde_distributed.finish()

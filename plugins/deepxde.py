@@ -6,6 +6,16 @@ An alias of :mod:`steadygrad.adapters.deepxde`, which holds the glue.
 """
 
 from .adapters.deepxde import FallbackWarning, active, disable, enable, run_script
+from .adapters.deepxde_distributed import distribute, is_main
 from .adapters.deepxde_inverse import LinearParameter
 
-__all__ = ["FallbackWarning", "LinearParameter", "active", "disable", "enable", "run_script"]
+__all__ = [
+    "FallbackWarning",
+    "LinearParameter",
+    "active",
+    "disable",
+    "distribute",
+    "enable",
+    "is_main",
+    "run_script",
+]

@@ -26,14 +26,18 @@ from .mollifier.values import per_axis
 __all__ = ["ShardedLattice", "all_reduce_gradients", "global_sum", "split_rows"]
 
 
-def split_rows(n: int, world: int) -> list[tuple[int, int]]:
-    """Contiguous [start, stop) row ranges of ``n`` rows over ``world`` ranks, sizes within 1."""
+def split_rows(n: int, world: int, what: str | None = None) -> list[tuple[int, int]]:
+    """Contiguous [start, stop) row ranges of ``n`` rows over ``world`` ranks, sizes within 1.
+
+    ``what`` names the rows in the error raised when there are fewer rows than ranks.
+    """
     if isinstance(world, bool) or not isinstance(world, int) or world < 1:
         raise ValueError(f"the number of processes must be a positive integer, got {world!r}")
     if world > n:
+        what = what or f"a lattice with {n} rows along its leading axis"
         raise ValueError(
-            f"a lattice with {n} rows along its leading axis cannot be split over {world} "
-            f"processes (each needs at least one row); use at most {n} processes"
+            f"{what} cannot be split over {world} processes (each needs at least one row); "
+            f"use at most {n} processes"
         )
     base, extra = divmod(n, world)
     bounds, start = [], 0

@@ -19,9 +19,13 @@ the bound lay 1.4-21x above the measured error, never below.
 
 Policy (``precision=``): 'input' evaluates g in the input's dtype; 'float64' always evaluates
 g in float64 (parameters cast on the fly, gradients flow back to them, results cast back);
-'auto' evaluates in the input dtype and switches to float64 exactly when a requested
-derivative's bound exceeds ``rtol`` times its magnitude; every RECHECK_EVERY calls it tries
-the input dtype again (derivatives often grow during training), warning once per derivative.
+'auto' evaluates in the input dtype; when a requested derivative's bound exceeds ``rtol``
+times its magnitude, it evaluates the network once more in float64 and measures the actual
+error of the input-dtype derivative; only if that exceeds rtol / MEASURED_SAFETY of the
+magnitude does it switch to float64 (warning once per derivative).  Every RECHECK_EVERY calls
+it tries the input dtype again (derivatives often grow during training).  Measured on
+DeepXDE-style 2D scripts at a width of 2.5% of the extent, the bound asked for float64 while
+the measured error stayed below rtol; float64 doubled the step and left the final error equal.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from torch import nn
 __all__ = [
     "DEFAULT_ROUNDING",
     "MARGIN",
+    "MEASURED_SAFETY",
     "PRECISIONS",
     "PROBE",
     "PrecisionState",
@@ -49,6 +54,9 @@ PRECISIONS = ("auto", "float64", "input")
 MARGIN = 1.25
 PROBE = 512
 DEFAULT_ROUNDING = 10.0
+#: 'auto' keeps the input dtype while the measured error is below rtol / MEASURED_SAFETY (the
+#: weights move between two checks; the factor covers the error's growth meanwhile)
+MEASURED_SAFETY = 4.0
 
 
 class PrecisionWarning(UserWarning):
