@@ -65,6 +65,8 @@ losshistory, train_state = model.train(
 )
 if args.lbfgs:
     dde.optimizers.config.set_LBFGS_options(maxiter=args.lbfgs)
+    # DeepXDE 1.15 sizes PyTorch's L-BFGS calls (1000 iterations each) at import only
+    dde.optimizers.config.LBFGS_options["iter_per_step"] = min(1000, args.lbfgs)
     model.compile("L-BFGS", metrics=["l2 relative error"])
     losshistory, train_state = model.train(display_every=display)
 
