@@ -6,9 +6,10 @@
 * each rank trains on its share of every point set (boundary conditions, observations,
   PDE points; rank 0's points are broadcast first, again after DeepXDE resamples); a set with
   fewer points than ranks is kept whole on every rank;
-* its loss terms are the global means (``steadygrad.data_parallel.global_terms``), the
-  gradients are summed with one all-reduce per evaluation, so Adam and L-BFGS take the same
-  step on every rank;
+* its loss terms are its shares of the global means; after ``backward()`` one all-reduce
+  sums the gradients and the loss, so Adam and L-BFGS (whose line search compares losses)
+  take the same step on every rank; evaluations without gradients (DeepXDE's display of the
+  training loss) all-reduce the terms (``steadygrad.data_parallel.global_terms``);
 * rank 0's initial parameters are everyone's.
 
 ``quiet_followers()`` leaves printing, saving and plotting to rank 0.  The numerics (which
@@ -112,10 +113,9 @@ def _reduce_in_step(opt, group) -> None:
         if closure is None:
             raise RuntimeError("distributed DeepXDE training steps with a closure")
 
-        def reduced():
+        def reduced():  # the local share of the loss, made global with the gradients
             loss = closure()
-            all_reduce_gradients(params, group)
-            return loss
+            return all_reduce_gradients(params, group, extra=loss)
 
         return step(reduced)
 
@@ -206,8 +206,10 @@ class _Shards:
         terms = terms if isinstance(terms, (list, tuple)) else [terms]
         pde_terms = len(terms) - len(self.data.bcs)
         shares = [self.shares[-1]] * pde_terms + self.shares[:-1]
-        local = torch.stack([t.reshape(()) * s for t, s in zip(terms, shares)])
-        return list(global_terms(local, self.group).unbind())
+        local = [t.reshape(()) * s for t, s in zip(terms, shares)]
+        if torch.is_grad_enabled():  # an optimiser's closure: reduced with the gradients
+            return local
+        return list(global_terms(torch.stack(local), self.group).unbind())  # for display
 
 
 def quiet_followers(group=None) -> None:

@@ -16,7 +16,7 @@ L = (1/N) sum_n l_n, is the sum over ranks of the rank's local mean times n_r / 
 * :func:`agree` checks collectively that the ranks run the same problem;
 * :func:`init_from_environment` starts the process group from ``torchrun``'s variables.
 
-Host-independent: the DeepXDE glue lives in ``steadygrad.adapters.deepxde_distributed``.
+Host-independent: the glue for a host library lives in ``steadygrad.adapters``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ An alias of :mod:`steadygrad.adapters.deepxde`, which holds the glue.
 """
 
 from .adapters.deepxde import FallbackWarning, active, disable, enable, run_script
-from .adapters.deepxde_distributed import distribute, is_main
+from .adapters.deepxde_distributed import distribute, is_main, quiet_followers
 from .adapters.deepxde_inverse import LinearParameter
 
 __all__ = [
@@ -17,5 +17,6 @@ __all__ = [
     "distribute",
     "enable",
     "is_main",
+    "quiet_followers",
     "run_script",
 ]

@@ -140,25 +140,35 @@ class ShardedLattice:
         return [self.rows, *((0, n) for n in self.shape[1:])]
 
 
-def all_reduce_gradients(parameters: Iterable[torch.Tensor], group=None) -> None:
+def all_reduce_gradients(
+    parameters: Iterable[torch.Tensor], group=None, extra: torch.Tensor | None = None
+) -> torch.Tensor | None:
     """Sum ``.grad`` of ``parameters`` over the ranks (in place), in one flat all-reduce.
 
     Parameters without a gradient on this rank count as zero gradients, so every rank joins
     the same collective.  Call it after ``backward()`` and before the optimiser step.
+    ``extra`` (e.g. the loss) rides along in the same collective; its sum is returned.
     """
     params = [p for p in parameters if p.requires_grad]
-    if not params:
-        return
+    if not params and extra is None:
+        return None
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-    flat = torch.cat([p.grad.reshape(-1) for p in params])
+    parts = [p.grad.reshape(-1) for p in params]
+    if extra is not None:
+        like = parts[0] if parts else extra
+        parts.append(extra.detach().reshape(-1).to(like.device, like.dtype))
+    flat = torch.cat(parts)
     dist.all_reduce(flat, group=group)
     offset = 0
     for p in params:
         n = p.numel()
         p.grad.copy_(flat[offset : offset + n].view_as(p))
         offset += n
+    if extra is None:
+        return None
+    return flat[offset:].reshape(extra.shape).to(extra.dtype)
 
 
 def global_sum(value: torch.Tensor, group=None) -> torch.Tensor:

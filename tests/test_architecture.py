@@ -11,6 +11,8 @@ NUMERICS = [
     *sorted((ROOT / "plugins" / "inverse").glob("*.py")),
     ROOT / "plugins" / "registry.py",
     ROOT / "plugins" / "derivatives.py",
+    ROOT / "plugins" / "distributed.py",
+    ROOT / "plugins" / "data_parallel.py",
 ]
 FORBIDDEN = re.compile(r"^(deepxde|torchdiffeq|steadygrad\.adapters)(\.|$)")
 

@@ -8,7 +8,8 @@ lattice split by rows over 1 and 2 processes (``steadygrad.distributed``), one t
 * strong: the lattice is fixed, the slabs shrink; efficiency = t(1) / (N t(N)).
 
 Each row carries the loss's relative difference from one process on the same lattice (the
-accuracy of the split) and the peak memory per rank.
+accuracy of the split) and the peak memory per rank.  ``scaling_script.py`` adds the rows of a
+DeepXDE-style script trained data-parallel.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import tempfile
 import time
 
 import torch
+
+from .scaling_script import script_scaling
 
 __all__ = ["scaling"]
 
@@ -124,4 +127,4 @@ def scaling(quick: bool, device: str, seed: int, worlds=(1, 2)) -> list[dict]:
                     "loss_rel_diff": abs(ranks[0]["loss"] - single["loss"]) / abs(single["loss"]),
                 }
             )
-    return rows
+    return rows + script_scaling(quick, seed, worlds)

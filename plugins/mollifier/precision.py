@@ -23,9 +23,10 @@ g in float64 (parameters cast on the fly, gradients flow back to them, results c
 times its magnitude, it evaluates the network once more in float64 and measures the actual
 error of the input-dtype derivative; only if that exceeds rtol / MEASURED_SAFETY of the
 magnitude does it switch to float64 (warning once per derivative).  Every RECHECK_EVERY calls
-it tries the input dtype again (derivatives often grow during training).  Measured on
-DeepXDE-style 2D scripts at a width of 2.5% of the extent, the bound asked for float64 while
-the measured error stayed below rtol; float64 doubled the step and left the final error equal.
+it tries the input dtype again (derivatives often grow during training).  Measured on the
+2D PINN benchmarks of ``bench sampled`` at a width of 2.5% of the extent: the bound asked for
+float64 while the measured error stayed below rtol; float64 doubled the step and left the
+final error equal.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def evaluate_float64(net, module: nn.Module | None, z: torch.Tensor) -> torch.Te
 
     The casts are swapped into the module's own parameter tables for the call and swapped back
     after it, as ``torch.func.functional_call`` does, without its per-call bookkeeping (it cost
-    as much as the float64 forward and backward of a small DeepXDE network).
+    as much as the float64 forward and backward of a small MLP).
     """
     if module is None:  # a plain function: fine if it has no float32 state of its own
         values = net(z.double())
