@@ -32,9 +32,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_command(args, cwd=ROOT, timeout=300) -> subprocess.CompletedProcess:
-    """Run ``args`` (a list; strings alone mean ``python -m steadygrad ARGS``) in a subprocess
-    with DeepXDE on PyTorch, a non-interactive matplotlib and warnings off; output captured."""
-    if all(isinstance(a, str) for a in args) and args and args[0] != sys.executable:
+    """Run ``args`` (a list; strings alone mean ``python -m steadygrad ARGS``, unless the first
+    is an absolute path: a program, run as given) in a subprocess with DeepXDE on PyTorch, a
+    non-interactive matplotlib and warnings off; output captured."""
+    if all(isinstance(a, str) for a in args) and args and not os.path.isabs(args[0]):
         args = [sys.executable, "-m", "steadygrad", *args]
     env = dict(os.environ, DDE_BACKEND="pytorch", MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
     return subprocess.run(
@@ -45,5 +46,6 @@ def run_command(args, cwd=ROOT, timeout=300) -> subprocess.CompletedProcess:
 @pytest.fixture
 def cli():
     """The shared command runner: ``cli(["bench", "poisson1d", ...], cwd=..., timeout=...)``
-    runs ``python -m steadygrad``; a list starting with ``sys.executable`` runs as given."""
+    runs ``python -m steadygrad``; a list starting with an absolute path (``sys.executable``,
+    ``torchrun``) runs as given."""
     return run_command

@@ -7,6 +7,7 @@ group of one) and the bad input."""
 
 import os
 import socket
+import sys
 
 import numpy as np
 import pytest
@@ -211,3 +212,14 @@ def test_launcher_bad_input(monkeypatch):
     with pytest.raises(RuntimeError, match="torchrun"):
         distribute()
     assert is_main()
+
+
+@pytest.mark.slow
+def test_torchrun_launches_an_unmodified_script_and_only_rank_0_prints(cli, tmp_path):
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    args = [torchrun, "--nproc_per_node", "2", "-m", "steadygrad", "run", SCRIPT]
+    args += ["--width", "0.1", "--", "--adam", "5", "--lbfgs", "3", "--domain", "60"]
+    res = cli(args, cwd=tmp_path, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count("L2 relative error of u") == 1, res.stdout  # rank 0 only
+    assert res.stdout.count("Training model...") == 2, res.stdout  # Adam, then L-BFGS
