@@ -223,3 +223,18 @@ def test_torchrun_launches_an_unmodified_script_and_only_rank_0_prints(cli, tmp_
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.count("L2 relative error of u") == 1, res.stdout  # rank 0 only
     assert res.stdout.count("Training model...") == 2, res.stdout  # Adam, then L-BFGS
+
+
+def test_data_parallel_helpers_in_a_group_of_one(group_of_one):
+    from steadygrad.data_parallel import broadcast_array, global_terms, shard_rows
+
+    pts = np.array([[0.5, 0.0], [0.1, 1.0], [0.9, 2.0], [0.1, 3.0]])
+    assert shard_rows(pts).tolist() == [1, 3, 0, 2]  # sorted along axis 0, stable
+    assert shard_rows(pts, axis=1).tolist() == [0, 1, 2, 3]
+    local = torch.tensor([1.0, 2.0], requires_grad=True)
+    out = global_terms(local)
+    (out * torch.tensor([3.0, 5.0])).sum().backward()
+    assert out.tolist() == [1.0, 2.0] and local.grad.tolist() == [3.0, 5.0]
+    assert broadcast_array(None) is None
+    assert np.array_equal(broadcast_array(pts.astype(np.float32)), pts.astype(np.float32))
+    assert broadcast_array(np.array(["a", None], dtype=object)).tolist() == ["a", None]
