@@ -8,8 +8,8 @@
   fewer points than ranks is kept whole on every rank;
 * its loss terms are its shares of the global means; after ``backward()`` one all-reduce
   sums the gradients and the loss, so Adam and L-BFGS (whose line search compares losses)
-  take the same step on every rank; evaluations without gradients (DeepXDE's display of the
-  training loss) all-reduce the terms (``steadygrad.data_parallel.global_terms``);
+  take the same step on every rank; other evaluations (DeepXDE's display of the training
+  loss) all-reduce the terms (``steadygrad.data_parallel.global_terms``);
 * rank 0's initial parameters are everyone's.
 
 ``quiet_followers()`` leaves printing, saving and plotting to rank 0.  The numerics (which
@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -42,6 +43,9 @@ from ..data_parallel import (
 __all__ = ["distribute", "is_main", "quiet_followers"]
 
 _patched: dict = {}
+# set while an optimiser step evaluates its closure (whose loss is all-reduced afterwards);
+# other evaluations (DeepXDE's display, with gradients on) all-reduce their loss terms
+_stepping = threading.local()
 
 
 def is_main(group=None) -> bool:
@@ -114,7 +118,11 @@ def _reduce_in_step(opt, group) -> None:
             raise RuntimeError("distributed DeepXDE training steps with a closure")
 
         def reduced():  # the local share of the loss, made global with the gradients
-            loss = closure()
+            _stepping.active = True
+            try:
+                loss = closure()
+            finally:
+                _stepping.active = False
             return all_reduce_gradients(params, group, extra=loss)
 
         return step(reduced)
@@ -207,7 +215,7 @@ class _Shards:
         pde_terms = len(terms) - len(self.data.bcs)
         shares = [self.shares[-1]] * pde_terms + self.shares[:-1]
         local = [t.reshape(()) * s for t, s in zip(terms, shares)]
-        if torch.is_grad_enabled():  # an optimiser's closure: reduced with the gradients
+        if getattr(_stepping, "active", False):  # inside a step: reduced with the gradients
             return local
         return list(global_terms(torch.stack(local), self.group).unbind())  # for display
 

@@ -219,3 +219,22 @@ def test_measure_times_with_torch_benchmark_and_reports_the_spread():
     res = measure(lambda: net(x).sum().backward(), repeats=6)
     assert res["status"] == "ok" and res["seconds"] > 0 and res["spread"] >= 0
     assert spread([1.0, 1.0, 1.0]) == 0.0 and spread([1.0, 2.0, 3.0, 4.0, 5.0]) == 1.0
+
+
+@pytest.mark.slow
+def test_script_scaling_rows_split_points_and_lattices():
+    """DeepXDE-script scaling at quick size: every rank trains half the points, the
+    mollifier's lattice per rank shrinks with its slab, and the result matches one process."""
+    from steadygrad.bench.scaling_script import script_scaling
+
+    rows = script_scaling(True, 0)
+    assert len(rows) == 8 and all(r["status"] == "ok" for r in rows)
+    for r in rows:
+        assert r["ms_per_step"] > 0 and r["efficiency"] > 0
+        assert r["u_l2_vs_one_process"] <= 1e-3 * r["u_l2"], r  # float32 round-off only
+    strong = {(r["variant"], r["processes"]): r for r in rows if "strong" in r["variant"]}
+    for backend in ("autodiff", "mollifier"):
+        one, two = strong[(f"{backend} strong", 1)], strong[(f"{backend} strong", 2)]
+        assert two["points_per_rank"] < 0.6 * one["points_per_rank"]
+    one, two = strong[("mollifier strong", 1)], strong[("mollifier strong", 2)]
+    assert two["lattice_nodes_per_rank"] < 0.75 * one["lattice_nodes_per_rank"]
