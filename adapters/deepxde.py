@@ -204,7 +204,9 @@ def _net_call(self, *args, **kwargs):
 
 
 def _compile(self, *args, **kwargs):
-    """``Model.compile``: first give an automatic width the model's observations."""
+    """``Model.compile``: first give an automatic width the model's observations, and hold the
+    operator's adaptive decisions for L-BFGS (released when Adam or another optimiser
+    follows)."""
     st = _current()
     if st is not None and getattr(st.operator, "needs_observations", False):
         from deepxde.icbc import PointSetBC
@@ -220,6 +222,9 @@ def _compile(self, *args, **kwargs):
                 "this model has none: give the width in input units"
             )
         st.operator.observe(sets)
+    if st is not None:  # L-BFGS's line search needs a smooth loss (MollifierLayer.hold)
+        optimizer = args[0] if args else kwargs.get("optimizer")
+        st.operator.hold(optimizer in ("L-BFGS", "L-BFGS-B"))
     return _originals["compile"](self, *args, **kwargs)
 
 

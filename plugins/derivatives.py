@@ -69,6 +69,10 @@ class DerivativeOperator:
         """How the host's autodiff reaches derivatives of this operator's outputs."""
         return "using autodiff"
 
+    def hold(self, held: bool = True) -> None:
+        """Keep the operator's adaptive decisions fixed while ``held`` (e.g. during L-BFGS,
+        whose line search needs one function at every evaluation); nothing to hold here."""
+
 
 class AutodiffOperator(DerivativeOperator):
     """Plain nested automatic differentiation (the host's default)."""
@@ -120,6 +124,9 @@ class MollifierOperator(DerivativeOperator):
 
     def owns(self, y, x=None) -> bool:
         return is_field(y, x)
+
+    def hold(self, held: bool = True) -> None:
+        self.layer.hold(held)
 
     def single_component(self, y) -> bool:
         tag = field_of(y)

@@ -231,3 +231,16 @@ def test_inverse_diffusion_reaction_both_backends(tmp_path):
         results[backend] = json.loads(out.read_text())
     for r in results.values():
         assert r["u_l2"] < 0.1 and r["k_l2"] < 0.5, results
+
+
+def test_lbfgs_compile_holds_the_precision_policy_and_adam_releases_it():
+    """L-BFGS's line search needs a smooth loss: compiling it holds the layer in float64."""
+    geom = dde.geometry.Interval(0, 1)
+    data = dde.data.PDE(geom, lambda x, y: dde.grad.hessian(y, x) + 1, [], num_domain=16)
+    op = sgd.enable("mollifier", width=0.1)
+    model = dde.Model(data, _net())
+    model.compile("L-BFGS")
+    P = op.layer.precision
+    assert P.held and P.upcast
+    model.compile("adam", lr=1e-3)
+    assert not P.held

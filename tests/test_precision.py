@@ -200,3 +200,22 @@ def test_float64_evaluation_restores_the_module_even_when_the_network_raises():
         evaluate_float64(broken, net, torch.rand(5, 1))
     assert all(a is b for a, b in zip(before, [*net.parameters(), net.scale]))
     assert net[0].weight.dtype == torch.float32
+
+
+def test_hold_evaluates_in_float64_under_auto_without_rechecks():
+    X = torch.linspace(0, 1, 64)[:, None]
+    layer = MollifierLayer(_mlp(1, 0), width=0.2, mode="scattered")
+    layer.derivative(layer(X), (1,))
+    assert not layer.precision.upcast  # float32 is accurate here
+    layer.hold()
+    for _ in range(2 * layer.precision.RECHECK_EVERY):  # no recheck returns it to float32
+        u = layer(X)
+    assert layer.precision.upcast and u.dtype == torch.float32
+    assert layer.field(X).values.dtype == torch.float64
+    layer.hold(False)
+    for _ in range(layer.precision.RECHECK_EVERY):
+        layer.derivative(layer(X), (1,))
+    assert not layer.precision.upcast  # rechecked after release
+    explicit = MollifierLayer(_mlp(1, 0), width=0.2, mode="scattered", precision="input")
+    explicit.hold()
+    assert not explicit.precision.upcast  # an explicit choice is kept

@@ -156,6 +156,7 @@ class PrecisionState:
     Attributes:
         precision, rtol: the policy (see the module docstring).
         upcast: True once g is evaluated in float64 ('float64', or 'auto' after a switch).
+        held: True while the decisions are kept (no periodic rechecks; ``MollifierLayer.hold``).
         checked: multi-indices whose bound was checked since the last recheck.
         reported: keys of the warnings already emitted (each once).
     """
@@ -170,9 +171,14 @@ class PrecisionState:
         self.reported: set = set()
         self.calls = 0
         self.rounding: float | None = None  # the network's forward-rounding factor c, once measured
+        # held: no rechecks, so the dtype stays what it is (a quasi-Newton line search needs the
+        # same smooth function at every evaluation; MollifierLayer.hold)
+        self.held = False
 
     def new_call(self) -> None:
         self.calls += 1
+        if self.held:
+            return
         if self.calls % self.RECHECK_EVERY == 0:
             self.checked.clear()
             self.rounding = None
