@@ -121,7 +121,10 @@ class TransformedField:
                     f"{err} (needed for derivative {alpha} of the transformed output, which "
                     "the kernel serves alone; use a smoother kernel)"
                 ) from None
-            out = out + c * torch.einsum("nok,nk->no", A.to(u.dtype), u)
+            A = A.to(u.dtype)
+            # one input component (hard constraints): a broadcast product, cheaper than einsum
+            term = A[:, :, 0] * u if A.shape[2] == 1 else torch.einsum("nok,nk->no", A, u)
+            out = out + c * term if c != 1 else out + term
         return out
 
     def _compute(self, alpha: tuple) -> torch.Tensor:
