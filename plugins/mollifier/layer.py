@@ -485,7 +485,7 @@ class MollifierLayer(nn.Module):
         Its line search compares losses that differ by far less than the derivatives' own
         size.  'auto' bounds the rounding error relative to the derivative, but near
         convergence a residual is much smaller than its terms; measured on a 2D Poisson script
-        in DeepXDE's float32, the float32 loss varied by 1.5e-4 of itself between points of a
+        in float32, the loss varied by 1.5e-4 of itself between points of a
         line search, which then found no decrease.  A dtype switch between two evaluations
         would do the same.  With 'input' or 'float64', holding changes nothing.
         """
