@@ -93,6 +93,11 @@ def _attach(model, group) -> None:
             f"distributed training supports dde.data.PDE and TimePDE, not "
             f"{type(model.data).__name__}: run this script as one process"
         )
+    if getattr(model.data, "_steadygrad_eliminates", False):
+        raise NotImplementedError(
+            "a LinearParameter eliminated by least squares would be solved on each rank's "
+            "points alone, not on all of them: train this script as one process"
+        )
     if model.opt_name == "NNCG":
         raise NotImplementedError("distributed training does not support the NNCG optimiser")
     if model.opt is None:

@@ -30,6 +30,7 @@ class LinearParameter(_Numerics):
         if not hasattr(data, "num_bcs") or not hasattr(data, "pde"):
             raise TypeError(f"attach needs a dde.data.PDE (or TimePDE), got {type(data)!r}")
         self._data = data
+        data._steadygrad_eliminates = True  # distributed training refuses it (a global solve)
         return self
 
     def eliminate(self, residual: torch.Tensor, skip: int | None = None) -> torch.Tensor:

@@ -185,6 +185,13 @@ def test_distributed_training_refuses_what_it_cannot_split(group_of_one):
     distribute()
     with pytest.raises(NotImplementedError, match="batch_size=None"):
         _tiny(dde, batch_size=3).train(iterations=1, verbose=0)
+    from steadygrad.deepxde import LinearParameter
+    from steadygrad.inverse import FourierBasis
+
+    model = _tiny(dde)
+    LinearParameter(FourierBasis(1)).attach(model.data)
+    with pytest.raises(NotImplementedError, match="LinearParameter.*one process"):
+        model.train(iterations=1, verbose=0)
     data = dde.data.Function(dde.geometry.Interval(0, 1), np.sin, 8, 8)
     model = dde.Model(data, dde.nn.FNN([1, 4, 1], "tanh", "Glorot uniform"))
     model.compile("adam", lr=1e-3)
