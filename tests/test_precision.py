@@ -219,3 +219,27 @@ def test_hold_evaluates_in_float64_under_auto_without_rechecks():
     explicit = MollifierLayer(_mlp(1, 0), width=0.2, mode="scattered", precision="input")
     explicit.hold()
     assert not explicit.precision.upcast  # an explicit choice is kept
+
+
+def test_a_measurement_for_one_derivative_does_not_excuse_another(monkeypatch):
+    """'auto' measures u_xx in float64 and keeps float32; u_yy, served from those float64
+    values in the same call, must still get its own float32 check in the next call."""
+    import steadygrad.mollifier.field as F
+
+    X = torch.rand(40, 2, generator=torch.Generator().manual_seed(0))
+    layer = MollifierLayer(_mlp(2, 0), width=0.2, mode="scattered")
+    seen = []
+    original = F.MollifiedField._enforce_precision
+
+    def spy(self, component, alpha, out):
+        seen.append((alpha, self.values.dtype))
+        return original(self, component, alpha, out)
+
+    monkeypatch.setattr(F.MollifiedField, "_enforce_precision", spy)
+    monkeypatch.setattr(F.MollifiedField, "rounding_bound", lambda self, a, c=0: float("inf"))
+    for _ in range(2):
+        u = layer(X)
+        layer.derivative(u, (2, 0)), layer.derivative(u, (0, 2))
+    assert not layer.precision.upcast  # every measurement found float32 accurate
+    assert {a for a, _ in seen} == {(2, 0), (0, 2)}
+    assert all(dtype == torch.float32 for _, dtype in seen)

@@ -303,11 +303,13 @@ class MollifiedField:
             return self._cache[key]
         out = self._compute(component, alpha)
         P = self.precision
-        if any(self._orders(alpha)) and P.wants_check(key) and self.values.dtype != torch.float64:
+        low = self.values.dtype != torch.float64
+        if any(self._orders(alpha)) and P.wants_check(key) and low:
             out = self._enforce_precision(component, alpha, out)
         if key not in P.checked:  # after any switch to float64
             out = self._enforce_accuracy(component, alpha, out)
-        P.checked.add(key)
+        if low or P.upcast:  # not when another derivative's measurement made these float64
+            P.checked.add(key)
         out = _tag(out.to(self.x.dtype), self, component, alpha)
         self._cache[key] = out
         return out
