@@ -227,8 +227,8 @@ def test_script_scaling_rows_split_points_and_lattices():
     mollifier's lattice per rank shrinks with its slab, and the result matches one process."""
     from steadygrad.bench.scaling_script import script_scaling
 
-    rows = script_scaling(True, 0)
-    assert len(rows) == 8 and all(r["status"] == "ok" for r in rows)
+    rows = script_scaling(True, 0)  # quick: strong scaling only
+    assert len(rows) == 4 and all(r["status"] == "ok" for r in rows)
     for r in rows:
         assert r["ms_per_step"] > 0 and r["efficiency"] > 0
         assert r["u_l2_vs_one_process"] <= 1e-3 * r["u_l2"], r  # float32 round-off only

@@ -98,12 +98,13 @@ def _run(world, points, chunks, chunk, seed, derivatives) -> list[dict]:
 
 
 def script_scaling(quick: bool, seed: int, worlds=(1, 2)) -> list[dict]:
-    """Rows per backend, kind (weak/strong) and process count (see the module docstring)."""
+    """Rows per backend, kind (weak/strong; quick: strong only) and process count (see the
+    module docstring)."""
     chunks, chunk = (2, 10) if quick else (5, 50)
     per_rank = POINTS // 4 if quick else POINTS
     rows = []
     for derivatives in ("autodiff", "mollifier"):
-        for kind in ("weak", "strong"):
+        for kind in ("strong",) if quick else ("weak", "strong"):
             base, one = None, {}  # one process per global point count
             for world in worlds:
                 points = per_rank * (world if kind == "weak" else max(worlds))
