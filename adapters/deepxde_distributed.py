@@ -165,7 +165,7 @@ class _Shards:
         counts = (len(x), [int(n) for n in d.num_bcs])
         agree(counts, "the training point counts (all, per boundary condition)", self.group)
         x, y, aux = (broadcast_array(a, group=self.group) for a in (x, y, aux))
-        num_bcs = [int(n) for n in broadcast_array(np.asarray(d.num_bcs, dtype=np.int64))]
+        num_bcs = counts[1]  # equal on every rank (agreed above)
         bc_rows = sum(num_bcs)
         d.train_x, d.train_y, d.train_aux_vars, d.num_bcs = x, y, aux, num_bcs
         d.train_x_bc = x[:bc_rows]
@@ -178,7 +178,7 @@ class _Shards:
             whole = b - a < self.world  # too small to split: every rank keeps the whole set
             rows = np.arange(a, b) if whole else a + shard_rows(x[a:b], group=self.group, what=what)
             self.rows.append(rows)
-            self.shares.append(1 / self.world if whole else len(rows) / max(b - a, 1))
+            self.shares.append(1 / self.world if whole else len(rows) / (b - a))
         index = np.concatenate(self.rows)
         self.local = tuple(None if a is None else a[index] for a in (x, y, aux))
         self.local_num_bcs = [len(r) for r in self.rows[:-1]]

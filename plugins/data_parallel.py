@@ -23,13 +23,19 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Iterable
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from .distributed import _group_info, all_reduce_gradients, global_sum, split_rows
+from .distributed import (
+    all_reduce_gradients,
+    broadcast_parameters,
+    collective_device,
+    global_sum,
+    rank_and_world,
+    split_rows,
+)
 
 __all__ = [
     "TORCHRUN_VARIABLES",
@@ -45,11 +51,6 @@ __all__ = [
 
 #: what ``torchrun`` sets in every process it starts
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-
-
-def rank_and_world(group=None) -> tuple[int, int]:
-    """(rank, world size) of the process group; RuntimeError naming torchrun if there is none."""
-    return _group_info(group)
 
 
 def init_from_environment(backend: str | None = None, timeout_s: float = 600.0) -> bool:
@@ -80,12 +81,6 @@ def init_from_environment(backend: str | None = None, timeout_s: float = 600.0) 
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
     return True
-
-
-def _device(group) -> torch.device:
-    if dist.get_backend(group) == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
 
 
 def shard_rows(points: np.ndarray, axis: int = 0, group=None, what: str = "a point set"):
@@ -124,25 +119,9 @@ def broadcast_array(array, src: int = 0, group=None) -> np.ndarray | None:
         dist.broadcast_object_list(box, src=src, group=group)
         return box[0]
     data = np.ascontiguousarray(array) if rank == src else np.empty(shape, dtype=dtype)
-    tensor = torch.from_numpy(data.reshape(-1).view(np.uint8)).to(_device(group))
+    tensor = torch.from_numpy(data.reshape(-1).view(np.uint8)).to(collective_device(group))
     dist.broadcast(tensor, src=src, group=group)
     return tensor.cpu().numpy().view(np.dtype(dtype)).reshape(shape)
-
-
-@torch.no_grad()
-def broadcast_parameters(tensors: Iterable[torch.Tensor], src: int = 0, group=None) -> None:
-    """Copy rank ``src``'s values of ``tensors`` (parameters, buffers) into every rank's."""
-    tensors = [t for t in tensors if t is not None]
-    if not tensors:
-        return
-    device = _device(group)
-    flat = torch.cat([t.detach().reshape(-1).to(device, torch.float64) for t in tensors])
-    dist.broadcast(flat, src=src, group=group)
-    offset = 0
-    for t in tensors:
-        n = t.numel()
-        t.copy_(flat[offset : offset + n].view_as(t))
-        offset += n
 
 
 def agree(value, what: str, group=None) -> None:

@@ -23,7 +23,15 @@ import torch.distributed as dist
 
 from .mollifier.values import per_axis
 
-__all__ = ["ShardedLattice", "all_reduce_gradients", "global_sum", "split_rows"]
+__all__ = [
+    "ShardedLattice",
+    "all_reduce_gradients",
+    "broadcast_parameters",
+    "collective_device",
+    "global_sum",
+    "rank_and_world",
+    "split_rows",
+]
 
 
 def split_rows(n: int, world: int, what: str | None = None) -> list[tuple[int, int]]:
@@ -48,7 +56,8 @@ def split_rows(n: int, world: int, what: str | None = None) -> list[tuple[int, i
     return bounds
 
 
-def _group_info(group) -> tuple[int, int]:
+def rank_and_world(group=None) -> tuple[int, int]:
+    """(rank, world size) of the process group; RuntimeError naming torchrun if there is none."""
     if not (dist.is_available() and dist.is_initialized()):
         raise RuntimeError(
             "no torch.distributed process group: launch with `torchrun --nproc_per_node N "
@@ -56,6 +65,13 @@ def _group_info(group) -> tuple[int, int]:
             "for CPU tensors, 'nccl' for CUDA)"
         )
     return dist.get_rank(group), dist.get_world_size(group)
+
+
+def collective_device(group=None) -> torch.device:
+    """Where the group's collectives take their tensors: this rank's GPU under NCCL, else CPU."""
+    if dist.get_backend(group) == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 class ShardedLattice:
@@ -84,7 +100,7 @@ class ShardedLattice:
         self.spacing = per_axis(spacing, d, "spacing")
         self.origin = per_axis(origin, d, "origin", positive=False)
         self.group = group
-        self.rank, self.world = _group_info(group)
+        self.rank, self.world = rank_and_world(group)
         self.rows = split_rows(self.shape[0], self.world)[self.rank]
         self.check()
 
@@ -101,8 +117,7 @@ class ShardedLattice:
     def check(self) -> None:
         """Raise ``ValueError`` on every rank if the ranks were given different lattices."""
         mine = torch.tensor([*self.shape, *self.spacing, *self.origin], dtype=torch.float64)
-        backend = dist.get_backend(self.group)
-        device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else "cpu"
+        device = collective_device(self.group)
         everyone = [torch.empty_like(mine, device=device) for _ in range(self.world)]
         dist.all_gather(everyone, mine.to(device), group=self.group)
         for r, other in enumerate(everyone):
@@ -161,14 +176,33 @@ def all_reduce_gradients(
         parts.append(extra.detach().reshape(-1).to(like.device, like.dtype))
     flat = torch.cat(parts)
     dist.all_reduce(flat, group=group)
-    offset = 0
-    for p in params:
-        n = p.numel()
-        p.grad.copy_(flat[offset : offset + n].view_as(p))
-        offset += n
+    offset = _copy_from_flat(flat, [p.grad for p in params])
     if extra is None:
         return None
     return flat[offset:].reshape(extra.shape).to(extra.dtype)
+
+
+@torch.no_grad()
+def broadcast_parameters(tensors: Iterable[torch.Tensor], src: int = 0, group=None) -> None:
+    """Copy rank ``src``'s values of ``tensors`` (parameters, buffers) into every rank's, in
+    one flat broadcast."""
+    tensors = [t for t in tensors if t is not None]
+    if not tensors:
+        return
+    device = collective_device(group)
+    flat = torch.cat([t.detach().reshape(-1).to(device, torch.float64) for t in tensors])
+    dist.broadcast(flat, src=src, group=group)
+    _copy_from_flat(flat, tensors)
+
+
+def _copy_from_flat(flat: torch.Tensor, targets: Sequence[torch.Tensor]) -> int:
+    """Copy consecutive slices of ``flat`` into ``targets`` (in place); the offset after them."""
+    offset = 0
+    for t in targets:
+        n = t.numel()
+        t.copy_(flat[offset : offset + n].view_as(t))
+        offset += n
+    return offset
 
 
 def global_sum(value: torch.Tensor, group=None) -> torch.Tensor:

@@ -124,7 +124,7 @@ class TransformedField:
             A = A.to(u.dtype)
             # one input component (hard constraints): a broadcast product, cheaper than einsum
             term = A[:, :, 0] * u if A.shape[2] == 1 else torch.einsum("nok,nk->no", A, u)
-            out = out + c * term if c != 1 else out + term
+            out = out + c * term
         return out
 
     def _compute(self, alpha: tuple) -> torch.Tensor:
