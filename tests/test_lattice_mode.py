@@ -228,3 +228,57 @@ def test_points_on_lattice_nodes_read_one_node_and_are_exact():
     moved = X.clone()
     moved[5] += h / 3  # the lattice starts at the smallest coordinates: move one point only
     assert field_of(lat(moved))[0].plan.aligned() == (False, False)
+
+
+@pytest.mark.parametrize("kind", ["SparseInterpolation", "GatherInterpolation"])
+def test_derivatives_together_equal_one_by_one(kind, monkeypatch):
+    """``field.derivatives`` serves checked derivatives from one sparse product: the same
+    values, input gradients (nested autograd through x) and parameter gradients as one
+    ``derivative`` call each, in lattice mode on either interpolation."""
+    from steadygrad.mollifier import background
+
+    monkeypatch.setattr(background, "SparseInterpolation", getattr(background, kind))
+    net = _net(2)
+    torch.manual_seed(4)
+    X = torch.rand(60, 2, dtype=torch.float64, requires_grad=True)
+    lat = MollifierLayer(net, width=0.2, mode="lattice", points=3)
+    alphas = [(1, 0), (2, 0), (0, 2), (1, 1)]
+    first = lat(X)
+    for alpha in alphas:  # the policies check each derivative once
+        lat.derivative(first, alpha)
+    interpolation = field_of(first)[0].plan.interpolation((0, 0), torch.float64)
+    apply, calls = interpolation.apply, []
+    monkeypatch.setattr(interpolation, "apply", lambda v: calls.append(v.shape[1]) or apply(v))
+    results, products = [], []
+    for together in (False, True):
+        net.zero_grad()
+        u = lat(X)
+        field = field_of(u)[0]
+        calls.clear()
+        if together:
+            ds = field.derivatives(0, alphas)
+        else:
+            ds = [field.derivative(0, alpha) for alpha in alphas]
+        products.append(list(calls))
+        assert all(field_of(d) is not None for d in ds)
+        loss = sum((k + 1) * d.pow(2).sum() for k, d in enumerate(ds))
+        gx = torch.autograd.grad(loss, X, create_graph=True)[0]
+        (gx.pow(2).sum() + loss).backward()
+        results.append((torch.cat(ds, 1).detach(), gx.detach(), net[0].weight.grad.clone()))
+    assert products == [[1, 1, 1, 1], [4]]  # one product for all four
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-12), float((a - b).abs().max())
+
+
+@pytest.mark.parametrize("mode", ["scattered", "grid"])
+def test_derivatives_together_in_the_other_modes(mode):
+    net = _net(2)
+    g = torch.linspace(0, 1, 21, dtype=torch.float64)
+    X = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    layer = MollifierLayer(net, width=0.15, mode=mode, spacing=0.05)
+    u = layer(X)
+    field = field_of(u)[0]
+    one = [field.derivative(0, a) for a in [(2, 0), (0, 1)]]
+    both = field_of(layer(X))[0].derivatives(0, [(2, 0), (0, 1)])
+    for a, b in zip(one, both):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)

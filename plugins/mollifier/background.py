@@ -122,19 +122,22 @@ class LatticePlan:
 
 
 class GatherInterpolation:
-    """values (T,) -> (N, 1): sum of weights (N, P) times values at neighbours (N, P)."""
+    """values (T, k) -> (N, k): sum of weights (N, P) times values at neighbours (N, P, k)."""
 
     def __init__(self, neighbours: torch.Tensor, weights: torch.Tensor, numel: int):
         self.index, self.weights, self.numel = neighbours, weights, numel
 
     def apply(self, values: torch.Tensor) -> torch.Tensor:
-        return torch.linalg.vecdot(torch.take(values, self.index), self.weights)[:, None]
+        """(T, k) -> (N, k)."""
+        picked = values[self.index]  # (N, P, k)
+        return torch.einsum("npk,np->nk", picked, self.weights.to(values.dtype))
 
     def adjoint(self, grad: torch.Tensor) -> torch.Tensor:
-        """(N, 1) -> (T,): the transpose, a scatter-add."""
-        return grad.new_zeros(self.numel).scatter_add(
-            0, self.index.reshape(-1), (grad * self.weights).reshape(-1)
-        )
+        """(N, k) -> (T, k): the transpose, a scatter-add."""
+        k = grad.shape[1]
+        flat = (grad[:, None, :] * self.weights[:, :, None]).reshape(-1, k)
+        index = self.index.reshape(-1, 1).expand(-1, k)
+        return grad.new_zeros(self.numel, k).scatter_add(0, index, flat)
 
 
 class SparseInterpolation:
@@ -159,10 +162,12 @@ class SparseInterpolation:
             self.transpose = self.matrix.t().to_sparse_csr()
 
     def apply(self, values: torch.Tensor) -> torch.Tensor:
-        return (self.matrix @ values.to(self.matrix.dtype)[:, None]).to(values.dtype)
+        """(T, k) -> (N, k)."""
+        return (self.matrix @ values.to(self.matrix.dtype)).to(values.dtype)
 
     def adjoint(self, grad: torch.Tensor) -> torch.Tensor:
-        return (self.transpose @ grad.to(self.transpose.dtype))[:, 0]
+        """(N, k) -> (T, k)."""
+        return (self.transpose @ grad.to(self.transpose.dtype)).to(grad.dtype)
 
 
 def _nodes(origin, spacing, size, perm, dtype, device) -> torch.Tensor:

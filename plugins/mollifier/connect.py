@@ -38,18 +38,20 @@ def _plus(alpha: tuple, axis: int) -> tuple:
     return tuple(a + (j == axis) for j, a in enumerate(alpha))
 
 
-def _input_gradient(ctx, grad, column) -> torch.Tensor:
+def _input_gradient(ctx, grad, column, alpha: tuple | None = None) -> torch.Tensor:
     """(N, d) gradient with respect to x: grad times ``column(i)`` (N, 1) for every axis i;
-    NaN where ``column`` raises ``ValueError`` (an order nobody can serve)."""
+    NaN where ``column`` raises ``ValueError`` (an order nobody can serve).  ``alpha``: the
+    derivative whose gradient this is (default ``ctx.alpha``)."""
+    alpha = ctx.alpha if alpha is None else alpha
     skipped = _skip_input_grad(ctx, grad)
     if skipped is not None:
         return skipped
     cols = []
-    for i in range(len(ctx.alpha)):
+    for i in range(len(alpha)):
         try:
             col = column(i)
             if torch.is_grad_enabled():  # a nested derivative someone will read
-                ctx.field.saw(_plus(ctx.alpha, i))
+                ctx.field.saw(_plus(alpha, i))
         except ValueError:
             col = torch.full_like(grad, float("nan"))
         cols.append(col.to(grad.dtype))
@@ -59,18 +61,20 @@ def _input_gradient(ctx, grad, column) -> torch.Tensor:
 class Sample(torch.autograd.Function):
     """Lattice mode: interpolate lattice values to the points.
 
-    ``apply(x, box, field, component, alpha, extra, interpolation)``: box (T,) flattened
-    lattice values of the convolved derivative; ``interpolation`` the plan's map to the points
-    and its adjoint (weights include ``extra``, orders of the interpolant's own derivative per
-    input axis); (N, 1).
+    ``apply(x, boxes, field, component, alphas, extra, interpolation)``: boxes (T, k)
+    flattened lattice values of the convolved derivatives ``alphas`` (k multi-indices, one
+    interpolant order each); ``interpolation`` the plan's map to the points and its adjoint
+    (weights include ``extra``, orders of the interpolant's own derivative per input axis);
+    (N, k).  One sparse product serves all k derivatives.
     """
 
     @staticmethod
-    def forward(ctx, x, box, field, component, alpha, extra, interpolation):
-        ctx.field, ctx.component, ctx.alpha, ctx.extra = field, component, alpha, extra
+    def forward(ctx, x, boxes, field, component, alphas, extra, interpolation):
+        ctx.field, ctx.component, ctx.alphas, ctx.extra = field, component, alphas, extra
+        ctx.alpha = alphas[0]
         ctx.interpolation, ctx.dtype = interpolation, x.dtype
         ctx.x_leaf = x.grad_fn is None
-        return interpolation.apply(box)
+        return interpolation.apply(boxes)
 
     @staticmethod
     def backward(ctx, grad):
@@ -79,14 +83,17 @@ class Sample(torch.autograd.Function):
             gbox = ctx.interpolation.adjoint(grad)
         if ctx.needs_input_grad[0]:
             field, c = ctx.field, ctx.component
+            parts = []
+            for j, alpha in enumerate(ctx.alphas):
 
-            def column(i):
-                try:
-                    return field.point_derivative(c, _plus(ctx.alpha, i), ctx.extra)
-                except ValueError:  # the kernel stops here: differentiate the interpolant
-                    return field.point_derivative(c, ctx.alpha, _plus(ctx.extra, i))
+                def column(i, alpha=alpha):
+                    try:
+                        return field.point_derivative(c, _plus(alpha, i), ctx.extra)
+                    except ValueError:  # the kernel stops here: differentiate the interpolant
+                        return field.point_derivative(c, alpha, _plus(ctx.extra, i))
 
-            gx = _input_gradient(ctx, grad, column)
+                parts.append(_input_gradient(ctx, grad[:, j : j + 1], column, alpha))
+            gx = parts[0] if len(parts) == 1 else sum(parts)
         return gx, gbox, None, None, None, None, None
 
 

@@ -126,6 +126,7 @@ class MollifiedField:
         self._reevaluate, self._evaluate64, self._refine = reevaluate, evaluate64, refine
         self.input_grad = input_grad
         self._on_order = on_order
+        self._remeasured = False  # values replaced by a float64 measurement (_enforce_precision)
         self._set_values(values, z)
 
     def _set_values(self, values: torch.Tensor, z: torch.Tensor | None, plan=None) -> None:
@@ -294,6 +295,29 @@ class MollifiedField:
         if self._on_order is not None:
             self._on_order(max(self._orders(alpha), default=0))
 
+    def _derive_many(self, component: int, alphas: tuple) -> list:
+        """Several derivatives at once (each (N, 1), evaluation dtype); a mode that can share
+        work between them overrides this."""
+        return [self._derive(component, alpha) for alpha in alphas]
+
+    def derivatives(self, component: int, alphas: Sequence[Sequence[int]]) -> list:
+        """[D^alpha u[:, component] for alpha in alphas] (each (N, 1), input dtype, tagged, like
+        :meth:`derivative`); those already checked by the precision and accuracy policies are
+        computed together (lattice mode: one sparse product)."""
+        alphas = [self._check_alpha(alpha, component) for alpha in alphas]
+        fresh = [a for a in dict.fromkeys(alphas) if (component, a) not in self._cache]
+        together = [a for a in fresh if (component, a) in self.precision.checked]
+        if len(together) > 1:
+            try:
+                values = self._derive_many(component, tuple(together))
+            except ValueError as err:
+                raise UnservableDerivative(str(err)) from None
+            for alpha, out in zip(together, values):
+                self.saw(alpha)
+                out = _tag(out.to(self.x.dtype), self, component, alpha)
+                self._cache[(component, alpha)] = out
+        return [self.derivative(component, alpha) for alpha in alphas]
+
     def derivative(self, component: int, alpha: Sequence[int]) -> torch.Tensor:
         """D^alpha u[:, component], shape (N, 1), input dtype; alpha: one order per input axis."""
         alpha = self._check_alpha(alpha, component)
@@ -308,7 +332,9 @@ class MollifiedField:
             out = self._enforce_precision(component, alpha, out)
         if key not in P.checked:  # after any switch to float64
             out = self._enforce_accuracy(component, alpha, out)
-        if low or P.upcast:  # not when another derivative's measurement made these float64
+        if low or P.upcast or not self._remeasured:
+            # not when another derivative's measurement made these float64: that one was
+            # checked in the input dtype, this one was not
             P.checked.add(key)
         out = _tag(out.to(self.x.dtype), self, component, alpha)
         self._cache[key] = out
@@ -340,6 +366,7 @@ class MollifiedField:
         # float64 from now on, measure the actual float32 error of this derivative against a
         # float64 evaluation at the current weights.
         low = out.detach().double()
+        self._remeasured = True
         self._set_values(*self._reevaluate())
         exact = self._compute(component, alpha)
         measured = finite_or_zero(float((low - exact.detach().double()).abs().max()))

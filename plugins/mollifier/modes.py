@@ -168,20 +168,46 @@ class LatticeField(_BoxField):
         """D^alpha u[:, component] at the points (N, 1), in the lattice dtype,
         untagged: the mollified axes by convolution, the others (and ``extra`` orders per input
         axis) by differentiating the interpolant."""
-        self._check_alpha(alpha, component)
+        return self.point_derivatives(component, (alpha,), extra)
+
+    def point_derivatives(self, component: int, alphas: tuple, extra: tuple | None = None):
+        """Like :meth:`point_derivative` for several multi-indices that share their
+        interpolant orders (mollified axes may differ): (N, k), one sparse product."""
+        for alpha in alphas:
+            self._check_alpha(alpha, component)
         extra = extra or (0,) * self.dim
-        orders = [
-            a + e
-            for a, e in zip(self._lattice_orders(alpha), self._lattice_orders(extra, all_axes=True))
-        ]
+        orders = {
+            tuple(
+                a + e
+                for a, e in zip(
+                    self._lattice_orders(alpha), self._lattice_orders(extra, all_axes=True)
+                )
+            )
+            for alpha in alphas
+        }
+        if len(orders) != 1:
+            raise ValueError(f"derivatives {alphas} differ in their interpolant orders")
+        (orders,) = orders
         if max(orders) > DEGREE - 2:
             raise UnservableDerivative(
-                f"interpolant derivative orders {orders} beyond {DEGREE - 2}"
+                f"interpolant derivative orders {list(orders)} beyond {DEGREE - 2}"
             )
-        box = self._component_box(alpha, component).reshape(-1)
-        plan = self.plan
-        interpolation = plan.interpolation(orders, box.dtype)
-        return Sample.apply(self.x, box, self, component, alpha, extra, interpolation)
+        boxes = [self._component_box(alpha, component).reshape(-1, 1) for alpha in alphas]
+        boxes = boxes[0] if len(boxes) == 1 else torch.cat(boxes, 1)
+        interpolation = self.plan.interpolation(orders, boxes.dtype)
+        return Sample.apply(self.x, boxes, self, component, tuple(alphas), extra, interpolation)
+
+    def _derive_many(self, component: int, alphas: tuple) -> list:
+        """Several derivatives (each (N, 1)) from one sparse product where they share their
+        interpolant orders."""
+        groups: dict = {}
+        for alpha in alphas:
+            groups.setdefault(self._lattice_orders(alpha), []).append(alpha)
+        out = {}
+        for group in groups.values():
+            values = self.point_derivatives(component, tuple(group))
+            out.update({alpha: values[:, j : j + 1] for j, alpha in enumerate(group)})
+        return [out[alpha] for alpha in alphas]
 
     def _amplification(self, alpha: tuple) -> float:
         w = self.plan.weights(self._lattice_orders(alpha), torch.float64)

@@ -64,7 +64,8 @@ class TransformedField:
 
     def _base(self, beta: tuple) -> torch.Tensor:
         """D^beta u, all components (N, m)."""
-        return torch.cat([self.base.derivative(k, beta) for k in range(self.base.outputs)], 1)
+        cols = [self.base.derivative(k, beta) for k in range(self.base.outputs)]
+        return cols[0] if len(cols) == 1 else torch.cat(cols, 1)
 
     def _taylor(self, alpha: tuple, t: torch.Tensor) -> torch.Tensor:
         """T(x + t, P(t)) (N, m_out) for per-point shifts t (N, d), with P the Taylor
@@ -105,15 +106,17 @@ class TransformedField:
 
     def _leibniz(self, alpha: tuple) -> torch.Tensor:
         """D^alpha (A u + B) = D^alpha B + sum_beta C(alpha, beta) D^(alpha-beta) A D^beta u."""
-        out = self.affine.coefficient(alpha)[:, :, -1]
-        for b in product(*(range(a + 1) for a in alpha)):
-            gamma = tuple(a - k for a, k in zip(alpha, b))
-            if not self.affine.varies(gamma):
-                continue
-            A = self.affine.coefficient(gamma)[:, :, :-1]  # (N, m_out, m)
-            c = math.prod(math.comb(a, k) for a, k in zip(alpha, b))
+        out, terms = self.affine.terms(alpha, self.u.dtype)
+        betas = [beta for beta, _ in terms if any(beta)]
+        if len(betas) > 1:  # computed together (one sparse product in lattice mode)
+            for k in range(self.base.outputs):
+                try:
+                    self.base.derivatives(k, betas)
+                except UnservableDerivative:
+                    break  # served (or refused) one by one below
+        for beta, coef in terms:
             try:
-                u = self.u if not any(b) else self._base(b)
+                u = self.u if not any(beta) else self._base(beta)
             except UnservableDerivative as err:
                 # the coefficients are constants: autodiff of this path's results would miss
                 # their dependence on x, so no autodiff fallback is offered
@@ -121,10 +124,8 @@ class TransformedField:
                     f"{err} (needed for derivative {alpha} of the transformed output, which "
                     "the kernel serves alone; use a smoother kernel)"
                 ) from None
-            A = A.to(u.dtype)
             # one input component (hard constraints): a broadcast product, cheaper than einsum
-            term = A[:, :, 0] * u if A.shape[2] == 1 else torch.einsum("nok,nk->no", A, u)
-            out = out + c * term
+            out = out + (coef * u if coef.dim() == 2 else torch.einsum("nok,nk->no", coef, u))
         return out
 
     def _compute(self, alpha: tuple) -> torch.Tensor:
@@ -196,6 +197,23 @@ class Affine:
         key = ("nonzero", alpha)
         if key not in self._coef:
             self._coef[key] = bool(self.coefficient(alpha)[:, :, :-1].abs().max() > 0)
+        return self._coef[key]
+
+    def terms(self, alpha: tuple, dtype: torch.dtype) -> tuple:
+        """Leibniz's rule for D^alpha v, cached per (alpha, dtype): (D^alpha B (N, m_out),
+        [(beta, C(alpha, beta) D^(alpha - beta) A)]) over the beta whose A-derivative is not
+        identically zero; each factor is (N, m_out) for one input component, else
+        (N, m_out, m)."""
+        key = ("terms", alpha, dtype)
+        if key not in self._coef:
+            terms = []
+            for b in product(*(range(a + 1) for a in alpha)):
+                gamma = tuple(a - k for a, k in zip(alpha, b))
+                if self.varies(gamma):
+                    c = math.prod(math.comb(a, k) for a, k in zip(alpha, b))
+                    A = c * self.coefficient(gamma)[:, :, :-1].to(dtype)
+                    terms.append((b, A[:, :, 0] if A.shape[2] == 1 else A))
+            self._coef[key] = (self.coefficient(alpha)[:, :, -1].to(dtype), terms)
         return self._coef[key]
 
     def coefficient(self, alpha: tuple) -> torch.Tensor:
