@@ -73,10 +73,16 @@ class LatticePlan:
         return self._weights["aligned"]
 
     def box_in(self, dtype: torch.dtype) -> torch.Tensor:
-        """Node coordinates computed in ``dtype`` (float64: exact nodes, not rounded ones)."""
+        """Node coordinates computed in ``dtype`` (float64: exact nodes, not rounded ones;
+        cached)."""
         if dtype == self.box.dtype:
             return self.box
-        return _nodes(self.origin, self.spacing, self.size, self.perm, dtype, self.box.device)
+        key = ("box", dtype)
+        if key not in self._weights:
+            self._weights[key] = _nodes(
+                self.origin, self.spacing, self.size, self.perm, dtype, self.box.device
+            )
+        return self._weights[key]
 
     @cached_property
     def reach(self) -> float:
