@@ -7,7 +7,7 @@ An alias of :mod:`steadygrad.adapters.deepxde`, which holds the glue.
 
 from .adapters.deepxde import FallbackWarning, active, disable, enable, run_script
 from .adapters.deepxde_distributed import distribute, is_main, quiet_followers
-from .adapters.deepxde_inverse import LinearParameter
+from .adapters.deepxde_inverse import LinearParameter, fit_observations, set_lbfgs_steps
 
 __all__ = [
     "FallbackWarning",
@@ -16,7 +16,9 @@ __all__ = [
     "disable",
     "distribute",
     "enable",
+    "fit_observations",
     "is_main",
     "quiet_followers",
     "run_script",
+    "set_lbfgs_steps",
 ]

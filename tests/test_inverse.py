@@ -150,7 +150,7 @@ def test_budget_that_ends_in_the_first_stage_is_recorded_with_a_note(capfd):
     row = run_pde_problem(
         "heat2d", "mollifier-grid", 0.0, True, 0, "cpu", iterations=10**5, budget=1.0
     )
-    assert row["status"] == "ok" and "ended in stage 1 (Adam)" in row["note"], row
+    assert row["status"] == "ok" and "ended in the Adam stage" in row["note"], row
     assert "lbfgs_steps" not in row and row["trace"] and row["param_rel_err"] > 0
     assert "L-BFGS not reached" in capfd.readouterr().err
 
@@ -160,3 +160,75 @@ def test_time_to_targets_reads_the_first_time_each_error_is_reached():
 
     trace = [{"s": s, "param_rel_err": e} for s, e in ((0, 3.0), (1, 0.15), (2, 0.3), (5, 0.08))]
     assert time_to_targets(trace) == {"s_to_20pct": 1, "s_to_10pct": 5, "s_to_5pct": None}
+
+
+def _observed_problem(dde, noise=0.0, seed=0):
+    """A 1D problem whose residual must never run (it raises), observing sin(pi x)."""
+
+    def pde(x, y):
+        raise AssertionError("the observation fit evaluated the PDE residual")
+
+    xo = np.linspace(0, 1, 41)[:, None]
+    yo = np.sin(np.pi * xo) + noise * np.random.default_rng(seed).standard_normal(xo.shape)
+    obs = dde.icbc.PointSetBC(xo, yo)
+    data = dde.data.PDE(dde.geometry.Interval(0, 1), pde, [obs], 0, 0, anchors=xo)
+    return data, xo, yo
+
+
+def test_fit_observations_fits_the_data_alone_and_restores_the_backend():
+    import steadygrad.deepxde as sgd
+    from steadygrad.bench.pde import _dde
+
+    dde = _dde()
+    dde.config.set_default_float("float64")
+    dde.config.set_random_seed(0)
+    data, xo, yo = _observed_problem(dde)
+    net = dde.nn.FNN([1, 16, 16, 1], "tanh", "Glorot uniform")
+    op = sgd.enable("mollifier", width=0.1)
+    try:
+        model = sgd.fit_observations(data, net, 300)
+        assert sgd.active() is op  # the backend is back
+    finally:
+        sgd.disable()
+    fitted = net(torch.as_tensor(xo)).detach().numpy()
+    assert np.mean((fitted - yo) ** 2) < 1e-6 and 0 < model.train_state.step < 1000
+
+
+def test_fit_observations_stops_at_the_noise_level():
+    """The discrepancy principle: with noise sigma, the fit stops once the misfit is sigma^2
+    (well before the step limit); without it, it fits on, below sigma^2."""
+    import steadygrad.deepxde as sgd
+    from steadygrad.bench.pde import _dde
+
+    dde = _dde()
+    dde.config.set_default_float("float64")
+    sigma, steps = 0.05, {}
+    for noise in (sigma, 0.0):
+        dde.config.set_random_seed(0)
+        data, xo, yo = _observed_problem(dde, sigma)
+        net = dde.nn.FNN([1, 24, 24, 1], "tanh", "Glorot uniform")
+        model = sgd.fit_observations(data, net, 400, noise=noise)
+        misfit = float(np.mean((net(torch.as_tensor(xo)).detach().numpy() - yo) ** 2))
+        steps[noise] = (model.train_state.step, misfit)
+    assert steps[sigma][1] <= sigma**2 < 2 * steps[sigma][1], steps  # stopped near sigma^2
+    assert steps[0.0][1] < 0.8 * sigma**2 and steps[sigma][0] < steps[0.0][0], steps
+
+
+def test_fit_observations_refuses_bad_input():
+    import steadygrad.deepxde as sgd
+    from steadygrad.bench.pde import _dde
+
+    dde = _dde()
+    data, _, _ = _observed_problem(dde)
+    net = dde.nn.FNN([1, 8, 1], "tanh", "Glorot uniform")
+    unobserved = dde.data.PDE(dde.geometry.Interval(0, 1), lambda x, y: y, [], 8, 2)
+    with pytest.raises(ValueError, match="no dde.icbc.PointSetBC"):
+        sgd.fit_observations(unobserved, net)
+    for bad in (0, -3, True, 2.5, "100"):
+        with pytest.raises(ValueError, match="iterations"):
+            sgd.fit_observations(data, net, bad)
+    for bad in (-0.1, float("nan"), "low", True):
+        with pytest.raises(ValueError, match="noise"):
+            sgd.fit_observations(data, net, 10, noise=bad)
+    with pytest.raises(TypeError, match="dde.data.PDE"):
+        sgd.fit_observations(object(), net)

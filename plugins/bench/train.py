@@ -54,6 +54,8 @@ def _trace_callback(dde, evaluate, budget: float | None, device: str):
             self.next = max(1.25 * self.clock, self.clock + 0.5)
 
         def on_train_begin(self):
+            if not self.rows and self.clock > 0:  # after the observation fit: its estimate
+                self._sample()
             self.mark = time.perf_counter()
 
         def on_train_end(self):  # each stage's (Adam's, L-BFGS's) last state, once
@@ -83,7 +85,7 @@ def _adam(model, setup, iterations: int, device: str, trace=None) -> tuple[float
         external_trainable_variables=setup.variables or None,
         loss_weights=setup.loss_weights,
     )
-    t0 = time.perf_counter()
+    t0, clock0 = time.perf_counter(), 0.0 if trace is None else trace.clock
     model.train(
         iterations=iterations,
         display_every=max(iterations, 1),
@@ -92,19 +94,31 @@ def _adam(model, setup, iterations: int, device: str, trace=None) -> tuple[float
     )
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0 if trace is None else trace.clock
+    seconds = time.perf_counter() - t0 if trace is None else trace.clock - clock0
     # memory of one more step: per-op CPU sampling is too slow for the whole run
     mem = step_peak_memory(lambda: model.train(iterations=1, display_every=1, verbose=0), device)
     return seconds, mem
 
 
+def _fit(sgd, setup, steps: int) -> dict:
+    """The recipe's observation fit (``fit_observations``), timed; {} without one."""
+    if not steps:
+        return {}
+    t0 = time.perf_counter()
+    fit = sgd.fit_observations(setup.data, setup.net, steps, noise=setup.noise_std)
+    return {
+        "fit_s": time.perf_counter() - t0,
+        "fit_steps": int(fit.train_state.step),
+        "fit_mse": float(sum(fit.train_state.loss_train)),
+    }
+
+
 def _lbfgs(dde, model, setup, steps: int, trace=None) -> dict:
     """L-BFGS refinement; DeepXDE derives its per-call step limit at import only: set it here.
     With a ``trace``, 50 iterations per call, so the trace samples during L-BFGS too."""
-    dde.optimizers.config.set_LBFGS_options(maxiter=steps)
-    opts = dde.optimizers.config.LBFGS_options
-    opts["iter_per_step"] = min(50 if trace is not None else 1000, steps)
-    opts["fun_per_step"] = opts["maxfun"] * opts["iter_per_step"] // steps
+    import steadygrad.deepxde as sgd
+
+    sgd.set_lbfgs_steps(steps, 50 if trace is not None else 1000)
     model.compile(
         "L-BFGS",
         external_trainable_variables=setup.variables or None,
@@ -143,14 +157,15 @@ def time_to_targets(trace: list[dict]) -> dict:
     return out
 
 
-def _budget_note(trace, adam: int, lbfgs: int) -> dict:
+def _budget_note(trace, adam: int, lbfgs: int, fit_s: float = 0.0) -> dict:
     """Say so when the budget ended before the Adam stage finished (L-BFGS never ran)."""
     last = trace.rows[-1]["step"]
     if not lbfgs or last >= adam:
         return {}
+    fit_note = f" (the observation fit took {fit_s:.0f} s of it)" if fit_s else ""
     note = (
-        f"budget {trace.budget:g} s ended in stage 1 (Adam) after {last} of {adam} steps; "
-        f"L-BFGS not reached: raise --budget or lower --iterations"
+        f"budget {trace.budget:g} s ended in the Adam stage after {last} of {adam} steps"
+        f"{fit_note}; L-BFGS not reached: raise --budget or lower --iterations"
     )
     print(f"steadygrad bench: {note}", file=sys.stderr)
     return {"note": note}
@@ -190,12 +205,18 @@ def run_pde_problem(
     try:
         setup = problem.builder(noise, quick, np.random.default_rng(seed))
         enable_variant(sgd, variant, setup, scale)
+        fitted = _fit(sgd, setup, problem.fit_quick if quick else problem.fit_full)
         model = dde.Model(setup.data, setup.net)
         trace = None if budget is None else _trace_callback(dde, setup.evaluate, budget, device)
+        if trace is not None:
+            trace.clock = trace.next = fitted.get("fit_s", 0.0)  # the fit is training time too
         seconds, mem = _adam(model, setup, iterations, device, trace)
         extra_trace = {}
         if trace is not None:
-            extra_trace = {"budget_s": budget, **_budget_note(trace, iterations, lbfgs)}
+            extra_trace = {
+                "budget_s": budget,
+                **_budget_note(trace, iterations, lbfgs, fitted.get("fit_s", 0.0)),
+            }
             iterations = min(iterations, trace.rows[-1]["step"])
             lbfgs = lbfgs if trace.clock < budget else 0
         widths = width_row(sgd, setup, variant, scale)
@@ -221,6 +242,7 @@ def run_pde_problem(
             **setup.evaluate(model),
             **setup.baseline,
             **extra_trace,
+            **fitted,
         }
     except (torch.cuda.OutOfMemoryError, MemoryError) as err:
         row = error_row(name, variant, err)
