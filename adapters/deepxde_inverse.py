@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from . import deepxde as _glue
 from ..inverse.elimination import LinearParameter as _Numerics
+from . import deepxde as _glue
 
 __all__ = ["LinearParameter", "fit_observations", "set_lbfgs_steps"]
 
