@@ -3,7 +3,8 @@
 The problems (``sampled_cases.py``) cover what DeepXDE's examples do: 1D Dirichlet, Neumann and
 Robin conditions, the 4th-order beam, an inverse field, 1D + t diffusion, Burgers and heat
 (time not mollified), 2D Poisson, Laplace in polar coordinates behind a feature transform,
-Helmholtz behind a hard-constraint output transform, the 4th-order plate, 3D Poisson.  Each
+Helmholtz behind a hard-constraint output transform (and with a soft condition), the
+4th-order plate, 3D Poisson.  Each
 trains with DeepXDE's default float32, Adam at lr 1e-3, from the same seed and the same
 initial weights for every variant:
 
