@@ -382,7 +382,10 @@ def chromatin(noise, quick, rng) -> Setup:
     t = 0.3..0.5, on an m x m pixel grid (quick: 32^2, full: 64^2).  Residual
     phi_t - Lap f(phi) + l^2 Lap^2 phi - 2 (lambda phi_e - phi) on the pixel grid at t-levels
     0.025 apart (frames at every other level); lambda = 0.5 + harmonics <= 3 per axis,
-    eliminated by least squares at every step.  The mollifier acts on (x, y, t): half-widths
+    eliminated by least squares at every step.  Recipe: the network is first fitted to the
+    frames alone (``fit_observations``, stopping at the noise level), then trained on
+    residual + data with the data weighted by the inverse noise variance (capped at 1e6).
+    The mollifier acts on (x, y, t): half-widths
     1/32 (1 pixel at 32^2, 2 at 64^2: the ceiling of ``direct_estimate`` is corr 0.92 there,
     against 0.80 at 3 pixels of 64^2) and 3 levels.  Baseline: lambda ~ phi / phi_e."""
     dde = _dde()
