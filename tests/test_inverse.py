@@ -186,12 +186,12 @@ def test_fit_observations_fits_the_data_alone_and_restores_the_backend():
     net = dde.nn.FNN([1, 16, 16, 1], "tanh", "Glorot uniform")
     op = sgd.enable("mollifier", width=0.1)
     try:
-        model = sgd.fit_observations(data, net, 300)
+        model = sgd.fit_observations(data, net, 150)
         assert sgd.active() is op  # the backend is back
     finally:
         sgd.disable()
     fitted = net(torch.as_tensor(xo)).detach().numpy()
-    assert np.mean((fitted - yo) ** 2) < 1e-6 and 0 < model.train_state.step < 1000
+    assert np.mean((fitted - yo) ** 2) < 1e-5 and 0 < model.train_state.step < 1000
 
 
 def test_fit_observations_stops_at_the_noise_level():
@@ -206,8 +206,8 @@ def test_fit_observations_stops_at_the_noise_level():
     for noise in (sigma, 0.0):
         dde.config.set_random_seed(0)
         data, xo, yo = _observed_problem(dde, sigma)
-        net = dde.nn.FNN([1, 24, 24, 1], "tanh", "Glorot uniform")
-        model = sgd.fit_observations(data, net, 400, noise=noise)
+        net = dde.nn.FNN([1, 16, 16, 1], "tanh", "Glorot uniform")
+        model = sgd.fit_observations(data, net, 300, noise=noise)
         misfit = float(np.mean((net(torch.as_tensor(xo)).detach().numpy() - yo) ** 2))
         steps[noise] = (model.train_state.step, misfit)
     assert steps[sigma][1] <= sigma**2 < 2 * steps[sigma][1], steps  # stopped near sigma^2
