@@ -11,6 +11,7 @@ This module contains no numerics: it only translates DeepXDE's calling conventio
 
 from __future__ import annotations
 
+import contextlib
 import os
 import runpy
 import sys
@@ -25,7 +26,7 @@ from .. import registry
 from ..derivatives import DerivativeOperator, UnservableDerivative
 from ..mollifier.precision import PrecisionWarning
 
-__all__ = ["FallbackWarning", "active", "disable", "enable", "run_script"]
+__all__ = ["FallbackWarning", "active", "disable", "enable", "plain", "run_script"]
 
 
 class FallbackWarning(UserWarning):
@@ -117,6 +118,19 @@ def enable(
             _install(dde)
         _states[threading.get_ident()] = _State(operator, strict)
     return operator
+
+
+@contextlib.contextmanager
+def plain():
+    """DeepXDE's own behaviour for this thread inside the block; the operator (and its
+    ``strict`` flag) that was enabled comes back after it."""
+    st = _current()
+    disable()
+    try:
+        yield
+    finally:
+        if st is not None:
+            enable(st.operator, strict=st.strict)
 
 
 def _install(dde) -> None:

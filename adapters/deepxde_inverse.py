@@ -84,16 +84,11 @@ def fit_observations(data, net, iterations: int = 3000, noise: float = 0.0):
     if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
         raise ValueError(f"noise must be a standard deviation >= 0, got {noise!r}")
     fit = dde.data.PDE(data.geom, None, observed, num_domain=0, num_boundary=0)
-    state = _glue._current()
-    _glue.disable()
-    try:
+    with _glue.plain():
         set_lbfgs_steps(iterations, 50 if noise > 0 else 1000)
         model = dde.Model(fit, net)
         model.compile("L-BFGS")
         model.train(verbose=0, callbacks=[_discrepancy(dde, noise, len(observed))] if noise else [])
-    finally:
-        if state is not None:
-            _glue.enable(state.operator, strict=state.strict)
     return model
 
 
