@@ -232,9 +232,10 @@ def test_points_on_lattice_nodes_read_one_node_and_are_exact():
 
 @pytest.mark.parametrize("kind", ["SparseInterpolation", "GatherInterpolation"])
 def test_derivatives_together_equal_one_by_one(kind, monkeypatch):
-    """``field.derivatives`` serves checked derivatives from one sparse product: the same
-    values, input gradients (nested autograd through x) and parameter gradients as one
-    ``derivative`` call each, in lattice mode on either interpolation."""
+    """``field.derivatives`` serves checked derivatives from one sparse product, and so does
+    the first request of a call on the points of a previous call that served the same ones:
+    the same values, input gradients (nested autograd through x) and parameter gradients as
+    one ``derivative`` call each, in lattice mode on either interpolation."""
     from steadygrad.mollifier import background
 
     monkeypatch.setattr(background, "SparseInterpolation", getattr(background, kind))
@@ -250,14 +251,16 @@ def test_derivatives_together_equal_one_by_one(kind, monkeypatch):
     apply, calls = interpolation.apply, []
     monkeypatch.setattr(interpolation, "apply", lambda v: calls.append(v.shape[1]) or apply(v))
     results, products = [], []
-    for together in (False, True):
+    for how in ("one by one", "together", "as on the previous call"):
         net.zero_grad()
+        if how == "one by one":
+            lat._requests = None  # no previous call on these points to learn from
         u = lat(X)
         field = field_of(u)[0]
         calls.clear()
-        if together:
+        if how == "together":
             ds = field.derivatives(0, alphas)
-        else:
+        else:  # the previous call served the same four: the first request computes them all
             ds = [field.derivative(0, alpha) for alpha in alphas]
         products.append(list(calls))
         assert all(field_of(d) is not None for d in ds)
@@ -265,9 +268,10 @@ def test_derivatives_together_equal_one_by_one(kind, monkeypatch):
         gx = torch.autograd.grad(loss, X, create_graph=True)[0]
         (gx.pow(2).sum() + loss).backward()
         results.append((torch.cat(ds, 1).detach(), gx.detach(), net[0].weight.grad.clone()))
-    assert products == [[1, 1, 1, 1], [4]]  # one product for all four
-    for a, b in zip(*results):
-        assert torch.allclose(a, b, rtol=1e-12, atol=1e-12), float((a - b).abs().max())
+    assert products == [[1, 1, 1, 1], [4], [4]]  # one product for all four
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert torch.allclose(a, b, rtol=1e-12, atol=1e-12), float((a - b).abs().max())
 
 
 @pytest.mark.parametrize("mode", ["scattered", "grid"])

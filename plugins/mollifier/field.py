@@ -118,6 +118,7 @@ class MollifiedField:
         refine: Callable[[Sequence[int]], tuple | None] | None = None,
         input_grad: str = "always",
         on_order: Callable[[int], None] | None = None,
+        expected: Sequence[tuple] = (),
     ):
         self.x, self.stencil = x, stencil
         self.plan, self.boundary = plan, boundary
@@ -127,6 +128,10 @@ class MollifiedField:
         self.input_grad = input_grad
         self._on_order = on_order
         self._remeasured = False  # values replaced by a float64 measurement (_enforce_precision)
+        # (component, alpha) keys: those this field served, and those a previous field on the
+        # same points served (computed together at the first request among them)
+        self.requested: dict = {}  # insertion-ordered keys
+        self._expected = set(expected)
         self._set_values(values, z)
 
     def _set_values(self, values: torch.Tensor, z: torch.Tensor | None, plan=None) -> None:
@@ -305,24 +310,41 @@ class MollifiedField:
         :meth:`derivative`); those already checked by the precision and accuracy policies are
         computed together (lattice mode: one sparse product)."""
         alphas = [self._check_alpha(alpha, component) for alpha in alphas]
+        self._together(component, alphas)
+        return [self.derivative(component, alpha) for alpha in alphas]
+
+    def _together(self, component: int, alphas: list) -> None:
+        """Cache those of ``alphas`` (checked tuples) that the policies have checked and that are
+        not cached yet, computed together (nothing when fewer than two)."""
         fresh = [a for a in dict.fromkeys(alphas) if (component, a) not in self._cache]
         together = [a for a in fresh if (component, a) in self.precision.checked]
-        if len(together) > 1:
-            try:
-                values = self._derive_many(component, tuple(together))
-            except ValueError as err:
-                raise UnservableDerivative(str(err)) from None
-            for alpha, out in zip(together, values):
-                self.saw(alpha)
-                out = _tag(out.to(self.x.dtype), self, component, alpha)
-                self._cache[(component, alpha)] = out
-        return [self.derivative(component, alpha) for alpha in alphas]
+        if len(together) < 2:
+            return
+        try:
+            values = self._derive_many(component, tuple(together))
+        except ValueError as err:
+            raise UnservableDerivative(str(err)) from None
+        for alpha, out in zip(together, values):
+            out = _tag(out.to(self.x.dtype), self, component, alpha)
+            self._cache[(component, alpha)] = out
+
+    def _prefetch(self, component: int) -> None:
+        """Compute the expected derivatives of ``component`` together (once per field)."""
+        alphas = [a for c, a in self._expected if c == component]
+        self._expected = {key for key in self._expected if key[0] != component}
+        try:
+            self._together(component, alphas)
+        except UnservableDerivative:
+            pass  # each is served (or refused, with its own message) when it is requested
 
     def derivative(self, component: int, alpha: Sequence[int]) -> torch.Tensor:
         """D^alpha u[:, component], shape (N, 1), input dtype; alpha: one order per input axis."""
         alpha = self._check_alpha(alpha, component)
         self.saw(alpha)
         key = (component, alpha)
+        self.requested.setdefault(key)
+        if key in self._expected and key not in self._cache:
+            self._prefetch(component)
         if key in self._cache:
             return self._cache[key]
         out = self._compute(component, alpha)

@@ -223,6 +223,9 @@ class MollifierLayer(nn.Module):
         self.input_grad = input_grad
         self._stencils: dict = {}
         self._last_plan: dict | None = None
+        # (plan, the derivatives its last field served): the next field on the same plan
+        # computes them together (lattice mode: one sparse product)
+        self._requests: tuple | None = None
         self._divisions: dict = {}  # lattice mode: intervals per non-mollified axis
         self._announced: set = set()
         self.last_mode: str | None = None  # the mode the last call ran in
@@ -234,7 +237,13 @@ class MollifierLayer(nn.Module):
     def __getstate__(self) -> dict:
         # caches (device tensors, a weak reference) are not pickled
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
-        return {**state, "_stencils": {}, "_last_plan": None, "_announced": set()}
+        return {
+            **state,
+            "_stencils": {},
+            "_last_plan": None,
+            "_requests": None,
+            "_announced": set(),
+        }
 
     # ---- configuration ------------------------------------------------------------------
     def _axes(self, dim: int) -> tuple:
@@ -345,7 +354,13 @@ class MollifierLayer(nn.Module):
                 return None
             return (*evaluate(self.precision.upcast), current["plan"])
 
-        return self._field(x, st, LatticeField, evaluate, net, plan=plan, refine=refine)
+        last = self._requests
+        expected = tuple(last[1]) if last is not None and last[0] is plan else ()
+        field = self._field(
+            x, st, LatticeField, evaluate, net, plan=plan, refine=refine, expected=expected
+        )
+        self._requests = (plan, field.requested)
+        return field
 
     def _field(self, x, st: Stencil, kind: type, evaluate, net, **kw) -> MollifiedField:
         """The field (of class ``kind``, one per mode) of values ``evaluate(float64)`` ->
