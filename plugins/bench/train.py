@@ -41,10 +41,11 @@ def _trace_callback(dde, evaluate, budget: float | None, device: str):
             self.rows, self.clock, self.next, self.mark = [], 0.0, 0.0, None
             self.budget = budget
 
-        def _sample(self):
+        def _sample(self, fresh: bool = False):
             import steadygrad.deepxde as sgd
 
-            self.model._test(verbose=0)  # DeepXDE updates the losses only when it reports
+            if not fresh:  # DeepXDE updates the losses only when it reports
+                self.model._test(verbose=0)
             losses = [float(v) for v in self.model.train_state.loss_train]
             with _scattered(sgd):
                 scores = evaluate(self.model)
@@ -55,7 +56,7 @@ def _trace_callback(dde, evaluate, budget: float | None, device: str):
 
         def on_train_begin(self):
             if not self.rows and self.clock > 0:  # after the observation fit: its estimate
-                self._sample()
+                self._sample(fresh=True)  # train() evaluated the losses just before
             self.mark = time.perf_counter()
 
         def on_train_end(self):  # each stage's (Adam's, L-BFGS's) last state, once
