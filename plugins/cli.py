@@ -227,7 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--variants",
         type=lambda v: [x for x in v.split(",") if x],
         help="PDE derivative variants to run "
-        "(default: autodiff,mollifier-scattered,mollifier-grid)",
+        "(default: autodiff,mollifier-scattered,mollifier-grid); every inverse problem also "
+        "gets its information-limit row ('limit' alone: only those)",
     )
     b.add_argument(
         "--noise", type=_floats, help="noise levels for the inverse problems, e.g. 0,0.01,0.05,0.1"

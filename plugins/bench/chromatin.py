@@ -30,6 +30,7 @@ __all__ = [
     "chromatin_data",
     "chromatin_frames",
     "chromatin_rate",
+    "chromatin_solve",
     "direct_estimate",
     "double_well",
     "lowpass",
@@ -73,34 +74,63 @@ def chromatin_frames(
     Returns:
         {t: phi (m, m)}, axis 0 = x, node (i, j) at (i / m, j / m).
     """
-    steps = {int(round(t / dt)): t for t in times}
-    if any(abs(n * dt - t) > 1e-9 or n < 1 for n, t in steps.items()):
-        raise ValueError(f"times {tuple(times)} must be positive multiples of dt = {dt}")
+    import torch
+
     xs = np.arange(m) / m
     X, Y = np.meshgrid(xs, xs, indexing="ij")
-    k = 2 * np.pi * np.fft.fftfreq(m, 1.0 / m)
-    k2 = k[:, None] ** 2 + k[None, :] ** 2
-    linear = -(L_INTERFACE**2 * k2**2 + 2.0)
-    production = np.fft.fft2(2.0 * rate(X, Y) * phi_e)
     if phi0 is None:
         phi0 = 0.35 + 0.02 * np.random.default_rng(seed).standard_normal((m, m))
+    src = None if source is None else (lambda t: torch.as_tensor(source(t, X, Y)))
+    out = chromatin_solve(
+        torch.as_tensor(phi0, dtype=torch.float64),
+        torch.as_tensor(rate(X, Y), dtype=torch.float64),
+        0.0,
+        times,
+        dt,
+        phi_e,
+        src,
+    )
+    return {t: v.numpy() for t, v in zip(times, out)}
+
+
+def chromatin_solve(
+    phi0, rate, t0: float, times: Sequence[float], dt: float, phi_e=PHI_E, source=None
+):
+    """Integrate (1) from phi(t0) = ``phi0`` (m, m) with lambda = ``rate`` (m, m) on the
+    periodic m x m grid; returns phi at ``times`` (each t0 + a positive multiple of dt) as a
+    tensor (len(times), m, m).  Torch, differentiable in ``phi0`` and ``rate`` (the
+    information-limit fit's forward model).  ``source``: t -> s (m, m) of (1), or None."""
+    import torch
+
+    steps = {int(round((t - t0) / dt)): i for i, t in enumerate(times)}
+    if any(abs(t0 + n * dt - times[i]) > 1e-9 or n < 1 for n, i in steps.items()):
+        raise ValueError(
+            f"times {tuple(times)} must be t0 = {t0} + positive multiples of dt = {dt}"
+        )
+    m = phi0.shape[0]
+    k = 2 * np.pi * np.fft.fftfreq(m, 1.0 / m)
+    k2 = torch.as_tensor(k[:, None] ** 2 + k[None, :] ** 2, dtype=phi0.dtype, device=phi0.device)
+    linear = -(L_INTERFACE**2 * k2**2 + 2.0)
+    production = torch.fft.fft2(2.0 * rate * phi_e)
 
     def explicit(ph, t):
-        phi = np.real(np.fft.ifft2(ph))
-        out = -k2 * np.fft.fft2(double_well(phi)) + production
-        return out if source is None else out + np.fft.fft2(source(t, X, Y))
+        phi = torch.fft.ifft2(ph).real
+        out = -k2 * torch.fft.fft2(double_well(phi)) + production
+        return out if source is None else out + torch.fft.fft2(source(t))
 
-    prev = np.fft.fft2(phi0)
-    n_prev = explicit(prev, 0.0)
+    frames = [None] * len(times)
+    prev = torch.fft.fft2(phi0)
+    n_prev = explicit(prev, t0)
     cur = (prev + dt * n_prev) / (1 - dt * linear)
-    frames = {steps[1]: np.real(np.fft.ifft2(cur))} if 1 in steps else {}
+    if 1 in steps:
+        frames[steps[1]] = torch.fft.ifft2(cur).real
     for n in range(2, max(steps) + 1):
-        n_cur = explicit(cur, (n - 1) * dt)
+        n_cur = explicit(cur, t0 + (n - 1) * dt)
         prev, cur = cur, (4 * cur - prev + 2 * dt * (2 * n_cur - n_prev)) / (3 - 2 * dt * linear)
         n_prev = n_cur
         if n in steps:
-            frames[steps[n]] = np.real(np.fft.ifft2(cur))
-    return frames
+            frames[steps[n]] = torch.fft.ifft2(cur).real
+    return torch.stack(frames)
 
 
 @lru_cache(maxsize=8)

@@ -193,6 +193,17 @@ def diffusion_reaction(noise, quick, rng) -> Setup:
     return Setup(data, net, evaluate, 1 / (n + 1), 4 / (n + 1))
 
 
+HEAT2D_SOURCE, HEAT2D_DEGREE = 20.0, 8
+
+
+def heat2d_observations(n: int, noise: float, rng) -> tuple[np.ndarray, np.ndarray, float]:
+    """heat2d's data: the n x n lattice X (n^2, 2) on [0, 1]^2 (nodes of the 129-node
+    reference), u there (n^2, 1) with noise x max|u| Gaussian noise drawn from ``rng``, and
+    that noise's standard deviation."""
+    u = heat2d_reference(129, source=HEAT2D_SOURCE)(_lattice2d(0, 1, n))[:, None]
+    return _lattice2d(0, 1, n), _noisy(u, noise, rng), noise * float(np.abs(u).max())
+
+
 def heat2d(noise, quick, rng) -> Setup:
     """div(lambda(x,y) grad u) = -f on [0,1]^2 with unknown lambda (paper's 2nd-order case).
 
@@ -205,13 +216,12 @@ def heat2d(noise, quick, rng) -> Setup:
 
     from ..inverse import LegendreBasis
 
-    n, f = (17 if quick else 33), 20.0
-    u_ref = heat2d_reference(129, source=f)
-    X = _lattice2d(0, 1, n)
+    n, f = (17 if quick else 33), HEAT2D_SOURCE
+    X, u_obs, _ = heat2d_observations(n, noise, rng)
     geom = dde.geometry.Rectangle([0, 0], [1, 1])
     bc = dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on)
-    obs = dde.icbc.PointSetBC(X, _noisy(u_ref(X)[:, None], noise, rng))
-    lam = sgd.LinearParameter(LegendreBasis(8), offset=1.0)  # the known background 1
+    obs = dde.icbc.PointSetBC(X, u_obs)
+    lam = sgd.LinearParameter(LegendreBasis(HEAT2D_DEGREE), offset=1.0)  # the known background 1
 
     def pde(x, y):
         u_x, u_y = dde.grad.jacobian(y, x, i=0, j=0), dde.grad.jacobian(y, x, i=0, j=1)
@@ -376,27 +386,59 @@ def _chromatin_residual(dde, lam):
     return pde
 
 
-def chromatin(noise, quick, rng) -> Setup:
+@dataclass(frozen=True)
+class ChromatinDesign:
+    """Which frames of the chromatin model a case observes, and the lambda prior.
+
+    m: pixels per axis (quick / full); levels: residual t-levels, equally spaced on
+    [t0, t1]; every: a frame at every ``every``-th level; harmonics: lambda's Fourier
+    harmonics per axis (the basis of the PINN and of the information-limit fit alike);
+    dt: the limit fit's SBDF2 step."""
+
+    m_quick: int
+    m_full: int
+    levels: int
+    every: int
+    harmonics: int
+    t0: float = 0.3
+    t1: float = 0.5
+    dt: float = 2.5e-3
+
+    def size(self, quick: bool) -> int:
+        return self.m_quick if quick else self.m_full
+
+    def levels_t(self) -> np.ndarray:
+        return np.round(np.linspace(self.t0, self.t1, self.levels), 6)
+
+    def frames(self) -> tuple:
+        return tuple(float(t) for t in self.levels_t()[:: self.every])
+
+
+#: the flagship, chosen by its information limit (docs/benchmarks.md): 41 frames 0.005 apart,
+#: lambda at harmonics <= 2 (limit corr 0.94 at 5% noise on 32^2, 0.93-0.95 at 10% on 64^2)
+CHROMATIN = ChromatinDesign(32, 64, levels=41, every=1, harmonics=2)
+#: the "thin data" case: 5 frames 0.05 apart, harmonics <= 3 (limit corr 0.11-0.13 at 5%)
+CHROMATIN_THIN = ChromatinDesign(32, 64, levels=9, every=2, harmonics=3)
+
+
+def chromatin_case(design: ChromatinDesign, noise, quick, rng) -> Setup:
     """Time-dependent 4th-order chromatin model on the periodic unit square (``chromatin.py``,
-    equation (1), phi_e = 0.5): recover lambda(x, y) from 5 noisy frames phi(x, y, t_k),
-    t = 0.3..0.5, on an m x m pixel grid (quick: 32^2, full: 64^2).  Residual
-    phi_t - Lap f(phi) + l^2 Lap^2 phi - 2 (lambda phi_e - phi) on the pixel grid at t-levels
-    0.025 apart (frames at every other level); lambda = 0.5 + harmonics <= 3 per axis,
-    eliminated by least squares at every step.  Recipe: the network is first fitted to the
-    frames alone (``fit_observations``, stopping at the noise level), then trained on
-    residual + data with the data weighted by the inverse noise variance (capped at 1e6).
-    The mollifier acts on (x, y, t): half-widths
-    1/32 (1 pixel at 32^2, 2 at 64^2: the ceiling of ``direct_estimate`` is corr 0.92 there,
-    against 0.80 at 3 pixels of 64^2) and 3 levels.  Baseline: lambda ~ phi / phi_e."""
+    equation (1), phi_e = 0.5): recover lambda(x, y) from noisy frames phi(x, y, t_k) on an
+    m x m pixel grid (``design``).  Residual phi_t - Lap f(phi) + l^2 Lap^2 phi -
+    2 (lambda phi_e - phi) on the pixel grid at the design's t-levels; lambda = 0.5 +
+    harmonics <= H per axis, eliminated by least squares at every step.  Recipe: the network
+    is first fitted to the frames alone (``fit_observations``, stopping at the noise level),
+    then trained on residual + data with the data weighted by the inverse noise variance
+    (capped at 1e6).  The mollifier acts on (x, y, t): half-widths 1/32 (1 pixel at 32^2, 2
+    at 64^2: the ceiling of ``direct_estimate`` is corr 0.92 there, against 0.80 at 3 pixels
+    of 64^2) and 3 levels.  Baseline: lambda ~ phi / phi_e."""
     dde = _dde()
     import steadygrad.deepxde as sgd
 
     from ..inverse import FourierBasis
     from .chromatin import PHI_E, chromatin_data, chromatin_rate
 
-    m, levels = (32 if quick else 64), 9
-    t_lat = 0.5 - 0.025 * np.arange(levels)[::-1]  # residual lattice in t, spacing 0.025
-    times = tuple(float(t) for t in np.round(t_lat[::2], 6))
+    m, t_lat, times = design.size(quick), design.levels_t(), design.frames()
     clean, noisy = chromatin_data(m, times, noise, rng)
     sigma = noise * max(np.abs(v).max() for v in clean.values())
     g = np.arange(m) / m
@@ -407,7 +449,7 @@ def chromatin(noise, quick, rng) -> Setup:
     )
     obs = dde.icbc.PointSetBC(X, data, component=0)
     anchors = np.stack(np.meshgrid(g, g, t_lat, indexing="ij"), -1).reshape(-1, 3)
-    lam = sgd.LinearParameter(FourierBasis(3), offset=0.5)
+    lam = sgd.LinearParameter(FourierBasis(design.harmonics), offset=0.5)
     data_ = dde.data.TimePDE(
         geom, _chromatin_residual(dde, lam), [obs], num_domain=0, num_boundary=0, anchors=anchors
     )
@@ -418,7 +460,7 @@ def chromatin(noise, quick, rng) -> Setup:
     lam_true = chromatin_rate(Xe[:, 0], Xe[:, 1])
     Xq = np.hstack([Xe, np.full((len(Xe), 1), t_mid)])
     baseline = data.reshape(m * m, len(times)).mean(1) / PHI_E
-    h, ht = 1 / m, 0.025
+    h, ht = 1 / m, float(t_lat[1] - t_lat[0])
     return Setup(
         data_,
         net,
@@ -431,6 +473,16 @@ def chromatin(noise, quick, rng) -> Setup:
         noise_std=sigma,
         baseline={f"baseline_{k}": v for k, v in _param_scores(baseline, lam_true).items()},
     )
+
+
+def chromatin(noise, quick, rng) -> Setup:
+    """The chromatin flagship (``CHROMATIN``: 41 frames, lambda at harmonics <= 2)."""
+    return chromatin_case(CHROMATIN, noise, quick, rng)
+
+
+def chromatin_thin(noise, quick, rng) -> Setup:
+    """The chromatin "thin data" case (``CHROMATIN_THIN``: 5 frames, harmonics <= 3)."""
+    return chromatin_case(CHROMATIN_THIN, noise, quick, rng)
 
 
 class Problem(NamedTuple):
@@ -462,5 +514,8 @@ PDE_PROBLEMS: dict[str, Problem] = {
     # scattered mode: 343-point 3D stencils, 10x autodiff's step; grid gives its numbers
     "chromatin": Problem(
         chromatin, True, 10, 100, 20, 10000, ("mollifier-scattered",), 3000, 10000
+    ),
+    "chromatin_thin": Problem(
+        chromatin_thin, True, 10, 100, 20, 10000, ("mollifier-scattered",), 3000, 10000
     ),
 }

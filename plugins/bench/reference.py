@@ -14,6 +14,7 @@ __all__ = [
     "ch_source",
     "default_rate",
     "diffusion_reaction_bvp",
+    "fv_operator",
     "heat2d_reference",
     "heat_conductivity",
     "heat_fv",
@@ -234,9 +235,46 @@ def heat2d_reference(m: int = 129, source: float = 1.0):
     return RegularGridInterpolator((xs, xs), u, method="cubic")
 
 
+def fv_operator(conductivity: Callable, m: int, dim: int) -> tuple:
+    """The (2 dim + 1)-point finite-volume operator div(k grad .) on the interior nodes of
+    [0, 1]^dim (m nodes per axis, boundary included; u = 0 on the boundary), k at the cell faces.
+
+    ``conductivity(*coords)`` may return numpy arrays or torch tensors; the values follow
+    (torch: differentiable in whatever k depends on).
+
+    Returns:
+        (rows, cols, values, grids): the nonzeros of the (n^dim, n^dim) matrix (n = m - 2;
+        duplicate-free) and the interior nodes' coordinate arrays (each (n,) * dim).
+    """
+    h, n = 1.0 / (m - 1), m - 2
+    grids = np.meshgrid(*[np.arange(1, m - 1) * h] * dim, indexing="ij")
+    idx = np.arange(n**dim).reshape((n,) * dim)
+    diag, rows, cols, vals = 0.0, [], [], []
+    for a in range(dim):
+        for step in (-1, 1):
+            face = [g + (step * h / 2 if i == a else 0) for i, g in enumerate(grids)]
+            k = conductivity(*face) / h**2
+            diag = diag - k
+            inside = [slice(None)] * dim
+            inside[a] = slice(1, None) if step == -1 else slice(None, -1)
+            neighbour = np.roll(idx, -step, axis=a)
+            rows.append(idx[tuple(inside)].ravel())
+            cols.append(neighbour[tuple(inside)].ravel())
+            vals.append(k[tuple(inside)].reshape(-1))
+    rows.append(idx.ravel())
+    cols.append(idx.ravel())
+    vals.append(diag.reshape(-1))
+    concat = np.concatenate
+    if not isinstance(vals[0], np.ndarray):
+        import torch
+
+        concat = torch.cat
+    return np.concatenate(rows), np.concatenate(cols), concat(vals), grids
+
+
 def heat_fv(conductivity: Callable, source: Callable, m: int, dim: int) -> np.ndarray:
     """Solve div(k grad u) = -f on [0, 1]^dim, u = 0 on the boundary, by the (2 dim + 1)-point
-    finite-volume scheme (k at the cell faces), second order; sparse direct solve.
+    finite-volume scheme (``fv_operator``), second order; sparse direct solve.
 
     Args:
         conductivity, source: callables of ``dim`` coordinate arrays (broadcast) -> array.
@@ -248,26 +286,9 @@ def heat_fv(conductivity: Callable, source: Callable, m: int, dim: int) -> np.nd
     import scipy.sparse as sp
     from scipy.sparse.linalg import spsolve
 
-    h, n = 1.0 / (m - 1), m - 2
-    grids = np.meshgrid(*[np.arange(1, m - 1) * h] * dim, indexing="ij")
-    idx = np.arange(n**dim).reshape((n,) * dim)
-    diag = np.zeros((n,) * dim)
-    rows, cols, vals = [], [], []
-    for a in range(dim):
-        for step in (-1, 1):
-            face = [g + (step * h / 2 if i == a else 0) for i, g in enumerate(grids)]
-            k = conductivity(*face) / h**2
-            diag -= k
-            inside = [slice(None)] * dim
-            inside[a] = slice(1, None) if step == -1 else slice(None, -1)
-            neighbour = np.roll(idx, -step, axis=a)
-            rows.append(idx[tuple(inside)].ravel())
-            cols.append(neighbour[tuple(inside)].ravel())
-            vals.append(k[tuple(inside)].ravel())
-    rows.append(idx.ravel())
-    cols.append(idx.ravel())
-    vals.append(diag.ravel())
-    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))))
+    rows, cols, vals, grids = fv_operator(conductivity, m, dim)
+    n = m - 2
+    A = sp.csr_matrix((vals, (rows, cols)), shape=(n**dim, n**dim))
     u = np.zeros((m,) * dim)
     u[(slice(1, -1),) * dim] = spsolve(A, -source(*grids).ravel()).reshape((n,) * dim)
     return u

@@ -120,12 +120,19 @@ def _training_plots(plt, pde: list[dict], out: str) -> list[str]:
 
     paths = []
     traced = [r for r in pde if r.get("trace")]
+    limits = {(r["problem"], r["noise"] or 0.0): r for r in pde if r["variant"] == "limit"}
     for key in dict.fromkeys((r["problem"], r.get("noise") or 0.0) for r in traced):
         sub = [r for r in traced if (r["problem"], r.get("noise") or 0.0) == key]
         name = f"time_to_accuracy_{key[0]}_noise{key[1]:g}.png"
-        paths.append(_save(plt, time_to_accuracy(plt, sub), out, name))
+        paths.append(_save(plt, time_to_accuracy(plt, sub, limits.get(key)), out, name))
     for problem in dict.fromkeys(r["problem"] for r in pde):
-        sub = [r for r in pde if r["problem"] == problem and r.get("param_rel_err") is not None]
+        sub = [
+            r
+            for r in pde
+            if r["problem"] == problem
+            and r["variant"] != "limit"
+            and r.get("param_rel_err") is not None
+        ]
         if len({r.get("width") for r in sub if r["variant"] != "autodiff"}) > 1:
             paths.append(_save(plt, width_heatmap(plt, sub), out, f"widths_{problem}.png"))
     return paths

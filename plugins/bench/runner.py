@@ -17,7 +17,7 @@ from .residual import residual4
 from .sampled import sampled
 from .scaling import scaling
 
-__all__ = ["ALL_PROBLEMS", "check_options", "failed", "run_benchmarks"]
+__all__ = ["ALL_PROBLEMS", "check_options", "compare_to_limits", "failed", "run_benchmarks"]
 
 ALL_PROBLEMS = [
     *PDE_PROBLEMS,
@@ -35,8 +35,10 @@ def _jobs(problems, noise, variants, widths=(1.0,)):
             problem = PDE_PROBLEMS[name]
             levels = noise if problem.inverse else (None,)
             for level in levels:
+                if problem.inverse:  # what the data hold, beside every inverse result
+                    yield name, "limit", level, None
                 for variant in variants:
-                    if variant in problem.skip:
+                    if variant in problem.skip or variant == "limit":
                         continue
                     for scale in (1.0,) if variant == "autodiff" else widths:
                         yield name, variant, level, scale
@@ -65,10 +67,13 @@ def _run_case(
 ) -> list[dict]:
     """One case, isolated from global state; an exception becomes a ``status: error`` row."""
     from .isolation import error_row, isolated
+    from .limits import limit_row
     from .train import run_pde_problem
 
     try:
         with isolated(seed):
+            if variant == "limit":
+                return [limit_row(name, level or 0.0, quick, seed)]
             if name in PDE_PROBLEMS:
                 return [
                     run_pde_problem(
@@ -138,10 +143,10 @@ def check_options(
     variants = tuple(VARIANTS if variants is None else variants)
     if not variants:
         raise ValueError(f"--variants names no variant; choose from {list(VARIANTS)}")
-    if set(variants) - set(VARIANTS):
+    if set(variants) - {*VARIANTS, "limit"}:
         raise ValueError(
-            f"unknown variant(s) {sorted(set(variants) - set(VARIANTS))}; choose from "
-            f"{list(VARIANTS)}"
+            f"unknown variant(s) {sorted(set(variants) - {*VARIANTS, 'limit'})}; choose from "
+            f"{[*VARIANTS, 'limit']} (inverse problems always get their 'limit' row)"
         )
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
@@ -226,6 +231,7 @@ def run_benchmarks(
             record(new)
             bar.update()
     bar.close()
+    compare_to_limits(rows)
     flags = _flags(device, quick, jobs, noise, iterations, lbfgs, variants)
     flags += f" --budget {budget:g}" if budget else ""
     flags += " --widths " + ",".join(map(str, widths)) if widths != (1.0,) else ""
@@ -238,6 +244,24 @@ def run_benchmarks(
     }
     _write(rows, meta, out)
     return rows
+
+
+def compare_to_limits(rows: list[dict], factor: float = 1.25) -> None:
+    """Give each trained inverse row its parameter error over the limit's (``err_vs_limit``)
+    and the training seconds to reach ``factor`` x the limit's error (``s_to_limit``; None:
+    not within the run), when its problem and noise level have a converged limit row."""
+    limits = {
+        (r["problem"], r["noise"]): r["param_rel_err"]
+        for r in rows
+        if r.get("variant") == "limit" and r.get("status") == "ok"
+    }
+    for r in rows:
+        best = limits.get((r["problem"], r.get("noise")))
+        if r.get("variant") == "limit" or best is None or r.get("param_rel_err") is None:
+            continue
+        r["err_vs_limit"] = r["param_rel_err"] / best
+        hit = [p["s"] for p in r.get("trace") or [] if p["param_rel_err"] <= factor * best]
+        r["s_to_limit"] = hit[0] if hit else None
 
 
 def _recorder(partial: str):

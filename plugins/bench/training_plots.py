@@ -14,10 +14,16 @@ def _label(r: dict) -> str:
     return f"{r['variant']}{width}{mem}"
 
 
-def time_to_accuracy(plt, rows: list[dict]):
+def time_to_accuracy(plt, rows: list[dict], limit: dict | None = None):
     """One figure: correlation and relative error of the recovered parameter against training
-    time, a line per row (rows of one problem and noise level carrying ``trace``)."""
+    time, a line per row (rows of one problem and noise level carrying ``trace``); ``limit``:
+    that problem and noise level's converged information-limit row, drawn as a horizontal
+    line (and 1.25 x its error, the target whose time the rows report)."""
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    if limit is not None:
+        ax[0].axhline(limit["param_corr"], color="C3", lw=1.5, label="information limit")
+        ax[1].axhline(limit["param_rel_err"], color="C3", lw=1.5, label="information limit")
+        ax[1].axhline(1.25 * limit["param_rel_err"], color="C3", lw=0.8, ls="--")
     for r in rows:
         t = [p["s"] for p in r["trace"]]
         ax[0].plot(t, [p["param_corr"] for p in r["trace"]], "-", label=_label(r))

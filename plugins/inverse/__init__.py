@@ -4,9 +4,21 @@
   with exact derivatives.
 * :mod:`steadygrad.inverse.elimination` - :class:`LinearParameter`: p(x) = B(x) c, with c
   solved at every residual evaluation (variable projection) instead of learned by gradient.
+* :mod:`steadygrad.inverse.limit` - :func:`information_limit`: how much of a parameter the
+  data hold (the least-squares estimate with an exact differentiable forward model).
 """
 
 from .bases import Basis, FourierBasis, LegendreBasis
 from .elimination import LinearParameter, NotLinearError
+from .limit import LimitFit, information_limit, linearised_covariance
 
-__all__ = ["Basis", "FourierBasis", "LegendreBasis", "LinearParameter", "NotLinearError"]
+__all__ = [
+    "Basis",
+    "FourierBasis",
+    "LegendreBasis",
+    "LimitFit",
+    "LinearParameter",
+    "NotLinearError",
+    "information_limit",
+    "linearised_covariance",
+]

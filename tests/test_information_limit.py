@@ -1,0 +1,212 @@
+"""steadygrad.inverse.information_limit against exact least squares, its covariance against
+the closed form, and its bad input."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from steadygrad.inverse import information_limit, linearised_covariance
+
+
+def _linear_case(seed=0, n=120, p=4):
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(n, p, generator=g, dtype=torch.float64)
+    A[:, 1] = A[:, 0] + 0.3 * A[:, 1]  # correlated columns: a non-diagonal covariance
+    theta = torch.randn(p, generator=g, dtype=torch.float64)
+    return A, theta
+
+
+def test_linear_fit_is_the_least_squares_solution():
+    A, theta = _linear_case()
+    y = A @ theta + 0.1 * torch.randn(
+        A.shape[0], generator=torch.Generator().manual_seed(1), dtype=torch.float64
+    )
+    fit = information_limit(lambda th: A @ th, {"th": torch.zeros(4)}, y, 0.1)
+    exact = torch.linalg.lstsq(A, y[:, None]).solution[:, 0]
+    assert fit.converged, fit.message
+    assert torch.allclose(fit.params["th"], exact, atol=1e-7), (fit.params["th"], exact)
+    # at the noise floor chi2 ~ (N - p) / N, within its spread sqrt(2 / N)
+    assert abs(fit.chi2 - (1 - 4 / 120)) < 4 * math.sqrt(2 / 120)
+
+
+def test_spread_over_noise_seeds_matches_the_exact_covariance():
+    """Over 100 noise draws, (theta_hat - theta)^T C^-1 (theta_hat - theta) has mean p
+    (chi-squared, p dof; its mean's std is sqrt(2 p / 100) = 0.28) for C = s^2 (A^T A)^-1, and
+    linearised_covariance gives that C."""
+    A, theta = _linear_case()
+    s, draws = 0.05, 100
+    C = s**2 * torch.linalg.inv(A.T @ A)
+    fwd = lambda th: A @ th  # noqa: E731
+    assert torch.allclose(linearised_covariance(fwd, {"th": theta}, s, "th"), C, rtol=1e-9)
+    g = torch.Generator().manual_seed(7)
+    d2, est = [], []
+    for _ in range(draws):
+        y = A @ theta + s * torch.randn(A.shape[0], generator=g, dtype=torch.float64)
+        fit = information_limit(fwd, {"th": torch.zeros(4)}, y, s)
+        assert fit.converged
+        e = fit.params["th"] - theta
+        d2.append(float(e @ torch.linalg.solve(C, e)))
+        est.append(fit.params["th"].numpy())
+    assert abs(np.mean(d2) - 4) < 1.0, np.mean(d2)
+    # the sample covariance, coefficient by coefficient, within its sampling error
+    var = np.var(np.array(est), axis=0, ddof=1)
+    assert np.all(np.abs(var / np.diag(C.numpy()) - 1) < 0.5), var / np.diag(C.numpy())
+
+
+def test_nuisance_block_is_marginalised():
+    """The covariance of one block of unknowns is the block of the joint inverse."""
+    A, theta = _linear_case()
+    fwd = lambda a, b: A[:, :2] @ a + A[:, 2:] @ b  # noqa: E731
+    cov = linearised_covariance(fwd, {"a": theta[:2], "b": theta[2:]}, 0.1, "b")
+    full = 0.01 * torch.linalg.inv(A.T @ A)
+    assert torch.allclose(cov, full[2:, 2:], rtol=1e-9)
+
+
+def test_not_converged_is_flagged_with_its_loss():
+    A, theta = _linear_case()
+    y = A @ theta
+    rosen = lambda th: torch.stack([10 * (th[1] - th[0] ** 2), 1 - th[0]])  # noqa: E731
+    fit = information_limit(
+        rosen, {"th": torch.tensor([-1.2, 1.0])}, torch.zeros(2) + 0.0 * y[:2], 0.0, max_iter=3
+    )
+    assert not fit.converged and fit.iterations == 3
+    assert "max_iter" in fit.message and fit.loss > 0
+
+
+@pytest.mark.parametrize(
+    "noise, match",
+    [(-0.1, "non-negative"), (float("nan"), "finite"), (5.0, "exceeds the data's spread")],
+)
+def test_bad_noise_levels_are_refused(noise, match):
+    A, theta = _linear_case()
+    with pytest.raises(ValueError, match=match):
+        information_limit(lambda th: A @ th, {"th": torch.zeros(4)}, A @ theta, noise)
+
+
+def test_bad_arguments_are_refused():
+    A, theta = _linear_case()
+    y = A @ theta
+    fwd = lambda th: A @ th  # noqa: E731
+    with pytest.raises(TypeError, match="noise_std"):
+        information_limit(fwd, {"th": torch.zeros(4)}, y, "1%")
+    with pytest.raises(ValueError, match="NaN"):
+        information_limit(fwd, {"th": torch.zeros(4)}, torch.full_like(y, float("nan")), 0.0)
+    with pytest.raises(ValueError, match="unknowns"):
+        information_limit(fwd, {}, y, 0.0)
+    with pytest.raises(ValueError, match="max_iter"):
+        information_limit(fwd, {"th": torch.zeros(4)}, y, 0.0, max_iter=0)
+    with pytest.raises(ValueError, match="shape"):
+        information_limit(lambda th: (A @ th)[:-1], {"th": torch.zeros(4)}, y, 0.0)
+    with pytest.raises(ValueError, match="not among"):
+        linearised_covariance(fwd, {"th": theta}, 0.1, "lam")
+
+
+# --- the benchmark's limit rows ----------------------------------------------------------
+
+
+def test_bench_plans_a_limit_row_beside_every_inverse_case(tmp_path):
+    from steadygrad.bench.runner import run_benchmarks
+
+    rows = run_benchmarks(
+        ["heat2d", "poisson1d"],
+        out=str(tmp_path),
+        noise=(0.0, 0.05),
+        dry_run=True,
+        variants=["mollifier-grid"],
+    )
+    planned = {(r["problem"], r["variant"], r["noise"]) for r in rows}
+    assert {("heat2d", "limit", 0.0), ("heat2d", "limit", 0.05)} <= planned
+    assert not any(p == "poisson1d" and v == "limit" for p, v, _ in planned)  # forward problem
+    only = run_benchmarks(
+        ["heat2d"], out=str(tmp_path), noise=(0.05,), dry_run=True, variants=["limit"]
+    )
+    assert [r["variant"] for r in only] == ["limit"]
+
+
+def test_problem_without_a_reference_gets_a_note_not_an_error():
+    from steadygrad.bench.limits import limit_row
+
+    row = limit_row("diffusion_const", 0.05, True, 0)
+    assert row["status"] == "no limit" and "no differentiable reference" in row["note"]
+    assert "param_rel_err" not in row
+
+
+def test_unconverged_limit_row_is_flagged_and_carries_no_scores(monkeypatch):
+    import steadygrad.bench.limits as limits
+
+    monkeypatch.setitem(
+        limits.LIMITS, "heat2d", lambda n, q, rng: limits.heat2d_limit(n, q, rng, max_iter=2)
+    )
+    row = limits.limit_row("heat2d", 0.05, True, 0)
+    assert row["status"] == "not converged" and "max_iter" in row["note"]
+    assert row["final_loss"] > 0 and "param_rel_err" not in row and "param_corr" not in row
+
+
+def test_rows_are_compared_with_their_limit():
+    from steadygrad.bench.runner import compare_to_limits
+
+    trace = [{"s": 1.0, "param_rel_err": 0.5}, {"s": 9.0, "param_rel_err": 0.12}]
+    rows = [
+        {"problem": "p", "variant": "limit", "noise": 0.05, "status": "ok", "param_rel_err": 0.1},
+        {
+            "problem": "p",
+            "variant": "autodiff",
+            "noise": 0.05,
+            "param_rel_err": 0.2,
+            "trace": trace,
+        },
+        {"problem": "p", "variant": "autodiff", "noise": 0.1, "param_rel_err": 0.2},
+    ]
+    compare_to_limits(rows)
+    assert rows[1]["err_vs_limit"] == pytest.approx(2.0) and rows[1]["s_to_limit"] == 9.0
+    assert "err_vs_limit" not in rows[2]  # no limit at that noise level
+    rows[0]["status"] = "not converged"
+    del rows[1]["err_vs_limit"]
+    compare_to_limits(rows)
+    assert "err_vs_limit" not in rows[1]  # an unconverged limit is never a reference
+
+
+def test_heat2d_limit_on_clean_data_recovers_lambda():
+    """Noise-free data: the limit fit through the finite-volume reference (adjoint sparse
+    solve) recovers lambda to the basis's truncation (corr >= 0.99)."""
+    from steadygrad.bench.limits import limit_row
+
+    row = limit_row("heat2d", 0.0, True, 0)
+    assert row["status"] == "ok", row
+    assert row["param_corr"] >= 0.99 and row["param_rel_err"] < 0.01, row
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["chromatin", "chromatin_thin"])
+def test_chromatin_limit_on_clean_data_recovers_lambda(name):
+    from steadygrad.bench.limits import limit_row
+
+    row = limit_row(name, 0.0, True, 0)
+    assert row["status"] == "ok", row
+    assert row["param_corr"] >= 0.97, row  # harmonics <= 2 carry 0.975 of lambda
+    if name == "chromatin_thin":
+        assert row["param_corr"] >= 0.99, row
+
+
+def test_sparse_solve_gradients_match_finite_differences():
+    from steadygrad.inverse.sparse import sparse_solve
+
+    rng = np.random.default_rng(0)
+    n = 12
+    A = (
+        np.diag(4.0 + rng.random(n))
+        + np.diag(rng.random(n - 1), 1)
+        + np.diag(rng.random(n - 1), -1)
+    )
+    rows, cols = np.nonzero(A)
+    vals = torch.tensor(A[rows, cols], requires_grad=True)
+    b = torch.tensor(rng.standard_normal(n), requires_grad=True)
+    w = torch.tensor(rng.standard_normal(n))
+    x = sparse_solve(rows, cols, vals, b)
+    assert np.allclose(x.detach().numpy(), np.linalg.solve(A, b.detach().numpy()), atol=1e-12)
+    assert torch.autograd.gradcheck(
+        lambda v, bb: (w * sparse_solve(rows, cols, v, bb)).sum(), (vals, b)
+    )
+    with pytest.raises(ValueError, match="one entry per nonzero"):
+        sparse_solve(rows, cols[:-1], vals, b)
