@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from steadygrad.inverse import information_limit, linearised_covariance
+from steadygrad.inverse import LBFGS, GaussNewton, information_limit, linearised_covariance
 
 
 def _linear_case(seed=0, n=120, p=4):
@@ -17,12 +17,13 @@ def _linear_case(seed=0, n=120, p=4):
     return A, theta
 
 
-def test_linear_fit_is_the_least_squares_solution():
+@pytest.mark.parametrize("solver", [LBFGS(), GaussNewton()], ids=["lbfgs", "gauss-newton"])
+def test_linear_fit_is_the_least_squares_solution(solver):
     A, theta = _linear_case()
     y = A @ theta + 0.1 * torch.randn(
         A.shape[0], generator=torch.Generator().manual_seed(1), dtype=torch.float64
     )
-    fit = information_limit(lambda th: A @ th, {"th": torch.zeros(4)}, y, 0.1)
+    fit = information_limit(lambda th: A @ th, {"th": torch.zeros(4)}, y, 0.1, solver=solver)
     exact = torch.linalg.lstsq(A, y[:, None]).solution[:, 0]
     assert fit.converged, fit.message
     assert torch.allclose(fit.params["th"], exact, atol=1e-7), (fit.params["th"], exact)
@@ -68,7 +69,11 @@ def test_not_converged_is_flagged_with_its_loss():
     y = A @ theta
     rosen = lambda th: torch.stack([10 * (th[1] - th[0] ** 2), 1 - th[0]])  # noqa: E731
     fit = information_limit(
-        rosen, {"th": torch.tensor([-1.2, 1.0])}, torch.zeros(2) + 0.0 * y[:2], 0.0, max_iter=3
+        rosen,
+        {"th": torch.tensor([-1.2, 1.0])},
+        torch.zeros(2) + 0.0 * y[:2],
+        0.0,
+        solver=LBFGS(max_iter=3),
     )
     assert not fit.converged and fit.iterations == 3
     assert "max_iter" in fit.message and fit.loss > 0
@@ -95,7 +100,11 @@ def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="unknowns"):
         information_limit(fwd, {}, y, 0.0)
     with pytest.raises(ValueError, match="max_iter"):
-        information_limit(fwd, {"th": torch.zeros(4)}, y, 0.0, max_iter=0)
+        LBFGS(max_iter=0)
+    with pytest.raises(ValueError, match="max_iter"):
+        GaussNewton(max_iter=True)
+    with pytest.raises(TypeError, match="solver"):
+        information_limit(fwd, {"th": torch.zeros(4)}, y, 0.0, solver="lm")
     with pytest.raises(ValueError, match="shape"):
         information_limit(lambda th: (A @ th)[:-1], {"th": torch.zeros(4)}, y, 0.0)
     with pytest.raises(ValueError, match="not among"):

@@ -10,11 +10,13 @@
 
 from .bases import Basis, FourierBasis, LegendreBasis
 from .elimination import LinearParameter, NotLinearError
-from .limit import LimitFit, information_limit, linearised_covariance
+from .limit import LBFGS, GaussNewton, LimitFit, information_limit, linearised_covariance
 
 __all__ = [
     "Basis",
     "FourierBasis",
+    "GaussNewton",
+    "LBFGS",
     "LegendreBasis",
     "LimitFit",
     "LinearParameter",

@@ -13,7 +13,8 @@ itself.  Near the optimum its covariance is the linearised (Cramer-Rao / Gauss-N
 
     Cov(theta_hat) = s^2 (G^T G)^-1,   G = dF/dtheta                                (2)
 
-:func:`information_limit` solves (1) with L-BFGS (strong Wolfe) in float64;
+:func:`information_limit` solves (1) in float64 with a solver chosen by argument
+(:class:`LBFGS` for many unknowns, :class:`GaussNewton` for few);
 :func:`linearised_covariance` evaluates (2).  Neither knows about any host library.
 """
 
@@ -22,11 +23,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-__all__ = ["LimitFit", "information_limit", "linearised_covariance"]
+__all__ = ["GaussNewton", "LBFGS", "LimitFit", "information_limit", "linearised_covariance"]
 
 
 @dataclass
@@ -50,7 +52,6 @@ class LimitFit:
     iterations: int
     seconds: float
     message: str = ""
-    history: list[float] = field(default_factory=list)
 
 
 def _check(observed: torch.Tensor, noise_std: float) -> float:
@@ -74,103 +75,185 @@ def _check(observed: torch.Tensor, noise_std: float) -> float:
     return noise_std if noise_std > 0 else (1e-3 * spread if spread > 0 else 1.0)
 
 
+class _Objective:
+    """J of (1) over a flat float64 vector of all unknowns (the solvers' view)."""
+
+    def __init__(self, forward, unknowns: dict, observed: torch.Tensor, scale: float):
+        self.forward, self.observed = forward, observed
+        self.names = list(unknowns)
+        self.shapes = [torch.as_tensor(v).shape for v in unknowns.values()]
+        self.x0 = torch.cat(
+            [torch.as_tensor(v).detach().double().reshape(-1) for v in unknowns.values()]
+        )
+        self.weight = 1.0 / (math.sqrt(observed.numel()) * scale)  # J = |weighted r|^2 / 2
+
+    def unpack(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        parts = torch.split(x, [math.prod(s) for s in self.shapes])
+        return {k: p.reshape(s) for k, p, s in zip(self.names, parts, self.shapes)}
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        """The weighted misfit (N,): J = |residual|^2 / 2."""
+        pred = self.forward(**self.unpack(x))
+        if pred.shape != self.observed.shape:
+            raise ValueError(
+                f"forward returned shape {tuple(pred.shape)}, observed has "
+                f"{tuple(self.observed.shape)}"
+            )
+        return ((pred - self.observed) * self.weight).reshape(-1)
+
+    def value(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (self.residual(x) ** 2).sum()
+
+
+class LBFGS:
+    """L-BFGS (strong Wolfe), for many unknowns (an initial field on a pixel grid).
+
+    Converged means: L-BFGS stopped on ``tolerance``, and a restart from there (fresh
+    curvature memory) lowered J by less than ``tolerance`` relative; L-BFGS can stall on
+    ill-conditioned problems, and a stall is not a minimum.
+
+    Args:
+        max_iter: iterations at most (restarts included).
+        tolerance: relative change of J (and step) below which it stops.
+        chunk: iterations per L-BFGS call (the progress bar's step).
+    """
+
+    def __init__(self, max_iter: int = 3000, tolerance: float = 1e-10, chunk: int = 50):
+        if isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 1:
+            raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+        self.max_iter, self.tolerance, self.chunk = int(max_iter), float(tolerance), int(chunk)
+
+    def solve(self, objective: _Objective, bar) -> tuple:
+        """(x, iterations, converged, message)."""
+        x = objective.x0.clone().requires_grad_()
+        done, last = 0, math.inf
+        while done < self.max_iter:  # run, then restart until a restart gains nothing
+            taken, loss = self._run(objective, x, self.max_iter - done, bar)
+            done += taken
+            if not math.isfinite(loss):
+                return x.detach(), done, False, "the misfit became non-finite"
+            if taken == 0 or last - loss <= self.tolerance * abs(loss):
+                return x.detach(), done, True, "a restart no longer lowers the misfit"
+            last = loss
+        return x.detach(), done, False, f"max_iter = {self.max_iter} reached first"
+
+    def _run(self, objective, x, budget: int, bar) -> tuple[int, float]:
+        """One L-BFGS run until it stops or ``budget`` iterations; (iterations, final J)."""
+        opt = torch.optim.LBFGS(
+            [x],
+            lr=1,
+            max_iter=min(self.chunk, budget),
+            tolerance_grad=0.0,
+            tolerance_change=self.tolerance,
+            history_size=50,
+            line_search_fn="strong_wolfe",
+        )
+
+        def closure():
+            opt.zero_grad()
+            loss = objective.value(x)
+            loss.backward()
+            return loss
+
+        taken = 0
+        while taken < budget:
+            opt.param_groups[0]["max_iter"] = min(self.chunk, budget - taken)
+            before = opt.state[x].get("n_iter", 0)
+            loss = float(opt.step(closure).detach())
+            step = opt.state[x].get("n_iter", 0) - before
+            taken += step
+            bar.update(step)
+            if not math.isfinite(loss) or step < opt.param_groups[0]["max_iter"]:
+                break
+        return taken, float(objective.value(x).detach())
+
+
+class GaussNewton:
+    """Trust-region Gauss-Newton (scipy ``least_squares``, 'trf') with the exact Jacobian by
+    reverse-mode AD (one backward pass per observation), for few unknowns (a parameter in a
+    basis of ~100 functions) where L-BFGS stalls on the ill-conditioned high orders.
+
+    Converged means: scipy stopped on its tolerances (ftol = xtol = gtol = ``tolerance``).
+    """
+
+    def __init__(self, max_iter: int = 200, tolerance: float = 1e-10):
+        if isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 1:
+            raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+        self.max_iter, self.tolerance = int(max_iter), float(tolerance)
+
+    def solve(self, objective: _Objective, bar) -> tuple:
+        from scipy.optimize import least_squares
+
+        fun = lambda v: objective.residual(torch.as_tensor(v)).detach().numpy()  # noqa: E731
+
+        def jac(v):
+            bar.update(1)
+            return torch.autograd.functional.jacobian(
+                objective.residual, torch.as_tensor(v)
+            ).numpy()
+
+        res = least_squares(
+            fun,
+            objective.x0.numpy(),
+            jac=jac,
+            method="trf",
+            x_scale="jac",
+            ftol=self.tolerance,
+            xtol=self.tolerance,
+            gtol=self.tolerance,
+            max_nfev=self.max_iter,
+        )
+        ok = res.status > 0 and bool(np.isfinite(res.cost))
+        return torch.as_tensor(res.x), int(res.njev or res.nfev), ok, res.message
+
+
 def information_limit(
     forward: Callable[..., torch.Tensor],
     unknowns: dict[str, torch.Tensor],
     observed: torch.Tensor,
     noise_std: float,
-    max_iter: int = 2000,
-    tolerance: float = 1e-10,
-    chunk: int = 50,
+    solver: LBFGS | GaussNewton | None = None,
     progress: bool = False,
 ) -> LimitFit:
-    """Minimise (1) over ``unknowns`` with L-BFGS: the data's information limit.
+    """Minimise (1) over ``unknowns``: the data's information limit.
 
     Args:
         forward: ``forward(**unknowns)`` -> predicted observations, shape of ``observed``,
-            differentiable in every unknown (float64 recommended).
+            differentiable in every unknown (float64).
         unknowns: starting values {name: tensor}; copied, never modified.  Put the parameter
             of interest and every nuisance unknown (an initial field, a boundary value) here.
         observed: the observations y (any shape).
         noise_std: their noise standard deviation s, in the units of y (0: noise-free).
-        max_iter: L-BFGS iterations at most; a fit that needs more is not converged.
-        tolerance: stop when J or the step changes by less than this (J is O(1) at the
-            noise floor, so this is relative).
-        chunk: iterations per L-BFGS call (the progress bar's step).
+        solver: :class:`LBFGS` (default; many unknowns) or :class:`GaussNewton` (few).
         progress: show a tqdm progress bar.
 
     Returns:
         :class:`LimitFit`; check ``converged`` before using ``params`` as a result.
     """
-    if not isinstance(unknowns, dict) or not unknowns:
-        raise ValueError("unknowns must be a non-empty dict {name: starting tensor}")
-    if int(max_iter) != max_iter or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    observed = torch.as_tensor(observed, dtype=torch.float64)
-    scale = _check(observed, noise_std)
-    params = {
-        k: torch.as_tensor(v).detach().clone().double().requires_grad_()
-        for k, v in unknowns.items()
-    }
-    norm = 2 * observed.numel() * scale**2
-    opt = torch.optim.LBFGS(
-        list(params.values()),
-        lr=1,
-        max_iter=chunk,
-        tolerance_grad=0.0,
-        tolerance_change=tolerance,
-        history_size=50,
-        line_search_fn="strong_wolfe",
-    )
-
-    def closure():
-        opt.zero_grad()
-        pred = forward(**params)
-        if pred.shape != observed.shape:
-            raise ValueError(
-                f"forward returned shape {tuple(pred.shape)}, observed has {tuple(observed.shape)}"
-            )
-        loss = ((pred - observed) ** 2).sum() / norm
-        loss.backward()
-        return loss
-
-    return _run(opt, closure, params, max_iter, chunk, progress, noise_std > 0)
-
-
-def _run(opt, closure, params, max_iter: int, chunk: int, progress: bool, noisy: bool) -> LimitFit:
-    """L-BFGS in chunks until it stops on its tolerance or ``max_iter`` is spent."""
     from tqdm import tqdm
 
-    t0, history, done, message = time.perf_counter(), [], 0, ""
-    bar = tqdm(total=max_iter, desc="information limit", unit="it", disable=not progress)
-    converged = False
-    while done < max_iter:
-        opt.param_groups[0]["max_iter"] = min(chunk, max_iter - done)
-        before = opt.state[opt._params[0]].get("n_iter", 0)
-        loss = float(opt.step(closure).detach())
-        taken = opt.state[opt._params[0]].get("n_iter", 0) - before
-        done += taken
-        bar.update(taken)
-        history.append(loss)
-        if not math.isfinite(loss):
-            message = "the misfit became non-finite"
-            break
-        if taken < opt.param_groups[0]["max_iter"]:
-            converged, message = True, "misfit and step changed less than the tolerance"
-            break
-    bar.close()
-    if not converged and not message:
-        message = f"max_iter = {max_iter} reached before the tolerance"
-    final = float(closure().detach()) if math.isfinite(history[-1]) else history[-1]
+    if not isinstance(unknowns, dict) or not unknowns:
+        raise ValueError("unknowns must be a non-empty dict {name: starting tensor}")
+    solver = LBFGS() if solver is None else solver
+    if not isinstance(solver, (LBFGS, GaussNewton)):
+        raise TypeError(f"solver must be LBFGS() or GaussNewton(), got {solver!r}")
+    observed = torch.as_tensor(observed, dtype=torch.float64)
+    objective = _Objective(forward, unknowns, observed, _check(observed, noise_std))
+    t0 = time.perf_counter()
+    with tqdm(
+        total=solver.max_iter, desc="information limit", unit="it", disable=not progress
+    ) as bar:
+        x, iterations, converged, message = solver.solve(objective, bar)
+    with torch.no_grad():
+        final = float(objective.value(x))
     return LimitFit(
-        params={k: v.detach() for k, v in params.items()},
+        params=objective.unpack(x),
         loss=final,
-        chi2=2 * final if noisy else None,  # J of (1) is chi2 / 2
+        chi2=2 * final if noise_std > 0 else None,  # J of (1) is chi2 / 2
         converged=converged and math.isfinite(final),
-        iterations=done,
+        iterations=iterations,
         seconds=time.perf_counter() - t0,
         message=message,
-        history=history,
     )
 
 
