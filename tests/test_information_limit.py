@@ -219,3 +219,21 @@ def test_sparse_solve_gradients_match_finite_differences():
     )
     with pytest.raises(ValueError, match="one entry per nonzero"):
         sparse_solve(rows, cols[:-1], vals, b)
+
+
+def test_steady_state_gradient_matches_finite_differences():
+    """The Cahn-Hilliard limit's forward model: d/dk of a functional of phi(k) by the implicit
+    function theorem equals central differences of the Newton solve."""
+    from steadygrad.bench.limits import _SteadyState
+    from steadygrad.bench.reference import CahnHilliardFD
+
+    fd = CahnHilliardFD(17, 0.01)
+    rng = np.random.default_rng(0)
+    k = torch.tensor(30 + 10 * rng.random(15 * 15), requires_grad=True)
+    w, v = torch.tensor(rng.standard_normal(225)), torch.tensor(rng.standard_normal(225))
+    (w * _SteadyState.apply(k, fd, {})).sum().backward()
+    eps = 1e-4
+    plus = (w * torch.as_tensor(fd.solve((k + eps * v).detach().numpy(), 1e-13))).sum()
+    minus = (w * torch.as_tensor(fd.solve((k - eps * v).detach().numpy(), 1e-13))).sum()
+    fdiff = float(plus - minus) / (2 * eps)
+    assert float(k.grad @ v) == pytest.approx(fdiff, rel=1e-6)

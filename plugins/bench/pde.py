@@ -244,6 +244,21 @@ def heat2d(noise, quick, rng) -> Setup:
     )
 
 
+CH_EPS2, CH_K0, CH_DEGREE = 0.01, 30.0, 8
+
+
+def cahn_hilliard_observations(n: int, noise: float, rng) -> tuple:
+    """cahn_hilliard's data: the n x n lattice X (n^2, 2) (nodes of the 129-node reference),
+    phi there (n^2, 1) with noise x max|phi| Gaussian noise from ``rng``, that noise's
+    standard deviation, and the reference interpolator phi(x, y)."""
+    from .reference import cahn_hilliard_steady
+
+    phi_ref, _, _ = cahn_hilliard_steady(129, eps2=CH_EPS2)
+    X = _lattice2d(0, 1, n)
+    phi = phi_ref(X)[:, None]
+    return X, _noisy(phi, noise, rng), noise * float(np.abs(phi).max()), phi_ref
+
+
 def cahn_hilliard(noise, quick, rng) -> Setup:
     """Lap(mu) - k(x,y) phi + s = 0, mu = -eps2 Lap(phi) + phi^3 - phi on [0,1]^2 (4th order, the
     paper's chromatin-model form); recover the rate k(x, y) from noisy phi (Newton-FD reference).
@@ -252,14 +267,13 @@ def cahn_hilliard(noise, quick, rng) -> Setup:
     import steadygrad.deepxde as sgd
 
     from ..inverse import LegendreBasis
-    from .reference import cahn_hilliard_steady, ch_rate, ch_source
+    from .reference import ch_rate, ch_source
 
-    eps2, K0 = 0.01, 30.0
+    eps2, K0 = CH_EPS2, CH_K0
     n = 17 if quick else 33
-    phi_ref, _, _ = cahn_hilliard_steady(129, eps2=eps2)
-    X = _lattice2d(0, 1, n)
+    X, phi_obs, _, phi_ref = cahn_hilliard_observations(n, noise, rng)
     geom = dde.geometry.Rectangle([0, 0], [1, 1])
-    obs = dde.icbc.PointSetBC(X, _noisy(phi_ref(X)[:, None], noise, rng))
+    obs = dde.icbc.PointSetBC(X, phi_obs)
     src = lambda x: (
         40.0
         * dde.backend.sin(np.pi * x[:, 0:1])
@@ -267,7 +281,7 @@ def cahn_hilliard(noise, quick, rng) -> Setup:
         * (1 + x[:, 0:1])
     )
     assert np.allclose(ch_source(0.3, 0.7), 40 * np.sin(0.3 * np.pi) * np.sin(0.7 * np.pi) * 1.3)
-    k = sgd.LinearParameter(LegendreBasis(8), offset=K0)  # k's known magnitude K0
+    k = sgd.LinearParameter(LegendreBasis(CH_DEGREE), offset=K0)  # k's known magnitude K0
 
     def pde(x, phi):
         p_x, p_y = dde.grad.jacobian(phi, x, i=0, j=0), dde.grad.jacobian(phi, x, i=0, j=1)

@@ -8,6 +8,7 @@ import numpy as np
 from scipy.integrate import solve_bvp
 
 __all__ = [
+    "CahnHilliardFD",
     "TimeDependentWeights",
     "cahn_hilliard_steady",
     "ch_rate",
@@ -161,37 +162,62 @@ def cahn_hilliard_steady(
         Laplace(mu) - k(x, y) phi + s(x, y) = 0,    mu = -eps2 Laplace(phi) + phi^3 - phi,
 
     with phi = 0 and Laplace(phi) = 0 on the boundary.  Second-order finite differences on an
-    m x m grid (5-point Laplacian L; the biharmonic with these boundary conditions is L @ L),
-    solved by Newton's method with sparse direct solves (scipy).  Well posed for k > 1/(4 eps2).
+    m x m grid (``CahnHilliardFD``), solved by Newton's method with sparse direct solves
+    (scipy).  Well posed for k > 1/(4 eps2).
 
     Returns ``(interpolator (x, y) -> phi, grid xs, phi on the grid)``.
     """
-    import scipy.sparse as sp
     from scipy.interpolate import RegularGridInterpolator
-    from scipy.sparse.linalg import spsolve
 
-    h = 1.0 / (m - 1)
-    xs = np.linspace(0.0, 1.0, m)
-    n = m - 2
-    D = sp.diags([np.ones(n - 1), -2 * np.ones(n), np.ones(n - 1)], [-1, 0, 1]) / h**2
-    eye = sp.identity(n)
-    L = (sp.kron(D, eye) + sp.kron(eye, D)).tocsc()
-    X, Y = np.meshgrid(xs[1:-1], xs[1:-1], indexing="ij")
-    kk, ss = k(X, Y).ravel(), s(X, Y).ravel()
-    A = (-eps2 * (L @ L) - L - sp.diags(kk)).tocsc()  # the linear part
-    phi = spsolve(A, -ss)
-    for _ in range(50):
-        F = A @ phi + L @ phi**3 + ss
-        J = (A + L @ sp.diags(3 * phi**2)).tocsc()
-        step = spsolve(J, -F)
-        phi = phi + step
-        if np.abs(step).max() < tol * max(1.0, np.abs(phi).max()):
-            break
-    else:
+    fd = CahnHilliardFD(m, eps2, s)
+    X, Y = fd.interior
+    full = fd.full(fd.solve(k(X, Y).ravel(), tol))
+    return RegularGridInterpolator((fd.xs, fd.xs), full, method="cubic"), fd.xs, full
+
+
+class CahnHilliardFD:
+    """The finite-difference system of ``cahn_hilliard_steady`` on the interior nodes:
+    F(phi; k) = A phi + L phi^3 + s = 0, A = -eps2 L L - L - diag(k) (5-point Laplacian L;
+    the biharmonic with phi = Laplace(phi) = 0 on the boundary is L @ L)."""
+
+    def __init__(self, m: int, eps2: float, s=ch_source):
+        import scipy.sparse as sp
+
+        h, n = 1.0 / (m - 1), m - 2
+        self.m, self.xs = m, np.linspace(0.0, 1.0, m)
+        D = sp.diags([np.ones(n - 1), -2 * np.ones(n), np.ones(n - 1)], [-1, 0, 1]) / h**2
+        eye = sp.identity(n)
+        self.L = (sp.kron(D, eye) + sp.kron(eye, D)).tocsc()
+        self.base = (-eps2 * (self.L @ self.L) - self.L).tocsc()
+        self.interior = np.meshgrid(self.xs[1:-1], self.xs[1:-1], indexing="ij")
+        self.s = s(*self.interior).ravel()
+
+    def jacobian(self, k: np.ndarray, phi: np.ndarray):
+        """dF/dphi at (phi; k), sparse (n^2, n^2)."""
+        import scipy.sparse as sp
+
+        return (self.base - sp.diags(k) + self.L @ sp.diags(3 * phi**2)).tocsc()
+
+    def solve(self, k: np.ndarray, tol: float = 1e-10, phi=None) -> np.ndarray:
+        """phi on the interior nodes (n^2,) for the rate k there (n^2,), by Newton's method
+        (from ``phi``, or from the linear part's solution)."""
+        import scipy.sparse as sp
+        from scipy.sparse.linalg import spsolve
+
+        A = (self.base - sp.diags(k)).tocsc()
+        phi = spsolve(A, -self.s) if phi is None else phi
+        for _ in range(50):
+            step = spsolve(self.jacobian(k, phi), -(A @ phi + self.L @ phi**3 + self.s))
+            phi = phi + step
+            if np.abs(step).max() < tol * max(1.0, np.abs(phi).max()):
+                return phi
         raise RuntimeError("cahn_hilliard_steady: Newton did not converge")
-    full = np.zeros((m, m))
-    full[1:-1, 1:-1] = phi.reshape(n, n)
-    return RegularGridInterpolator((xs, xs), full, method="cubic"), xs, full
+
+    def full(self, phi: np.ndarray) -> np.ndarray:
+        """Interior values (n^2,) -> the m x m grid with phi = 0 on the boundary."""
+        out = np.zeros((self.m, self.m))
+        out[1:-1, 1:-1] = phi.reshape(self.m - 2, self.m - 2)
+        return out
 
 
 def heat_conductivity(x, y):

@@ -169,17 +169,20 @@ class LBFGS:
 
 
 class GaussNewton:
-    """Trust-region Gauss-Newton (scipy ``least_squares``, 'trf') with the exact Jacobian by
-    reverse-mode AD (one backward pass per observation), for few unknowns (a parameter in a
-    basis of ~100 functions) where L-BFGS stalls on the ill-conditioned high orders.
+    """Gauss-Newton (scipy ``least_squares``: Levenberg-Marquardt 'lm', or 'trf') with the
+    exact Jacobian by reverse-mode AD (one backward pass per observation), for few unknowns (a
+    parameter in a basis of ~100 functions) where L-BFGS stalls on the ill-conditioned high
+    orders.
 
     Converged means: scipy stopped on its tolerances (ftol = xtol = gtol = ``tolerance``).
     """
 
-    def __init__(self, max_iter: int = 200, tolerance: float = 1e-10):
+    def __init__(self, max_iter: int = 200, tolerance: float = 1e-10, method: str = "lm"):
         if isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 1:
             raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-        self.max_iter, self.tolerance = int(max_iter), float(tolerance)
+        if method not in ("lm", "trf"):
+            raise ValueError(f"method must be 'lm' (Levenberg-Marquardt) or 'trf', got {method!r}")
+        self.max_iter, self.tolerance, self.method = int(max_iter), float(tolerance), method
 
     def solve(self, objective: _Objective, bar) -> tuple:
         from scipy.optimize import least_squares
@@ -196,7 +199,7 @@ class GaussNewton:
             fun,
             objective.x0.numpy(),
             jac=jac,
-            method="trf",
+            method=self.method,
             x_scale="jac",
             ftol=self.tolerance,
             xtol=self.tolerance,
