@@ -176,12 +176,14 @@ def test_rows_are_compared_with_their_limit():
     assert "err_vs_limit" not in rows[1]  # an unconverged limit is never a reference
 
 
-def test_heat2d_limit_on_clean_data_recovers_lambda():
-    """Noise-free data: the limit fit through the finite-volume reference (adjoint sparse
-    solve) recovers lambda to the basis's truncation (corr >= 0.99)."""
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["heat2d", "cahn_hilliard"])
+def test_2d_limits_on_clean_data_recover_the_parameter(name):
+    """Noise-free data: the limit fits through the finite-volume / Newton references (adjoint
+    solves) recover the parameter to the basis's truncation (corr >= 0.99)."""
     from steadygrad.bench.limits import limit_row
 
-    row = limit_row("heat2d", 0.0, True, 0)
+    row = limit_row(name, 0.0, True, 0)
     assert row["status"] == "ok", row
     assert row["param_corr"] >= 0.99 and row["param_rel_err"] < 0.01, row
 

@@ -15,21 +15,17 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from .pde import _param_scores
+
 __all__ = ["LIMITS", "NO_LIMIT", "limit_row"]
 
 #: inverse problems without a differentiable reference, and why (their rows say so)
 NO_LIMIT = {
     "diffusion_const": "no differentiable reference written (solve_bvp data)",
     "diffusion_reaction": "no differentiable reference written (solve_bvp data)",
-    "langevin": "stochastic forward model: the path, not a parameter, carries the noise",
+    "langevin": "stochastic forward model (process noise): least squares is not its likelihood",
     "langevin_ode": "no differentiable reference written (Euler-Maruyama data)",
 }
-
-
-def _scores(pred, true) -> dict:
-    from .pde import _param_scores
-
-    return _param_scores(pred, true)
 
 
 def _result(fit, scores: Callable[[dict], dict]) -> dict:
@@ -72,10 +68,10 @@ def chromatin_limit(design, noise: float, quick: bool, rng, max_iter: int = 3000
     start = {"phi0": observed[0], "c": torch.zeros(B.shape[1], dtype=torch.float64)}
     fit = information_limit(forward, start, observed, sigma, LBFGS(max_iter))
     lam_true = chromatin_rate(Xe[:, 0], Xe[:, 1])
-    return _result(fit, lambda p: _scores((0.5 + B @ p["c"]).numpy(), lam_true))
+    return _result(fit, lambda p: _param_scores((0.5 + B @ p["c"]).numpy(), lam_true))
 
 
-def heat2d_limit(noise: float, quick: bool, rng, max_iter: int = 300) -> dict:
+def heat2d_limit(noise: float, quick: bool, rng, max_iter: int = 100) -> dict:
     """heat2d's limit: lambda = 1 + LegendreBasis(8) c (the PINN's basis) fitted to the noisy
     lattice values of u through the finite-volume scheme that made the data (``fv_operator``)
     on 65 nodes per axis (the data lattices' nodes among them; within 5e-5 of the 129-node
@@ -114,7 +110,7 @@ def heat2d_limit(noise: float, quick: bool, rng, max_iter: int = 300) -> dict:
     Xi = _lattice2d(0.15, 0.85, 29)
     B_i = basis(torch.as_tensor(Xi))
     lam_true = heat_conductivity(Xi[:, 0], Xi[:, 1])
-    return _result(fit, lambda p: _scores((1 + B_i @ p["c"]).numpy(), lam_true))
+    return _result(fit, lambda p: _param_scores((1 + B_i @ p["c"]).numpy(), lam_true))
 
 
 class _SteadyState(torch.autograd.Function):
@@ -167,7 +163,7 @@ def cahn_hilliard_limit(noise: float, quick: bool, rng, max_iter: int = 200) -> 
     Xi = _lattice2d(0.15, 0.85, 29)
     B_i = basis(torch.as_tensor(Xi))
     k_true = ch_rate(Xi[:, 0], Xi[:, 1])
-    return _result(fit, lambda p: _scores((CH_K0 + B_i @ p["c"]).numpy(), k_true))
+    return _result(fit, lambda p: _param_scores((CH_K0 + B_i @ p["c"]).numpy(), k_true))
 
 
 def limit_row(name: str, noise: float, quick: bool, seed: int) -> dict:
