@@ -188,7 +188,7 @@ def test_budget_traces_widths_and_their_plots(tmp_path):
     from steadygrad.bench.runner import run_benchmarks
 
     rows = run_benchmarks(
-        ["chromatin"],
+        ["chromatin_thin"],
         quick=True,
         out=str(tmp_path),
         noise=0.05,
@@ -196,14 +196,20 @@ def test_budget_traces_widths_and_their_plots(tmp_path):
         budget=1.5,
         widths=(1.0, "auto"),
     )
+    limit, rows = rows[0], rows[1:]
+    assert limit["variant"] == "limit" and limit["status"] == "ok", limit  # beside every case
     assert [r["width"] for r in rows] == [1.0, "auto"] and all(r["status"] == "ok" for r in rows)
+    assert all(
+        r["err_vs_limit"] == pytest.approx(r["param_rel_err"] / limit["param_rel_err"])
+        for r in rows
+    )
     for r in rows:
         times = [p["s"] for p in r["trace"]]
         assert len(times) >= 2 and times == sorted(times) and times[-1] >= 1.5, times
         assert all(-1 <= p["param_corr"] <= 1 and len(p["losses"]) == 2 for p in r["trace"])
         assert 0 < r["baseline_param_corr"] < 1
     assert rows[0]["width_h"] == pytest.approx(1.0) and rows[1]["width_h"] >= 2  # auto: floor
-    for name in ("time_to_accuracy_chromatin_noise0.05.png", "widths_chromatin.png"):
+    for name in ("time_to_accuracy_chromatin_thin_noise0.05.png", "widths_chromatin_thin.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert "trace" not in (tmp_path / "results.md").read_text()
     for bad in ({"budget": 0}, {"widths": (0.0,)}, {"widths": ("wide",)}):
