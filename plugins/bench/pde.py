@@ -200,8 +200,9 @@ def heat2d_observations(n: int, noise: float, rng) -> tuple[np.ndarray, np.ndarr
     """heat2d's data: the n x n lattice X (n^2, 2) on [0, 1]^2 (nodes of the 129-node
     reference), u there (n^2, 1) with noise x max|u| Gaussian noise drawn from ``rng``, and
     that noise's standard deviation."""
-    u = heat2d_reference(129, source=HEAT2D_SOURCE)(_lattice2d(0, 1, n))[:, None]
-    return _lattice2d(0, 1, n), _noisy(u, noise, rng), noise * float(np.abs(u).max())
+    X = _lattice2d(0, 1, n)
+    u = heat2d_reference(129, source=HEAT2D_SOURCE)(X)[:, None]
+    return X, _noisy(u, noise, rng), noise * float(np.abs(u).max())
 
 
 def heat2d(noise, quick, rng) -> Setup:

@@ -75,6 +75,12 @@ def _check(observed: torch.Tensor, noise_std: float) -> float:
     return noise_std if noise_std > 0 else (1e-3 * spread if spread > 0 else 1.0)
 
 
+def _positive_int(max_iter) -> int:
+    if isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    return int(max_iter)
+
+
 class _Objective:
     """J of (1) over a flat float64 vector of all unknowns (the solvers' view)."""
 
@@ -128,9 +134,8 @@ class LBFGS:
         chunk: int = 50,
         gradient: float = 1e-3,
     ):
-        if isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 1:
-            raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-        self.max_iter, self.tolerance, self.chunk = int(max_iter), float(tolerance), int(chunk)
+        self.max_iter, self.tolerance = _positive_int(max_iter), float(tolerance)
+        self.chunk = int(chunk)
         self.gradient = float(gradient)
 
     def solve(self, objective: _Objective, bar) -> tuple:
@@ -199,11 +204,10 @@ class GaussNewton:
     """
 
     def __init__(self, max_iter: int = 200, tolerance: float = 1e-10, method: str = "lm"):
-        if isinstance(max_iter, bool) or int(max_iter) != max_iter or max_iter < 1:
-            raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
         if method not in ("lm", "trf"):
             raise ValueError(f"method must be 'lm' (Levenberg-Marquardt) or 'trf', got {method!r}")
-        self.max_iter, self.tolerance, self.method = int(max_iter), float(tolerance), method
+        self.max_iter, self.tolerance = _positive_int(max_iter), float(tolerance)
+        self.method = method
 
     def solve(self, objective: _Objective, bar) -> tuple:
         from scipy.optimize import least_squares
