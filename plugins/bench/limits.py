@@ -71,7 +71,7 @@ def chromatin_limit(design, noise: float, quick: bool, rng, max_iter: int = 3000
     return _result(fit, lambda p: _param_scores((0.5 + B @ p["c"]).numpy(), lam_true))
 
 
-def heat2d_limit(noise: float, quick: bool, rng, max_iter: int = 100) -> dict:
+def heat2d_limit(noise: float, quick: bool, rng, max_iter: int = 60) -> dict:
     """heat2d's limit: lambda = 1 + LegendreBasis(8) c (the PINN's basis) fitted to the noisy
     lattice values of u through the finite-volume scheme that made the data (``fv_operator``)
     on 65 nodes per axis (the data lattices' nodes among them; within 5e-5 of the 129-node
@@ -134,7 +134,7 @@ class _SteadyState(torch.autograd.Function):
         return torch.as_tensor(ctx.phi * p), None, None
 
 
-def cahn_hilliard_limit(noise: float, quick: bool, rng, max_iter: int = 200) -> dict:
+def cahn_hilliard_limit(noise: float, quick: bool, rng, max_iter: int = 60) -> dict:
     """cahn_hilliard's limit: k = K0 + LegendreBasis(8) c (the PINN's basis) fitted to the
     noisy lattice values of phi through the Newton finite-difference scheme that made the data
     (``CahnHilliardFD``) on 65 nodes per axis (the data lattices' among them; within 4.7e-4 of
