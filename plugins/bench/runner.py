@@ -246,10 +246,12 @@ def run_benchmarks(
     return rows
 
 
-def compare_to_limits(rows: list[dict], factor: float = 1.25) -> None:
+def compare_to_limits(rows: list[dict]) -> None:
     """Give each trained inverse row its parameter error over the limit's (``err_vs_limit``)
-    and the training seconds to reach ``factor`` x the limit's error (``s_to_limit``; None:
+    and the training seconds to reach ``LIMIT_FACTOR`` x the limit's error (``s_to_limit``; None:
     not within the run), when its problem and noise level have a converged limit row."""
+    from .train import LIMIT_FACTOR
+
     limits = {
         (r["problem"], r["noise"]): r["param_rel_err"]
         for r in rows
@@ -260,7 +262,7 @@ def compare_to_limits(rows: list[dict], factor: float = 1.25) -> None:
         if r.get("variant") == "limit" or best is None or r.get("param_rel_err") is None:
             continue
         r["err_vs_limit"] = r["param_rel_err"] / best
-        hit = [p["s"] for p in r.get("trace") or [] if p["param_rel_err"] <= factor * best]
+        hit = [p["s"] for p in r.get("trace") or [] if p["param_rel_err"] <= LIMIT_FACTOR * best]
         r["s_to_limit"] = hit[0] if hit else None
 
 

@@ -146,6 +146,8 @@ def _schedule(problem, quick, iterations, lbfgs, budget) -> tuple[int, int]:
 
 #: parameter errors whose time to reach the rows report (``s_to_<pct>``)
 TARGETS = (0.2, 0.1, 0.05)
+#: the multiple of the information limit's error whose time the rows report (``s_to_limit``)
+LIMIT_FACTOR = 1.25
 
 
 def time_to_targets(trace: list[dict]) -> dict:

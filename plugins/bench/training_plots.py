@@ -18,18 +18,18 @@ def time_to_accuracy(plt, rows: list[dict], limit: dict | None = None):
     """One figure: correlation and relative error of the recovered parameter against training
     time, a line per row (rows of one problem and noise level carrying ``trace``); ``limit``:
     that problem and noise level's converged information-limit row, drawn as a horizontal
-    line (and 1.25 x its error, the target whose time the rows report)."""
+    line (and ``LIMIT_FACTOR`` x its error, the target whose time the rows report)."""
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    from .train import LIMIT_FACTOR, TARGETS
+
     if limit is not None:
         ax[0].axhline(limit["param_corr"], color="C3", lw=1.5, label="information limit")
         ax[1].axhline(limit["param_rel_err"], color="C3", lw=1.5, label="information limit")
-        ax[1].axhline(1.25 * limit["param_rel_err"], color="C3", lw=0.8, ls="--")
+        ax[1].axhline(LIMIT_FACTOR * limit["param_rel_err"], color="C3", lw=0.8, ls="--")
     for r in rows:
         t = [p["s"] for p in r["trace"]]
         ax[0].plot(t, [p["param_corr"] for p in r["trace"]], "-", label=_label(r))
         ax[1].semilogy(t, [p["param_rel_err"] for p in r["trace"]], "-", label=_label(r))
-    from .train import TARGETS
-
     for target in TARGETS:  # the targets whose times the table reports
         ax[1].axhline(target, color="k", lw=0.5, ls="--")
     base = rows[0]
