@@ -17,6 +17,7 @@ import runpy
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,8 +41,10 @@ class _State:
 
 
 # The patches on DeepXDE are process-wide, but which operator (if any) they route to is per
-# thread: a thread that did not call enable() sees plain DeepXDE.
-_states: dict[int, _State] = {}
+# thread: a thread that did not call enable() sees plain DeepXDE.  States are keyed by a
+# token held in thread-local storage, so a thread's state dies with the thread (thread ids
+# are reused: keying by id would hand a dead thread's operator to a new one).
+_states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _originals: dict = {}
 _lock = threading.Lock()
 _local = threading.local()
@@ -50,8 +53,19 @@ _local = threading.local()
 _transform_lock = threading.RLock()
 
 
+class _Token:
+    """One per thread that called enable(); only its thread-local storage holds it."""
+
+
+def _token(create: bool = False) -> _Token | None:
+    if create and getattr(_local, "token", None) is None:
+        _local.token = _Token()
+    return getattr(_local, "token", None)
+
+
 def _current() -> _State | None:
-    return _states.get(threading.get_ident())
+    token = _token()
+    return None if token is None else _states.get(token)
 
 
 def _import_deepxde():
@@ -102,6 +116,7 @@ def enable(
         if derivatives == "mollifier":  # DeepXDE never reads its inputs' .grad
             options.setdefault("input_grad", "graph")
         cls = registry.load("steadygrad.derivatives", derivatives, kind=DerivativeOperator)
+        cls.check_options(options)
         try:
             operator = cls(**options)
         except TypeError as err:
@@ -116,7 +131,7 @@ def enable(
     with _lock:
         if not _originals:
             _install(dde)
-        _states[threading.get_ident()] = _State(operator, strict)
+        _states[_token(create=True)] = _State(operator, strict)
     return operator
 
 
@@ -153,8 +168,10 @@ def _install(dde) -> None:
 def disable() -> None:
     """Stop routing this thread's DeepXDE calls; restore DeepXDE exactly once no thread uses it."""
     with _lock:
-        _states.pop(threading.get_ident(), None)
-        if _states or not _originals:
+        token = _token()
+        if token is not None:
+            _states.pop(token, None)
+        if len(_states) or not _originals:
             return
         from deepxde.nn.pytorch.nn import NN
 

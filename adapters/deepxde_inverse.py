@@ -11,9 +11,12 @@ No numerics here.
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 from ..inverse.elimination import LinearParameter as _Numerics
+from ..inverse.observations import check_noise
 from . import deepxde as _glue
 
 __all__ = ["LinearParameter", "fit_observations", "set_lbfgs_steps"]
@@ -79,17 +82,42 @@ def fit_observations(data, net, iterations: int = 3000, noise: float = 0.0):
             "fit_observations needs observations: the data has no dde.icbc.PointSetBC "
             "(an inverse problem observes its field through one)"
         )
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral):
         raise ValueError(f"iterations must be a positive int, got {iterations!r}")
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
-        raise ValueError(f"noise must be a standard deviation >= 0, got {noise!r}")
+    if iterations < 1:
+        raise ValueError(f"iterations must be a positive int, got {iterations!r}")
+    values = torch.cat([torch.as_tensor(bc.values).reshape(-1) for bc in observed])
+    noise = check_noise(values, noise, "noise")
     fit = dde.data.PDE(data.geom, None, observed, num_domain=0, num_boundary=0)
-    with _glue.plain():
-        set_lbfgs_steps(iterations, 50 if noise > 0 else 1000)
-        model = dde.Model(fit, net)
-        model.compile("L-BFGS")
-        model.train(verbose=0, callbacks=[_discrepancy(dde, noise, len(observed))] if noise else [])
+    callbacks = [_stalled(dde)] + ([_discrepancy(dde, noise, len(observed))] if noise else [])
+    saved = dict(dde.optimizers.config.LBFGS_options)
+    try:
+        with _glue.plain():
+            set_lbfgs_steps(int(iterations), 50 if noise > 0 else 1000)
+            model = dde.Model(fit, net)
+            model.compile("L-BFGS")
+            model.train(verbose=0, callbacks=callbacks)
+    finally:  # DeepXDE's L-BFGS options are global: later trainings get theirs back
+        dde.optimizers.config.LBFGS_options.clear()
+        dde.optimizers.config.LBFGS_options.update(saved)
     return model
+
+
+def _stalled(dde):
+    """A callback stopping DeepXDE's L-BFGS loop when a call made no iteration.  Torch's
+    L-BFGS returns at once when the loss is already flat (e.g. 3 observations, fitted
+    exactly), and DeepXDE's loop then calls it again forever."""
+
+    class Stalled(dde.callbacks.Callback):
+        last = -1
+
+        def on_epoch_end(self):
+            step = self.model.train_state.step
+            if step == self.last:
+                self.model.stop_training = True
+            self.last = step
+
+    return Stalled()
 
 
 def _discrepancy(dde, noise: float, sets: int):

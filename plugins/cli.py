@@ -37,6 +37,7 @@ def _run_parser(sub) -> None:
 
     p = sub.add_parser(
         "run",
+        allow_abbrev=False,  # --rt is the script's own option, never --rtol
         help="run an unmodified DeepXDE script with a steadygrad derivative backend",
         description="Run SCRIPT as __main__ with the chosen derivative backend enabled in DeepXDE "
         "(and steadygrad's ODE solvers registered in torchdiffeq). Arguments after '--' "
@@ -202,7 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m steadygrad``; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
-        prog="steadygrad", description="derivatives you can trust in scientific ML"
+        prog="steadygrad",
+        description="derivatives you can trust in scientific ML",
+        allow_abbrev=False,
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
@@ -211,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo", help="mollifier vs autodiff on a beam problem, and corrected leapfrog gradients"
     )
     d.add_argument("--full", action="store_true", help="longer training")
-    b = sub.add_parser("bench", help="run the standard benchmark problems")
+    b = sub.add_parser("bench", help="run the standard benchmark problems", allow_abbrev=False)
     b.add_argument(
         "problems", nargs="*", help="problem names (default: all); see docs/benchmarks.md"
     )

@@ -17,7 +17,9 @@ A host adapter asks an operator four things:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+import inspect
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -28,6 +30,16 @@ from .mollifier.transform import AffineCache, transformed
 __all__ = ["AutodiffOperator", "DerivativeOperator", "MollifierOperator", "UnservableDerivative"]
 
 
+def _keywords(init) -> set[str] | None:
+    """Parameter names of ``init`` after self (None if it takes ``**kwargs``)."""
+    if init is object.__init__:
+        return set()
+    params = list(inspect.signature(init).parameters.values())[1:]
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.kind is not p.VAR_POSITIONAL}
+
+
 class DerivativeOperator:
     """Interface of a derivative backend (see module docstring)."""
 
@@ -36,6 +48,27 @@ class DerivativeOperator:
     autodiff_compatible = True
     #: True if every point's value is defined (False: some may be NaN by design).
     complete = True
+
+    @classmethod
+    def option_names(cls) -> set[str] | None:
+        """The keyword options the constructor accepts (None: any)."""
+        return _keywords(cls.__init__)
+
+    @classmethod
+    def check_options(cls, options: Mapping) -> None:
+        """Raise ``TypeError`` naming any option the constructor does not accept."""
+        known = cls.option_names()
+        unknown = sorted(set(options) - known) if known is not None else []
+        if unknown:
+            hints = [
+                f"{u!r} (did you mean {m[0]!r}?)" if m else repr(u)
+                for u in unknown
+                for m in [difflib.get_close_matches(u, known, n=1)]
+            ]
+            raise TypeError(
+                f"unknown option(s) {', '.join(hints)} for derivative backend {cls.name!r}; "
+                f"it accepts {sorted(known)}"
+            )
 
     def forward(
         self,
@@ -88,6 +121,10 @@ class MollifierOperator(DerivativeOperator):
     """
 
     name = "mollifier"
+
+    @classmethod
+    def option_names(cls) -> set[str]:
+        return _keywords(MollifierLayer.__init__) - {"net"}
 
     def __init__(self, width, **options):
         self.layer = MollifierLayer(None, width, **options)

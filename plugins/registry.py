@@ -134,7 +134,9 @@ def load(group: str, name: str, kind: type | None = None) -> Any:
     spec = specs[name]
     try:
         obj = spec.load()
-    except Exception as err:
+    except (Exception, SystemExit) as err:  # a module calling sys.exit/argparse at import
+        if isinstance(err, SystemExit):
+            err = RuntimeError(f"its module called sys.exit({err.code!r}) at import")
         warnings.warn(
             f"steadygrad: entry point {name!r} ({spec.target}, from {spec.origin}) in group "
             f"{group!r} "

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .observations import check_noise
+
 __all__ = ["GaussNewton", "LBFGS", "LimitFit", "information_limit", "linearised_covariance"]
 
 
@@ -56,21 +58,8 @@ class LimitFit:
 
 def _check(observed: torch.Tensor, noise_std: float) -> float:
     """The misfit's scale s of (1); refuses a noise level the data cannot carry."""
-    if isinstance(noise_std, bool) or not isinstance(noise_std, (int, float)):
-        raise TypeError(
-            f"noise_std must be a number (the noise standard deviation), got {noise_std!r}"
-        )
-    if not math.isfinite(noise_std) or noise_std < 0:
-        raise ValueError(f"noise_std must be a finite non-negative number, got {noise_std!r}")
-    if not torch.isfinite(observed).all():
-        raise ValueError("observed holds NaN or infinite values: remove or mask them first")
+    noise_std = check_noise(observed, noise_std, "noise_std")
     spread = float(observed.std()) if observed.numel() > 1 else 0.0
-    if noise_std > spread:
-        raise ValueError(
-            f"noise_std = {noise_std:.4g} exceeds the data's spread (std {spread:.4g}): the "
-            "observations would be mostly noise; check the units of noise_std (an absolute "
-            "standard deviation, not a fraction)"
-        )
     # without noise, measure the misfit in units of 1e-3 of the data's spread (or of 1)
     return noise_std if noise_std > 0 else (1e-3 * spread if spread > 0 else 1.0)
 

@@ -27,6 +27,8 @@ few thousand kernel smoothings whatever N.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .kernels import Kernel
@@ -39,6 +41,9 @@ __all__ = [
     "data_spacing",
     "estimate_noise",
     "is_auto",
+    "WIDE",
+    "WidthWarning",
+    "check_extent",
 ]
 
 CANDIDATES = (2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0)
@@ -207,3 +212,30 @@ def _numpy(a):
 def is_auto(width) -> bool:
     """Whether a width argument asks for the automatic choice."""
     return isinstance(width, str) and width == "auto"
+
+
+#: a half-width above this fraction of the points' extent along an axis gets a warning
+WIDE = 0.25
+
+
+class WidthWarning(UserWarning):
+    """The kernel half-width is large against the points' extent: u = g * eta is a heavy
+    blur of the network's field, and its derivatives are not the field's."""
+
+
+def check_extent(points, widths: tuple, axes: tuple) -> None:
+    """Warn (:class:`WidthWarning`) where a half-width exceeds ``WIDE`` x the extent of
+    ``points`` (N, d) along its mollified axis."""
+    lo, hi = points.detach().aminmax(dim=0)
+    extent = (hi - lo).tolist()
+    over = [(a, w, extent[a]) for a, w in zip(axes, widths) if 0 < extent[a] < w / WIDE]
+    if over:
+        a, w, e = over[0]
+        warnings.warn(
+            f"width {w:g} is {w / e:.0%} of the points' extent {e:g} along axis {a}: the "
+            f"mollified field u = g * eta blurs the network's over most of the domain, and its "
+            f"derivatives differ from the field's (widths above {WIDE:.0%} of the extent are "
+            "rarely meant). Use a width of a few point spacings",
+            WidthWarning,
+            stacklevel=4,
+        )

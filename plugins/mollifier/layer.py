@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .autowidth import WidthChoice, choose_width, is_auto
+from .autowidth import WidthChoice, check_extent, choose_width, is_auto
 from .background import MAX_NODES, LatticePlan, lattice_plan
 from .cost import describe_point_set
 from .density import INITIAL_ORDER, points_for
@@ -228,6 +228,7 @@ class MollifierLayer(nn.Module):
         self._requests: tuple | None = None
         self._divisions: dict = {}  # lattice mode: intervals per non-mollified axis
         self._announced: set = set()
+        self._extent_checked = None  # the width last checked against the points' extent
         self.last_mode: str | None = None  # the mode the last call ran in
 
     @property
@@ -524,6 +525,9 @@ class MollifierLayer(nn.Module):
             )
         dim = x.shape[1]
         axes = self._axes(dim)
+        if self._extent_checked != self.width:  # once per width: one host sync
+            self._extent_checked = self.width
+            check_extent(x, per_axis(self.width, len(axes), "width"), axes)
         self.precision.new_call()
         if self.mode in ("scattered", "lattice") and self.boundary != "extend":
             raise ValueError(

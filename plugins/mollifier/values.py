@@ -18,6 +18,12 @@ def is_scalar(value) -> bool:
 def real(value, what: str, positive: bool = True) -> float:
     """``value`` as a finite float (positive unless ``positive=False``); numpy and one-element
     tensor scalars are accepted, strings and booleans are not."""
+    if getattr(value, "requires_grad", False):
+        raise TypeError(
+            f"{what} is a tensor that requires grad, but it is a fixed setting: no gradient "
+            "would reach it (the kernels are built from its value). Pass a number; to tune it, "
+            "compare a few values"
+        )
     if hasattr(value, "shape") and math.prod(value.shape) == 1 and hasattr(value, "item"):
         value = value.item()
     kind = "a positive number" if positive else "a number"

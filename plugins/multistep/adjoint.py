@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .closures import check_closures
 from .integrate import lincomb, start_steps
 from .methods import LinearMultistep
 
@@ -64,6 +65,7 @@ class Problem:
         with torch.enable_grad():
             x = self.traj[n].detach().requires_grad_(True)
             fx = self.func(self.times[n], x)
+            check_closures(fx, (x, *self.params), f" at t = {float(self.times[n]):.6g}")
             # retain_graph: a parameter may reach func through a tensor computed outside it
             # (W = 2 * base); that graph is the caller's and is read again at the next node
             grads = torch.autograd.grad(
@@ -104,6 +106,8 @@ class ExactAdjoint:
         with torch.enable_grad():
             x0 = P.traj[0].detach().requires_grad_(True)
             xs = start_steps(P.func, x0, P.times, P.h, P.method, P.start)
+            for x in xs:
+                check_closures(x, (x0, *P.params), " in the starter steps")
             cot = [res.a.get(n, zero) for n in range(1, len(xs) + 1)]
             outs = torch.autograd.grad(
                 xs, (x0, *P.params), cot, allow_unused=True, retain_graph=True

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["INTERPOLATIONS", "SNAP", "Grid", "between", "hermite", "make_grid"]
+__all__ = ["INTERPOLATIONS", "MAX_STEPS", "SNAP", "Grid", "between", "hermite", "make_grid"]
 
 #: an output time closer than this many steps to a node is taken as the node itself
 SNAP = 1e-9
+#: the most steps a grid may have (each node is a stored state and a Python-level step)
+MAX_STEPS = 10**8
 INTERPOLATIONS = ("linear", "cubic")
 
 
@@ -65,6 +67,25 @@ class Grid:
         return len(self.times) - 1
 
 
+def _check_steps(h: float, t0: float, t1: float) -> None:
+    """Refuse a step longer than the interval (a multistep grid cannot shorten its last step
+    as Runge-Kutta grids do: the interpolant would span a single huge step) or a grid of more
+    than MAX_STEPS steps (it would not fit in memory)."""
+    span = t1 - t0
+    if span > 0 and h > span * (1 + 1e-12):
+        raise ValueError(
+            f"step_size {h:g} is longer than the whole interval [{t0:g}, {t1:g}] (length "
+            f"{span:g}): the multistep grid would take a single step past its end and "
+            "interpolate back. Use a step_size of at most the interval's length"
+        )
+    steps = span / h
+    if not steps <= MAX_STEPS:
+        raise ValueError(
+            f"step_size {h:g} on [{t0:g}, {t1:g}] means {steps:.3g} steps, more than MAX_STEPS = "
+            f"{MAX_STEPS:.0e} (steadygrad.multistep.grid.MAX_STEPS); use a larger step_size"
+        )
+
+
 def make_grid(t: torch.Tensor, step_size: float | None) -> Grid:
     """Grid covering the increasing output times ``t`` (1-D, at least one entry) with step h.
 
@@ -86,6 +107,7 @@ def make_grid(t: torch.Tensor, step_size: float | None) -> Grid:
         h = float(step_size)
     if not (math.isfinite(h) and h > 0):
         raise ValueError(f"step size must be a positive finite number, got {step_size!r}")
+    _check_steps(h, float(tt[0]), float(tt[-1]))
     rel = ((tt - tt[0]) / h).tolist()
     index, theta = [], []
     for r in rel:

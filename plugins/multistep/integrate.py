@@ -176,9 +176,7 @@ class Checkpointed:
             if n in keep:
                 self.kept[n] = x
             last = x
-        check_finite(
-            torch.stack([*self.kept.values(), last]), [*self.kept, self.N], times, method.name
-        )
+        check_finite(torch.stack([*self.kept.values(), last]), [*self.kept, self.N], times, method)
         self._segment: tuple[int, dict] = (-1, {})
 
     def __len__(self) -> int:
@@ -197,15 +195,29 @@ class Checkpointed:
         return self._segment[1][n]
 
 
-def check_finite(rows: torch.Tensor, nodes: list, times: torch.Tensor, name: str) -> None:
+def check_finite(
+    rows: torch.Tensor, nodes: list, times: torch.Tensor, method: LinearMultistep
+) -> None:
+    """Raise ``FloatingPointError`` naming the first node of ``rows`` with NaN/Inf."""
     # a row sum is non-finite iff the row has NaN/Inf (or overflows): O(rows) extra memory
     suspect = (~torch.isfinite(rows.reshape(len(rows), -1).sum(dim=1))).nonzero().flatten().tolist()
     bad = [nodes[i] for i in suspect if not bool(torch.isfinite(rows[i]).all())]
-    if bad:
-        raise FloatingPointError(
-            f"{name}: the solution became non-finite (NaN/Inf) at step {bad[0]} "
-            f"(t = {float(times[bad[0]]):.6g}); reduce the step size or check func"
+    if not bad:
+        return
+    advice = "reduce the step size or check func"
+    if len(method.parasitic_unit_roots()):
+        # the parasitic root's modulus is exp(h |Re lambda|) per step: exp(|Re lambda| T) over
+        # the interval whatever h, so a smaller step does not cure a long damped solve
+        advice = (
+            f"{method.name} is only weakly stable: its parasitic mode grows like "
+            "exp(|Re lambda| t) "
+            "on damped dynamics whatever the step size, so a smaller step may overflow too; use "
+            "method='ab3' or 'ab4' (strongly stable), or check func"
         )
+    raise FloatingPointError(
+        f"{method.name}: the solution became non-finite (NaN/Inf) at step {bad[0]} "
+        f"(t = {float(times[bad[0]]):.6g}); {advice}"
+    )
 
 
 def integrate(
@@ -228,7 +240,7 @@ def integrate(
     for n, x in states(func, y0, times, method, start, on_step):
         if n in slot:
             rows[slot[n]] = x
-    check_finite(rows, nodes, times, method.name)
+    check_finite(rows, nodes, times, method)
     return rows if keep is None else rows[[slot[n] for n in sorted(keep)]]
 
 

@@ -65,7 +65,7 @@ def integrate_with_quadratures(
             node[quad] = torch.where(uses <= 1, y0[quad] + total, x[quad])
             rows[n] = node
     out = torch.stack([rows[n] for n in grid.index])
-    check_finite(out, list(grid.index), grid.times, method.name)
+    check_finite(out, list(grid.index), grid.times, method)
     return out
 
 

@@ -12,55 +12,26 @@ the grid are interpolated.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 
 from .adjoint import Problem, backward, maybe_time_indexed
+from .closures import check_closures
 from .grid import Grid, hermite, make_grid
 from .integrate import Checkpointed, Func, check_finite, integrate, states
 from .methods import LinearMultistep
 from .options import SolveOptions
 
-__all__ = ["hidden_leaves", "odeint_multistep"]
-
-
-def hidden_leaves(out: torch.Tensor, known: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """Leaf tensors requiring grad that ``out`` depends on but that are not in ``known`` (the
-    walk stops at known non-leaf tensors: what they are computed from is theirs)."""
-    known_ids = {id(p) for p in known}
-    known_fns = {p.grad_fn for p in known if p.grad_fn is not None}
-    seen, stack, found = set(), [out.grad_fn], []
-    while stack:
-        fn = stack.pop()
-        if fn is None or fn in seen or fn in known_fns:
-            continue
-        seen.add(fn)
-        var = getattr(fn, "variable", None)
-        if var is not None and id(var) not in known_ids:
-            found.append(var)
-        stack.extend(f for f, _ in fn.next_functions)
-    return found
+__all__ = ["odeint_multistep"]
 
 
 def _check_closures(func: Func, y0: torch.Tensor, grid: Grid, params: tuple) -> None:
-    """Raise if func uses tensors requiring grad that are not in ``params``: their gradients
-    would be missing.  Probed at the first, middle and last grid time (a closure may be used
-    only part of the time, e.g. after a switch)."""
-    hidden: dict = {}
+    """:func:`check_closures` probed at the first, middle and last grid time, to fail before
+    the solve; a closure used only part of the time is caught at the node that uses it (in
+    the backward sweep, ``Problem.vjp``)."""
     for n in sorted({0, grid.steps // 2, grid.steps}):
         with torch.enable_grad():
-            probe = func(grid.times[n], y0.detach())
-        if torch.is_tensor(probe):
-            hidden.update((id(v), v) for v in hidden_leaves(probe, params))
-    if hidden:
-        shapes = ", ".join(str(tuple(v.shape)) for v in list(hidden.values())[:4])
-        raise ValueError(
-            f"func depends on {len(hidden)} tensor(s) requiring grad that are not among its "
-            f"parameters (shapes {shapes}); list them in params so that their gradients are "
-            "computed. A tensor computed outside func from parameters (non-leaf, e.g. "
-            "W = 2 * base) is listed itself (params=[W]), or computed inside func"
-        )
+            check_closures(func(grid.times[n], y0.detach()), params)
 
 
 def _hermite_slope(theta: float) -> tuple[float, float, float, float]:
@@ -184,13 +155,51 @@ def _solve_with_graph(P: Problem, outputs: _Outputs, y0: torch.Tensor, correctio
     with torch.enable_grad():
         xs = [x for _, x in states(P.func, y0, P.times, P.method, P.start, P.on_step)]
     nodes = sorted(outputs.x_nodes() | {P.steps})
-    check_finite(torch.stack([xs[n].detach() for n in nodes]), nodes, P.times, P.method.name)
+    check_finite(torch.stack([xs[n].detach() for n in nodes]), nodes, P.times, P.method)
     P.traj = [x.detach() for x in xs]
     if correction and maybe_time_indexed(P):
         return None
     with torch.enable_grad():
         F = {n: P.func(P.times[n], xs[n]) for n in outputs.f_nodes()}
         return outputs.values(xs, F)
+
+
+def _solve_outputs(P: Problem, outputs: _Outputs, y0: torch.Tensor, memory_mode: bool):
+    """A solve whose inputs need no gradient, grad mode on: only the output nodes are kept,
+    each with the autograd graph of any tensor func uses that requires grad (a closure over
+    a parameter not listed), so its gradient is autograd's.  ``memory_mode``
+    (recompute/checkpoint asked) refuses such a closure instead of keeping its graph."""
+    nodes = outputs.x_nodes() | outputs.f_nodes()
+    with torch.enable_grad():
+        kept = {
+            n: x
+            for n, x in states(P.func, y0, P.times, P.method, P.start, P.on_step)
+            if n in nodes or n == P.steps
+        }
+        F = {n: P.func(P.times[n], kept[n]) for n in outputs.f_nodes()}
+        out = outputs.values(kept, F)
+    check_finite(
+        torch.stack([kept[n].detach() for n in sorted(kept)]), sorted(kept), P.times, P.method
+    )
+    if memory_mode and out.requires_grad:
+        check_closures(out, P.params, ", met during the solve")
+    return out
+
+
+def _working_precision(func: Func, y0: torch.Tensor) -> tuple[Func, torch.Tensor]:
+    """Half-precision states (float16, bfloat16) are accumulated in float32: their steps
+    h f are below the state's rounding unit (y' = -0.1 y at h = 0.01 moves 10 by 0.01, the
+    float16 spacing there is 0.008).  func still sees and returns its own dtype."""
+    if y0.dtype not in (torch.float16, torch.bfloat16):
+        return func, y0
+    half = y0.dtype
+
+    def promoted(t, x):
+        return func(t, x.to(half)).to(torch.float32)
+
+    if isinstance(func, torch.nn.Module):
+        promoted.parameters = func.parameters
+    return promoted, y0.to(torch.float32)
 
 
 def _checkpoint_every(checkpoint, steps: int) -> int:
@@ -234,8 +243,13 @@ def odeint_multistep(
     opts = options if options is not None else SolveOptions(**kwargs)
     if options is not None and kwargs:
         raise TypeError("give options or keyword arguments, not both")
+    if torch.is_tensor(y0) and y0.is_complex():
+        raise ValueError(
+            "y0 is complex: steadygrad's multistep methods support real states only; integrate "
+            "torch.view_as_real(y0) with func acting on (real, imag) pairs, or use rk4"
+        )
     if not torch.is_tensor(y0) or not y0.is_floating_point():
-        raise ValueError("y0 must be a floating-point tensor")
+        raise ValueError(f"y0 must be a floating-point tensor, got {_describe(y0)}")
     if torch.is_tensor(t) and t.dim() == 1 and t.numel() == 1:
         return y0.unsqueeze(0).clone()
     grid = make_grid(t, opts.step_size)
@@ -243,6 +257,16 @@ def odeint_multistep(
     if params is None:
         params = tuple(func.parameters()) if isinstance(func, torch.nn.Module) else ()
     params = tuple(p for p in params if torch.is_tensor(p) and p.requires_grad)
+    dtype = y0.dtype
+    func, y0 = _working_precision(func, y0)
+    return _solve(func, y0, t, grid, method, opts, params).to(dtype)
+
+
+def _describe(value) -> str:
+    return f"dtype {value.dtype}" if torch.is_tensor(value) else type(value).__name__
+
+
+def _solve(func, y0, t, grid: Grid, method, opts: SolveOptions, params: tuple) -> torch.Tensor:
     if torch.is_grad_enabled():
         _check_closures(func, y0, grid, params)
     problem = Problem(func, method, grid.times, grid.h, opts.starter(method), params)
@@ -251,6 +275,8 @@ def odeint_multistep(
     problem.checkpoint = _checkpoint_every(opts.checkpoint, grid.steps)
     outputs = _Outputs(grid, opts.interp)
     t_grad = torch.is_tensor(t) and t.requires_grad
+    if torch.is_grad_enabled() and not problem.store and not t_grad:
+        return _solve_outputs(problem, outputs, y0, bool(opts.recompute or problem.checkpoint))
     if problem.store and not (opts.recompute or problem.checkpoint or t_grad):
         out = _solve_with_graph(problem, outputs, y0, opts.correction)
         if out is not None:

@@ -63,6 +63,7 @@ class StabilityMonitor:
         d4 = w[4] - 4 * w[3] + 6 * w[2] - 4 * w[1] + w[0]
         tiny = torch.finfo(x.dtype).tiny if x.is_floating_point() else 1e-30
         r = torch.linalg.vector_norm(d4) / (self.factor * torch.linalg.vector_norm(w[2]) + tiny)
+        r = torch.nan_to_num(r, nan=float("inf"))  # overflow (inf - inf) is growth, not silence
         if self.seen <= max(5, self.steps // 4):
             self.early = r if self.early is None else torch.minimum(self.early, r)
         self.worst = r if self.worst is None else torch.maximum(self.worst, r)

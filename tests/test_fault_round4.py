@@ -1,0 +1,306 @@
+"""The fourth bad-input and fault round (issue 32): each item silent-wrong, unclear, a crash
+or a hang before; each test failed on the code before its fix."""
+
+import math
+import os
+import subprocess
+import sys
+import threading
+import warnings
+
+import numpy as np
+import pytest
+import steadygrad  # noqa: F401 - registers the multistep methods
+import torch
+from torchdiffeq import odeint
+
+os.environ.setdefault("DDE_BACKEND", "pytorch")
+
+
+# ---- ODE ---------------------------------------------------------------------------------
+
+
+def _switched(W):
+    """y' = -y, times W for 0.25 < t < 0.35 only (a closure used mid-interval)."""
+    return lambda t, y: -y * (W if 0.25 < float(t) < 0.35 else 1.0)
+
+
+@pytest.mark.parametrize("memory", [{"recompute": True}, {"checkpoint": True}])
+def test_closure_used_mid_interval_is_refused_by_memory_modes(memory):
+    W = torch.tensor(2.0, requires_grad=True)
+    y0 = torch.tensor([1.0]).requires_grad_()
+    t = torch.linspace(0, 1, 11)
+    with pytest.raises(ValueError, match=r"list them in params.*|.*t = 0\.3"):
+        out = odeint(_switched(W), y0, t, method="ab2", options={"step_size": 0.01, **memory})
+        out.sum().backward()
+    assert W.grad is None
+
+
+def test_closure_used_mid_interval_gets_its_gradient_without_memory_modes():
+    """The default keeps f's graph: W's gradient is autograd's, checked against central
+    differences (float64), also when y0 does not require grad."""
+    W = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    t = torch.linspace(0, 1, 11, dtype=torch.float64)
+
+    def loss(w, y0):
+        return odeint(_switched(w), y0, t, method="ab2", options={"step_size": 0.01}).sum()
+
+    fd = (
+        loss(2 + 1e-6, torch.ones(1, dtype=torch.float64))
+        - loss(2 - 1e-6, torch.ones(1, dtype=torch.float64))
+    ) / 2e-6
+    for y0 in (
+        torch.ones(1, dtype=torch.float64).requires_grad_(),
+        torch.ones(1, dtype=torch.float64),
+    ):
+        W.grad = None
+        loss(W, y0).backward()
+        assert float(W.grad) == pytest.approx(float(fd), rel=1e-6)
+
+
+def test_step_longer_than_the_interval_is_refused():
+    with pytest.raises(ValueError, match="longer than the whole interval"):
+        odeint(
+            lambda t, y: -y,
+            torch.tensor([1.0, 2.0]),
+            torch.tensor([0.0, 1.0]),
+            method="ab4",
+            options={"step_size": 5.0},
+        )
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_states_accumulate_in_float32(dtype):
+    y0 = torch.tensor([10.0], dtype=dtype)
+    out = odeint(
+        lambda t, y: -0.1 * y,
+        y0,
+        torch.tensor([0.0, 10.0]),
+        method="ab3",
+        options={"step_size": 0.01},
+    )
+    assert out.dtype == dtype
+    assert float(out[-1]) == pytest.approx(10 * math.exp(-1), rel=2e-2)
+
+
+def test_half_precision_gradient_flows():
+    class Field(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 2).half()
+
+        def forward(self, t, y):
+            return self.lin(y)
+
+    func = Field()
+    y0 = torch.ones(2, dtype=torch.float16, requires_grad=True)
+    for opts in ({}, {"recompute": True}):
+        func.zero_grad()
+        y0.grad = None
+        out = odeint(
+            func, y0, torch.linspace(0, 1, 5), method="ab2", options={"step_size": 0.05, **opts}
+        )
+        out.float().sum().backward()
+        assert y0.grad is not None and func.lin.weight.grad is not None
+        assert bool(torch.isfinite(func.lin.weight.grad).all())
+
+
+@pytest.mark.parametrize("h", [1e-300, 1e-12])
+def test_absurdly_small_step_is_refused_naming_the_steps(h):
+    with pytest.raises(ValueError, match="steps, more than MAX_STEPS"):
+        odeint(
+            lambda t, y: -y,
+            torch.tensor([1.0]),
+            torch.tensor([0.0, 1.0]),
+            method="ab2",
+            options={"step_size": h},
+        )
+
+
+def test_complex_state_is_named():
+    with pytest.raises(ValueError, match="complex.*real states only"):
+        odeint(lambda t, y: -y, torch.tensor([1.0 + 1j]), torch.tensor([0.0, 1.0]), method="ab2")
+
+
+def test_leapfrog_overflow_warns_and_says_a_smaller_step_will_not_do():
+    from steadygrad.multistep.stability import StabilityWarning
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(FloatingPointError, match="whatever the step size.*ab3"):
+            odeint(
+                lambda t, y: -5 * y,
+                torch.tensor([1.0]),
+                torch.linspace(0, 20, 2),
+                method="leapfrog",
+                options={"step_size": 0.01},
+            )
+    assert any(issubclass(w.category, StabilityWarning) for w in seen)
+
+
+# ---- fit_observations --------------------------------------------------------------------
+
+
+def _observed(n=20, values=None):
+    import deepxde as dde
+
+    geom = dde.geometry.Interval(0, 1)
+    x = np.linspace(0, 1, n)[:, None]
+    y = np.sin(3 * x) if values is None else values(x)
+    data = dde.data.PDE(geom, lambda x, u: u, [dde.icbc.PointSetBC(x, y)], num_domain=10)
+    return data, dde.nn.FNN([1, 16, 1], "tanh", "Glorot normal"), y
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_fit_refuses_non_finite_observations(bad):
+    from steadygrad.deepxde import fit_observations
+
+    def values(x):
+        y = np.sin(3 * x)
+        y[3] = bad
+        return y
+
+    data, net, _ = _observed(values=values)
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        fit_observations(data, net, iterations=5)
+    assert all(bool(torch.isfinite(p).all()) for p in net.parameters())
+
+
+def test_fit_leaves_deepxde_lbfgs_options_as_they_were():
+    import deepxde as dde
+    from steadygrad.deepxde import fit_observations
+
+    before = dict(dde.optimizers.config.LBFGS_options)
+    data, net, _ = _observed()
+    fit_observations(data, net, iterations=7)
+    assert dde.optimizers.config.LBFGS_options == before
+
+
+@pytest.mark.parametrize("noise", [5.0, float("inf"), -0.1])
+def test_fit_refuses_noise_beyond_the_data(noise):
+    from steadygrad.deepxde import fit_observations
+
+    data, net, y = _observed()
+    with pytest.raises(ValueError, match="noise"):
+        fit_observations(data, net, iterations=5, noise=noise)
+
+
+def test_fit_accepts_numpy_scalars():
+    from steadygrad.deepxde import fit_observations
+
+    data, net, _ = _observed()
+    model = fit_observations(data, net, iterations=np.int64(10), noise=np.float32(0.01))
+    assert model.train_state.step >= 1
+
+
+def test_fit_returns_when_lbfgs_cannot_move():
+    """A flat loss from the start (zero network, zero observations): torch's L-BFGS returns
+    without an iteration and plain DeepXDE calls it forever.  Run in a child, so that the
+    old behaviour fails the test instead of hanging the suite."""
+    code = (
+        "import numpy as np, deepxde as dde\n"
+        "from steadygrad.deepxde import fit_observations\n"
+        "x = np.linspace(0, 1, 3)[:, None]\n"
+        "data = dde.data.PDE(dde.geometry.Interval(0, 1), None, [dde.icbc.PointSetBC(x, 0 * x)],"
+        " num_domain=0, num_boundary=0)\n"
+        "m = fit_observations(data, dde.nn.FNN([1, 8, 1], 'tanh', 'zeros'))\n"
+        "print('returned', m.train_state.step)\n"
+    )
+    env = {**os.environ, "DDE_BACKEND": "pytorch"}
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert res.returncode == 0 and "returned" in res.stdout, res.stderr[-2000:]
+
+
+# ---- threads, widths, options ------------------------------------------------------------
+
+
+def test_a_dead_threads_enable_does_not_leak():
+    import deepxde as dde
+    from steadygrad.deepxde import active, disable, enable
+
+    original = dde.gradients.jacobian
+    worker = threading.Thread(target=lambda: enable("mollifier", width=0.1))
+    worker.start()
+    worker.join()
+    seen = []
+    for _ in range(20):
+        th = threading.Thread(target=lambda: seen.append(active()))
+        th.start()
+        th.join()
+    assert seen == [None] * 20
+    disable()
+    assert dde.gradients.jacobian is original
+
+
+def test_trainable_width_is_refused():
+    from steadygrad.mollifier import MollifierLayer
+
+    with pytest.raises(TypeError, match="requires grad.*fixed setting"):
+        MollifierLayer(torch.nn.Linear(1, 1), torch.nn.Parameter(torch.tensor(0.1)))
+
+
+def test_width_comparable_to_the_domain_warns():
+    from steadygrad.mollifier import MollifierLayer
+    from steadygrad.mollifier.autowidth import WidthWarning
+
+    net = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    x = torch.linspace(0, 1, 50)[:, None]
+    with pytest.warns(WidthWarning, match="200% of the points' extent"):
+        MollifierLayer(net, 2.0)(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", WidthWarning)
+        MollifierLayer(net, 0.05)(x)
+
+
+def test_auto_width_from_too_few_points_warns():
+    from steadygrad.mollifier import MollifierLayer
+    from steadygrad.mollifier.autowidth import WidthWarning
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    P = torch.rand(8, 2)
+    layer = MollifierLayer(net, "auto")
+    layer.choose_width(P, torch.sin(3 * P[:, 0]) + 0.01 * torch.randn(8))
+    with pytest.warns(WidthWarning, match="extent"):
+        layer(P)
+
+
+def test_misspelt_option_is_named():
+    from steadygrad.deepxde import enable
+
+    with pytest.raises(TypeError, match="'widht' \\(did you mean 'width'\\?\\)"):
+        enable("mollifier", widht=0.1)
+
+
+def test_run_passes_the_scripts_own_prefix_options(tmp_path):
+    from conftest import run_command
+
+    script = tmp_path / "s.py"
+    script.write_text("import sys\nprint('ARGS', sys.argv[1:])\n")
+    res = run_command(["run", str(script), "--width", ".1", "--rt", ".5"], timeout=120)
+    assert res.returncode == 0 and "ARGS ['--rt', '.5']" in res.stdout, res.stderr[-2000:]
+
+
+def test_plugin_that_exits_at_import_is_listed_broken(tmp_path, monkeypatch, capsys):
+    from steadygrad import registry
+    from steadygrad.cli import main
+
+    dist = tmp_path / "exiting-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: exiting\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[steadygrad.kernels]\naaexit = tp_exiting:K\n")
+    (tmp_path / "tp_exiting.py").write_text("import sys\nsys.exit(2)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry.refresh()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert main(["list"]) == 0
+        out = capsys.readouterr().out
+        assert "aaexit" in out and "BROKEN" in out and "sys.exit" in out
+        assert "leapfrog" in out  # listing went on after it
+    finally:
+        sys.modules.pop("tp_exiting", None)
+        registry.refresh()
