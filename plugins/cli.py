@@ -96,11 +96,28 @@ def _run_parser(sub) -> None:
     p.add_argument(
         "--strict", action="store_true", help="error instead of falling back to autodiff"
     )
+    p.add_argument(
+        "--collective-timeout",
+        type=float,
+        help="under torchrun: seconds a rank waits for a stalled one before all stop with an "
+        "error (default 600; also STEADYGRAD_COLLECTIVE_TIMEOUT)",
+    )
 
 
 def _cmd_run(args, script_args: Sequence[str]) -> int:
     from .adapters.deepxde import run_script
 
+    if args.collective_timeout is not None:
+        import os
+
+        from .data_parallel import TIMEOUT_VARIABLE, collective_timeout
+
+        try:
+            collective_timeout(args.collective_timeout)
+        except ValueError as err:
+            print(f"steadygrad run: --collective-timeout: {err}", file=sys.stderr)
+            return 2
+        os.environ[TIMEOUT_VARIABLE] = str(args.collective_timeout)
     options = {}
     if args.derivatives == "mollifier":
         if args.width is None:
@@ -159,7 +176,7 @@ def _cmd_demo(args, _rest) -> int:
 
 
 def _cmd_bench(args, _rest) -> int:
-    from .bench.runner import failed, run_benchmarks
+    from .bench.runner import Stopped, failed, run_benchmarks
 
     try:
         rows = run_benchmarks(
@@ -180,6 +197,13 @@ def _cmd_bench(args, _rest) -> int:
     except ValueError as err:
         print(f"steadygrad bench: {err}", file=sys.stderr)
         return 2
+    except Stopped as stop:
+        print(
+            f"steadygrad bench: {stop}; {len(stop.rows)} finished row(s) written to {args.out} "
+            "(marked incomplete)",
+            file=sys.stderr,
+        )
+        return 143 if "SIGTERM" in str(stop) else 130
     if args.dry_run:
         for r in rows:
             print(
@@ -193,7 +217,8 @@ def _cmd_bench(args, _rest) -> int:
     bad = failed(rows)
     for r in bad:
         print(
-            f"steadygrad bench: {r['problem']} {r.get('variant') or ''} failed: {r['error']}",
+            f"steadygrad bench: {r['problem']} {r.get('variant') or ''} {r.get('status')}: "
+            f"{r.get('error') or r.get('note') or ''}",
             file=sys.stderr,
         )
     return 1 if bad else 0

@@ -22,6 +22,7 @@ Host-independent: the glue for a host library lives in ``steadygrad.adapters``.
 from __future__ import annotations
 
 import datetime
+import math
 import os
 
 import numpy as np
@@ -38,6 +39,7 @@ from .distributed import (
 )
 
 __all__ = [
+    "collective_timeout",
     "TORCHRUN_VARIABLES",
     "agree",
     "all_reduce_gradients",
@@ -49,15 +51,40 @@ __all__ = [
     "shard_rows",
 ]
 
+#: environment variable holding the collective timeout in seconds
+TIMEOUT_VARIABLE = "STEADYGRAD_COLLECTIVE_TIMEOUT"
+DEFAULT_COLLECTIVE_TIMEOUT = 600.0
+
 #: what ``torchrun`` sets in every process it starts
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
-def init_from_environment(backend: str | None = None, timeout_s: float = 600.0) -> bool:
+def collective_timeout(timeout_s: float | None = None) -> float:
+    """Seconds a collective waits for a stalled rank before raising: ``timeout_s``, else
+    ``STEADYGRAD_COLLECTIVE_TIMEOUT`` (``steadygrad run --collective-timeout``), else
+    ``DEFAULT_COLLECTIVE_TIMEOUT``."""
+    value = timeout_s
+    if value is None:
+        value = os.environ.get(TIMEOUT_VARIABLE, DEFAULT_COLLECTIVE_TIMEOUT)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(
+            f"the collective timeout must be a positive number of seconds, got {value!r}"
+            + (f" (from {TIMEOUT_VARIABLE})" if timeout_s is None else "")
+        )
+    return seconds
+
+
+def init_from_environment(backend: str | None = None, timeout_s: float | None = None) -> bool:
     """Start the default process group from torchrun's environment variables.
 
     Returns False (and does nothing) when the process was not started by a launcher (no
     ``WORLD_SIZE``) or a group exists already.  Backend: NCCL when CUDA is available, else gloo.
+    A collective that waits longer than :func:`collective_timeout` for another rank (stalled,
+    stopped) raises instead of holding every rank.
     A partial launcher environment (``WORLD_SIZE`` without ``RANK`` or ``MASTER_ADDR``, e.g.
     exported by hand) raises a ``RuntimeError`` naming what is missing.
     """
@@ -79,7 +106,8 @@ def init_from_environment(backend: str | None = None, timeout_s: float = 600.0) 
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_s))
+    timeout = datetime.timedelta(seconds=collective_timeout(timeout_s))
+    dist.init_process_group(backend, timeout=timeout)
     return True
 
 

@@ -304,3 +304,177 @@ def test_plugin_that_exits_at_import_is_listed_broken(tmp_path, monkeypatch, cap
     finally:
         sys.modules.pop("tp_exiting", None)
         registry.refresh()
+
+
+# ---- the benchmark's record, exit codes and signals --------------------------------------
+
+
+def _fake_case(status="ok", sleep=0.0):
+    def run(name, variant, noise, *args):
+        import time
+
+        time.sleep(sleep)
+        if status == "oom":
+            raise MemoryError("fake: out of memory")
+        return {"problem": name, "variant": variant, "noise": noise, "status": "ok", "l2": 0.1}
+
+    return run
+
+
+def test_a_second_run_moves_the_first_aside(tmp_path, monkeypatch, capsys):
+    import json
+
+    import steadygrad.bench.train as train
+    from steadygrad.cli import main
+
+    monkeypatch.setattr(train, "run_pde_problem", _fake_case())
+    out = tmp_path / "out"
+    args = ["bench", "poisson1d", "--variants", "autodiff", "--out", str(out)]
+    assert main(args) == 0
+    first = json.loads((out / "results.json").read_text())
+    assert main(args) == 0
+    earlier = list((out / "earlier").iterdir())
+    assert len(earlier) == 1
+    assert json.loads((earlier[0] / "results.json").read_text()) == first
+    assert {"results.md", "results.partial.jsonl"} <= {p.name for p in earlier[0].iterdir()}
+    now = json.loads((out / "results.json").read_text())
+    assert now["meta"]["complete"] and now["meta"]["earlier_run_moved_to"] == str(earlier[0])
+
+
+def test_out_of_memory_row_fails_the_run(tmp_path, monkeypatch, capsys):
+    import steadygrad.bench.train as train
+    from steadygrad.cli import main
+
+    monkeypatch.setattr(train, "run_pde_problem", _fake_case("oom"))
+    code = main(["bench", "poisson1d", "--variants", "autodiff", "--out", str(tmp_path)])
+    assert code == 1
+    assert "poisson1d autodiff oom: MemoryError" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--budget", "inf"], "--budget must be a positive finite"),
+        (["--out", "/proc/steadygrad-x"], "cannot be written"),
+    ],
+)
+def test_bench_refuses_infinite_budget_and_unwritable_out(tmp_path, args, message, capsys):
+    from steadygrad.cli import main
+
+    base = ["bench", "poisson1d", "--variants", "autodiff"]
+    if "--out" not in args:
+        base += ["--out", str(tmp_path)]
+    assert main(base + args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_sigterm_ends_a_serial_run_within_seconds_marked_incomplete(tmp_path):
+    """The run is terminated while its second case sleeps: it ends at once with exit 143,
+    the finished row kept and the summary marked incomplete."""
+    import json
+    import signal
+    import time
+
+    driver = tmp_path / "driver.py"
+    driver.write_text(
+        "import sys, time\n"
+        "import steadygrad.bench.train as train\n"
+        "calls = []\n"
+        "def case(name, variant, noise, *a):\n"
+        "    calls.append(1)\n"
+        "    if len(calls) > 1:\n"
+        "        print('SECOND', flush=True); time.sleep(600)\n"
+        "    return {'problem': name, 'variant': variant, 'noise': noise, 'status': 'ok'}\n"
+        "train.run_pde_problem = case\n"
+        "from steadygrad.cli import main\n"
+        f"sys.exit(main(['bench', 'poisson1d', 'beam', '--variants', 'autodiff', '--out', "
+        f"{str(tmp_path / 'out')!r}]))\n"
+    )
+    env = {**os.environ, "DDE_BACKEND": "pytorch", "MPLBACKEND": "Agg"}
+    proc = subprocess.Popen(
+        [sys.executable, str(driver)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        for line in proc.stdout:
+            if "SECOND" in line:
+                break
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        proc.kill()
+    assert proc.returncode == 143 and took < 30
+    record = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert record["meta"]["complete"] is False and "SIGTERM" in record["meta"]["stopped"]
+    assert len(record["rows"]) == 1
+    assert (tmp_path / "out" / "results.md").read_text().startswith("# INCOMPLETE")
+
+
+def test_stalled_rank_ends_the_collective_at_the_configured_timeout(tmp_path):
+    """Rank 1 stops itself (SIGSTOP) between two all-reduces; rank 0 raises after the 3 s
+    collective timeout instead of waiting 600 s."""
+    import socket
+
+    script = tmp_path / "stall.py"
+    script.write_text(
+        "import os, signal, sys, time, torch\n"
+        "import torch.distributed as dist\n"
+        "from steadygrad.data_parallel import init_from_environment\n"
+        "init_from_environment('gloo')\n"
+        "x = torch.ones(3)\n"
+        "dist.all_reduce(x)\n"
+        "if dist.get_rank() == 1:\n"
+        "    os.kill(os.getpid(), signal.SIGSTOP)\n"
+        "t0 = time.time()\n"
+        "try:\n"
+        "    dist.all_reduce(x)\n"
+        "except RuntimeError:\n"
+        "    print(f'RAISED {time.time() - t0:.1f}', flush=True)\n"
+        "    sys.exit(3)\n"
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in (0, 1):
+        env = {
+            **os.environ,
+            "RANK": str(rank),
+            "WORLD_SIZE": "2",
+            "LOCAL_RANK": str(rank),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "STEADYGRAD_COLLECTIVE_TIMEOUT": "3",
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(script)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        )
+    try:
+        out, err = procs[0].communicate(timeout=120)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    assert procs[0].returncode == 3, err[-2000:]
+    assert 2.5 <= float(out.split("RAISED")[1]) < 30
+
+
+def test_collective_timeout_is_checked():
+    from steadygrad.data_parallel import collective_timeout
+
+    assert collective_timeout(5) == 5.0
+    for bad in (0, -1, float("inf"), "soon"):
+        with pytest.raises(ValueError, match="positive number of seconds"):
+            collective_timeout(bad)

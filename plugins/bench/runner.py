@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
+import math
 import os
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -12,12 +15,20 @@ from .direct import chromatin_direct
 from .measure import machine
 from .ode import ODE_PROBLEMS
 from .pde import PDE_PROBLEMS, VARIANTS
-from .report import markdown, plots
+from .record import Record
 from .residual import residual4
 from .sampled import sampled
 from .scaling import scaling
 
-__all__ = ["ALL_PROBLEMS", "check_options", "compare_to_limits", "failed", "run_benchmarks"]
+__all__ = [
+    "ALL_PROBLEMS",
+    "OK_STATUSES",
+    "Stopped",
+    "check_options",
+    "compare_to_limits",
+    "failed",
+    "run_benchmarks",
+]
 
 ALL_PROBLEMS = [
     *PDE_PROBLEMS,
@@ -51,6 +62,27 @@ def _worker_init(threads: int) -> None:
 
     torch.set_num_threads(threads)
     warnings.simplefilter("ignore")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent ends the run and its workers
+    _die_with_parent(os.getppid())
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the parent process ends (killed included): the kernel's
+    parent-death signal on Linux, and a one-second watch of the parent id elsewhere."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="steadygrad-parent-watch").start()
 
 
 def _run_case(
@@ -129,8 +161,10 @@ def check_options(
     widths=(1.0,),
 ) -> tuple:
     """Validate every option before anything is written; ``ValueError`` names the bad one."""
-    if budget is not None and not (isinstance(budget, (int, float)) and budget > 0):
-        raise ValueError(f"--budget must be a positive number of seconds, got {budget!r}")
+    if budget is not None and not (
+        isinstance(budget, (int, float)) and math.isfinite(budget) and budget > 0
+    ):
+        raise ValueError(f"--budget must be a positive finite number of seconds, got {budget!r}")
     widths = (widths,) if isinstance(widths, (int, float, str)) else tuple(widths)
     if not widths or any(
         w != "auto" and not (isinstance(w, (int, float)) and w > 0) for w in widths
@@ -201,7 +235,6 @@ def run_benchmarks(
     'auto' (the noise x width sweep; autodiff runs once).
     ``dry_run`` validates the options and returns the cases as rows without running them.
     """
-    from tqdm import tqdm
 
     problems, variants, noise, widths = check_options(
         problems, device, noise, jobs, iterations, lbfgs, variants, out, dry_run, budget, widths
@@ -214,23 +247,15 @@ def run_benchmarks(
             for n, v, lvl, w in cases
         ]
     started = time.time()
-    os.makedirs(out, exist_ok=True)
-    record = _recorder(os.path.join(out, "results.partial.jsonl"))
-    rows: list[dict] = []
-    bar = tqdm(total=len(cases), desc="steadygrad bench", unit="case")
+    record = Record(out, len(cases))
+    rows: list[dict] = record.rows
     common = (quick, seed, device, iterations, lbfgs, budget)
-    pde_args = [(*case, *common) for case in cases if case[0] in PDE_PROBLEMS]
-    if jobs > 1 and pde_args:
-        rows.extend(_parallel(pde_args, jobs, record, bar))
-        cases = [c for c in cases if c[0] not in PDE_PROBLEMS]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for case in cases:
-            new = _timed_case(*case, *common)
-            rows.extend(new)
-            record(new)
-            bar.update()
-    bar.close()
+    stopped = None
+    with _stop_on_signals():
+        try:
+            _run_cases(cases, common, jobs, record)
+        except Stopped as why:
+            stopped = str(why)
     compare_to_limits(rows)
     flags = _flags(device, quick, jobs, noise, iterations, lbfgs, variants)
     flags += f" --budget {budget:g}" if budget else ""
@@ -242,8 +267,61 @@ def run_benchmarks(
         "seconds": time.time() - started,
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
-    _write(rows, meta, out)
+    if record.moved_to:
+        meta["earlier_run_moved_to"] = record.moved_to
+    record.finish(rows, meta, stopped)
+    if stopped:
+        raise Stopped(stopped, rows)
     return rows
+
+
+def _run_cases(cases: list, common: tuple, jobs: int, record: Record) -> None:
+    """Run every case (PDE cases in ``jobs`` processes when > 1), recording each at once."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(cases), desc="steadygrad bench", unit="case")
+    try:
+        pde_args = [(*case, *common) for case in cases if case[0] in PDE_PROBLEMS]
+        if jobs > 1 and pde_args:
+            _parallel(pde_args, jobs, record, bar)
+            cases = [c for c in cases if c[0] not in PDE_PROBLEMS]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for case in cases:
+                record.add(_timed_case(*case, *common))
+                bar.update()
+    finally:
+        bar.close()
+
+
+class Stopped(KeyboardInterrupt):
+    """The run was interrupted (SIGINT) or terminated (SIGTERM); ``args[1]``: the rows it
+    finished.  A KeyboardInterrupt, so no case's error handling swallows it."""
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.args[1] if len(self.args) > 1 else []
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "stopped"
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """SIGINT and SIGTERM raise :class:`Stopped` in the main thread while inside."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Stopped(f"stopped by {signal.Signals(signum).name}")
+
+    saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def compare_to_limits(rows: list[dict]) -> None:
@@ -266,17 +344,6 @@ def compare_to_limits(rows: list[dict]) -> None:
         r["s_to_limit"] = hit[0] if hit else None
 
 
-def _recorder(partial: str):
-    """A function appending finished rows to ``partial`` at once (survives a killed run)."""
-    open(partial, "w").close()
-
-    def record(new: list[dict]) -> None:
-        with open(partial, "a") as fh:
-            fh.writelines(json.dumps(r) + "\n" for r in new)
-
-    return record
-
-
 def _flags(device, quick, jobs, noise, iterations, lbfgs, variants) -> str:
     """The command-line flags that reproduce a run."""
     flags = f" --device {device}" + (" --quick" if quick else "")
@@ -288,41 +355,66 @@ def _flags(device, quick, jobs, noise, iterations, lbfgs, variants) -> str:
     return flags
 
 
-def _write(rows: list[dict], meta: dict, out: str) -> None:
-    with open(os.path.join(out, "results.json"), "w") as fh:
-        json.dump({"meta": meta, "rows": rows}, fh, indent=1)
-    with open(os.path.join(out, "results.md"), "w") as fh:
-        fh.write(markdown(rows, meta))
-    plots(rows, out)
-    print(markdown(rows, meta))
+def _parallel(pde_args: list, jobs: int, record: Record, bar) -> None:
+    """PDE cases in ``jobs`` worker processes.  A worker killed by the OS (e.g. out of
+    memory) breaks its pool and fails every case running beside it: those are run again,
+    each in a pool of its own, and only a case that kills its worker again is an error row."""
+    broken = _pool(pde_args, range(len(pde_args)), jobs, record, bar, last=False)
+    for i in broken:
+        _pool(pde_args, [i], 1, record, bar, last=True)
 
 
-def _parallel(pde_args: list, jobs: int, record, bar) -> list[dict]:
-    """PDE cases in worker processes; a crashed worker's cases become error rows."""
+def _pool(pde_args: list, which, jobs: int, record: Record, bar, last: bool) -> list[int]:
+    """Run cases ``which`` in a fresh pool; returns those lost to a broken pool (unless
+    ``last``: they become error rows).  Workers are killed when the run is stopped."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     from .isolation import error_row
 
-    done: dict[int, list[dict]] = {}
-    with ProcessPoolExecutor(
+    lost = []
+    pool = ProcessPoolExecutor(
         jobs,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_worker_init,
         initargs=(max(1, (os.cpu_count() or 1) // jobs),),
-    ) as pool:
-        futures = {pool.submit(_pde_case, a): i for i, a in enumerate(pde_args)}
+    )
+    try:
+        futures = {pool.submit(_pde_case, pde_args[i]): i for i in which}
         for fut in as_completed(futures):
             i = futures[fut]
             try:
-                done[i] = fut.result()
-            except Exception as err:  # noqa: BLE001 - e.g. a worker killed by the OS
-                done[i] = [error_row(pde_args[i][0], pde_args[i][1], err)]
-            record(done[i])
+                rows = fut.result()
+            except BrokenProcessPool as err:
+                if not last:
+                    lost.append(i)
+                    continue
+                rows = [error_row(pde_args[i][0], pde_args[i][1], _died(err))]
+            except Exception as err:  # noqa: BLE001 - recorded in the table, the run goes on
+                rows = [error_row(pde_args[i][0], pde_args[i][1], err)]
+            record.add(rows)
             bar.update()
-    return [r for i in range(len(pde_args)) for r in done[i]]
+    except BaseException:
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.kill()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return lost
+
+
+def _died(err: BaseException) -> RuntimeError:
+    return RuntimeError(
+        f"its worker process died twice (killed by the OS, most often for memory): {err}"
+    )
+
+
+#: row statuses that are results (a limit fit that did not converge is a flagged result)
+OK_STATUSES = ("ok", "no limit", "not converged")
 
 
 def failed(rows: list[dict]) -> list[dict]:
-    """Rows of cases that raised (``status: error``)."""
-    return [r for r in rows if r.get("status") == "error"]
+    """Rows that are not results: errors, out of memory, timeouts (any status not in
+    ``OK_STATUSES``)."""
+    return [r for r in rows if r.get("status") not in OK_STATUSES]
