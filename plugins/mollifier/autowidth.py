@@ -226,6 +226,8 @@ class WidthWarning(UserWarning):
 def check_extent(points, widths: tuple, axes: tuple) -> None:
     """Warn (:class:`WidthWarning`) where a half-width exceeds ``WIDE`` x the extent of
     ``points`` (N, d) along its mollified axis."""
+    if len(points) < 2:
+        return
     lo, hi = points.detach().aminmax(dim=0)
     extent = (hi - lo).tolist()
     over = [(a, w, extent[a]) for a, w in zip(axes, widths) if 0 < extent[a] < w / WIDE]
