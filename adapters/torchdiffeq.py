@@ -141,12 +141,12 @@ class MultistepSolver:
             return integrate_with_quadratures(
                 self.func, self.y0, t, self.method, opts.step_size, start, quad, opts.on_step
             )
+        from ..multistep.closures import HiddenParameterError
+
         try:
             return odeint_multistep(self.func, self.y0, t, self.method, opts)
-        except ValueError as err:
-            if "list them in params" in str(err):
-                raise ValueError(f"{err} (options={{'params': [...]}})") from None
-            raise
+        except HiddenParameterError as err:
+            raise HiddenParameterError(f"{err} (options={{'params': [...]}})") from None
 
     def integrate_until_event(self, t0, event_fn):
         """Step until ``event_fn`` changes sign, then locate the event on the interpolant

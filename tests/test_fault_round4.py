@@ -30,7 +30,9 @@ def test_closure_used_mid_interval_is_refused_by_memory_modes(memory):
     W = torch.tensor(2.0, requires_grad=True)
     y0 = torch.tensor([1.0]).requires_grad_()
     t = torch.linspace(0, 1, 11)
-    with pytest.raises(ValueError, match=r"list them in params.*|.*t = 0\.3"):
+    from steadygrad.multistep import HiddenParameterError
+
+    with pytest.raises(HiddenParameterError, match=r"t = 0\.3"):
         out = odeint(_switched(W), y0, t, method="ab2", options={"step_size": 0.01, **memory})
         out.sum().backward()
     assert W.grad is None

@@ -11,7 +11,11 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["check_closures", "hidden_leaves"]
+__all__ = ["HiddenParameterError", "check_closures", "hidden_leaves"]
+
+
+class HiddenParameterError(ValueError):
+    """func uses tensors requiring grad that are not among its parameters."""
 
 
 def hidden_leaves(out: torch.Tensor, known: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -38,7 +42,7 @@ def check_closures(out: torch.Tensor, params: Sequence[torch.Tensor], at: str = 
     hidden = {id(v): v for v in hidden_leaves(out, params)} if torch.is_tensor(out) else {}
     if hidden:
         shapes = ", ".join(str(tuple(v.shape)) for v in list(hidden.values())[:4])
-        raise ValueError(
+        raise HiddenParameterError(
             f"func depends on {len(hidden)} tensor(s) requiring grad that are not among its "
             f"parameters (shapes {shapes}{at}); list them in params so that their gradients "
             "are computed. A tensor computed outside func from parameters (non-leaf, e.g. "
