@@ -371,6 +371,18 @@ def test_bench_refuses_infinite_budget_and_unwritable_out(tmp_path, args, messag
     assert message in err and "Traceback" not in err
 
 
+def _python(script, **env) -> subprocess.Popen:
+    """``python script`` in a child with ``env`` added, its output piped as text."""
+    env = {**os.environ, "DDE_BACKEND": "pytorch", **env}
+    return subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
 def test_sigterm_ends_a_serial_run_within_seconds_marked_incomplete(tmp_path):
     """The run is terminated while its second case sleeps: it ends at once with exit 143,
     the finished row kept and the summary marked incomplete."""
@@ -393,14 +405,7 @@ def test_sigterm_ends_a_serial_run_within_seconds_marked_incomplete(tmp_path):
         f"sys.exit(main(['bench', 'poisson1d', 'beam', '--variants', 'autodiff', '--out', "
         f"{str(tmp_path / 'out')!r}]))\n"
     )
-    env = {**os.environ, "DDE_BACKEND": "pytorch", "MPLBACKEND": "Agg"}
-    proc = subprocess.Popen(
-        [sys.executable, str(driver)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc = _python(driver, MPLBACKEND="Agg")
     try:
         for line in proc.stdout:
             if "SECOND" in line:
@@ -446,7 +451,6 @@ def test_stalled_rank_ends_the_collective_at_the_configured_timeout(tmp_path):
     procs = []
     for rank in (0, 1):
         env = {
-            **os.environ,
             "RANK": str(rank),
             "WORLD_SIZE": "2",
             "LOCAL_RANK": str(rank),
@@ -454,15 +458,7 @@ def test_stalled_rank_ends_the_collective_at_the_configured_timeout(tmp_path):
             "MASTER_PORT": str(port),
             "STEADYGRAD_COLLECTIVE_TIMEOUT": "3",
         }
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, str(script)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-        )
+        procs.append(_python(script, **env))
     try:
         out, err = procs[0].communicate(timeout=120)
     finally:
