@@ -6,6 +6,7 @@ import contextlib
 import math
 import os
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -360,6 +361,12 @@ def _parallel(pde_args: list, jobs: int, record: Record, bar) -> None:
     memory) breaks its pool and fails every case running beside it: those are run again,
     each in a pool of its own, and only a case that kills its worker again is an error row."""
     broken = _pool(pde_args, range(len(pde_args)), jobs, record, bar, last=False)
+    if broken:
+        print(
+            f"steadygrad bench: a worker process died (killed by the OS?); running its pool's "
+            f"{len(broken)} unfinished case(s) again, each in a process of its own",
+            file=sys.stderr,
+        )
     for i in broken:
         _pool(pde_args, [i], 1, record, bar, last=True)
 
