@@ -66,8 +66,8 @@ class DerivativeOperator:
                 for m in [difflib.get_close_matches(u, known, n=1)]
             ]
             raise TypeError(
-                f"unknown option(s) {', '.join(hints)} for derivative backend {cls.name!r}; "
-                f"it accepts {sorted(known)}"
+                f"bad options for derivative backend {cls.name!r}: unknown option(s) "
+                f"{', '.join(hints)}; it accepts {sorted(known)}"
             )
 
     def forward(

@@ -93,7 +93,15 @@ def _adapt(cmd: str) -> list[str]:
 
 
 @pytest.mark.parametrize("kind,snippet", _snippets())
-def test_documented_snippet_runs(cli, kind, snippet, tmp_path):
+def test_documented_snippet_runs(cli, kind, snippet, tmp_path, monkeypatch, capsys):
+    args = _adapt(snippet) if kind == "shell" else []
+    if "--dry-run" in args:  # validation only: the CLI in this process (no interpreter start)
+        from steadygrad.cli import main
+
+        monkeypatch.chdir(tmp_path)
+        code = main(args[3:])
+        assert code == 0, (snippet, capsys.readouterr())
+        return
     if kind == "python":
         script = tmp_path / "snippet.py"
         script.write_text(snippet)

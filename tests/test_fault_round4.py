@@ -197,22 +197,20 @@ def test_fit_accepts_numpy_scalars():
 
 def test_fit_returns_when_lbfgs_cannot_move():
     """A flat loss from the start (zero network, zero observations): torch's L-BFGS returns
-    without an iteration and plain DeepXDE calls it forever.  Run in a child, so that the
-    old behaviour fails the test instead of hanging the suite."""
-    code = (
-        "import numpy as np, deepxde as dde\n"
-        "from steadygrad.deepxde import fit_observations\n"
-        "x = np.linspace(0, 1, 3)[:, None]\n"
-        "data = dde.data.PDE(dde.geometry.Interval(0, 1), None, [dde.icbc.PointSetBC(x, 0 * x)],"
-        " num_domain=0, num_boundary=0)\n"
-        "m = fit_observations(data, dde.nn.FNN([1, 8, 1], 'tanh', 'zeros'))\n"
-        "print('returned', m.train_state.step)\n"
-    )
-    env = {**os.environ, "DDE_BACKEND": "pytorch"}
-    res = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
-    )
-    assert res.returncode == 0 and "returned" in res.stdout, res.stderr[-2000:]
+    without an iteration and plain DeepXDE calls it forever.  Run in a daemon thread, so that
+    the old behaviour fails the test instead of hanging the suite."""
+    import deepxde as dde
+    from steadygrad.deepxde import fit_observations
+
+    x = np.linspace(0, 1, 3)[:, None]
+    bc = dde.icbc.PointSetBC(x, 0 * x)
+    data = dde.data.PDE(dde.geometry.Interval(0, 1), None, [bc], num_domain=0, num_boundary=0)
+    net = dde.nn.FNN([1, 8, 1], "tanh", "zeros")
+    done = []
+    worker = threading.Thread(target=lambda: done.append(fit_observations(data, net)), daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert done and done[0].train_state.step == 0
 
 
 # ---- threads, widths, options ------------------------------------------------------------
@@ -276,13 +274,13 @@ def test_misspelt_option_is_named():
         enable("mollifier", widht=0.1)
 
 
-def test_run_passes_the_scripts_own_prefix_options(tmp_path):
-    from conftest import run_command
+def test_run_passes_the_scripts_own_prefix_options(tmp_path, capsys):
+    from steadygrad.cli import main
 
     script = tmp_path / "s.py"
     script.write_text("import sys\nprint('ARGS', sys.argv[1:])\n")
-    res = run_command(["run", str(script), "--width", ".1", "--rt", ".5"], timeout=120)
-    assert res.returncode == 0 and "ARGS ['--rt', '.5']" in res.stdout, res.stderr[-2000:]
+    assert main(["run", str(script), "--width", ".1", "--rt", ".5"]) == 0
+    assert "ARGS ['--rt', '.5']" in capsys.readouterr().out
 
 
 def test_plugin_that_exits_at_import_is_listed_broken(tmp_path, monkeypatch, capsys):
@@ -424,7 +422,7 @@ def test_sigterm_ends_a_serial_run_within_seconds_marked_incomplete(tmp_path):
 
 
 def test_stalled_rank_ends_the_collective_at_the_configured_timeout(tmp_path):
-    """Rank 1 stops itself (SIGSTOP) between two all-reduces; rank 0 raises after the 3 s
+    """Rank 1 stops itself (SIGSTOP) between two all-reduces; rank 0 raises after the 1 s
     collective timeout instead of waiting 600 s."""
     import socket
 
@@ -456,7 +454,7 @@ def test_stalled_rank_ends_the_collective_at_the_configured_timeout(tmp_path):
             "LOCAL_RANK": str(rank),
             "MASTER_ADDR": "127.0.0.1",
             "MASTER_PORT": str(port),
-            "STEADYGRAD_COLLECTIVE_TIMEOUT": "3",
+            "STEADYGRAD_COLLECTIVE_TIMEOUT": "1",
         }
         procs.append(_python(script, **env))
     try:
@@ -466,7 +464,7 @@ def test_stalled_rank_ends_the_collective_at_the_configured_timeout(tmp_path):
             p.kill()
             p.wait()
     assert procs[0].returncode == 3, err[-2000:]
-    assert 2.5 <= float(out.split("RAISED")[1]) < 30
+    assert 0.8 <= float(out.split("RAISED")[1]) < 30
 
 
 def test_collective_timeout_is_checked():

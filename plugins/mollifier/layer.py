@@ -527,7 +527,7 @@ class MollifierLayer(nn.Module):
         axes = self._axes(dim)
         if self._extent_checked != self.width:  # once per width: one host sync
             self._extent_checked = self.width
-            check_extent(x, per_axis(self.width, len(axes), "width"), axes)
+            check_extent(x, per_axis(self.width, len(axes), "width", axes="mollified axis"), axes)
         self.precision.new_call()
         if self.mode in ("scattered", "lattice") and self.boundary != "extend":
             raise ValueError(
