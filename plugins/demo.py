@@ -19,7 +19,7 @@ def main(quick: bool = True, out: str = "bench-results/demo") -> int:
     from .bench.measure import machine
     from .bench.ode import time_weights
     from .bench.pde import VARIANTS
-    from .bench.runner import markdown, plots
+    from .bench.report import markdown, plots
     from .bench.train import run_pde_problem
 
     print("steadygrad demo: beam u'''' = -1 through DeepXDE, and leapfrog gradients")
