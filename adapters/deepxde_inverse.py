@@ -82,9 +82,8 @@ def fit_observations(data, net, iterations: int = 3000, noise: float = 0.0):
             "fit_observations needs observations: the data has no dde.icbc.PointSetBC "
             "(an inverse problem observes its field through one)"
         )
-    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral):
-        raise ValueError(f"iterations must be a positive int, got {iterations!r}")
-    if iterations < 1:
+    integral = isinstance(iterations, numbers.Integral) and not isinstance(iterations, bool)
+    if not integral or iterations < 1:
         raise ValueError(f"iterations must be a positive int, got {iterations!r}")
     values = torch.cat([torch.as_tensor(bc.values).reshape(-1) for bc in observed])
     noise = check_noise(values, noise, "noise")
