@@ -5,14 +5,15 @@ import pathlib
 import re
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+#: the front door, allowed to reach the hosts: the package's import (it registers the ODE
+#: solvers in torchdiffeq), the public DeepXDE module, the command line, the demo and the
+#: benchmark suite (which runs DeepXDE and torchdiffeq by design)
+FRONT = {"__init__.py", "__main__.py", "cli.py", "demo.py", "deepxde.py", "bench"}
+#: every other module under plugins/, new ones included
 NUMERICS = [
-    *sorted((ROOT / "plugins" / "mollifier").glob("*.py")),
-    *sorted((ROOT / "plugins" / "multistep").glob("*.py")),
-    *sorted((ROOT / "plugins" / "inverse").glob("*.py")),
-    ROOT / "plugins" / "registry.py",
-    ROOT / "plugins" / "derivatives.py",
-    ROOT / "plugins" / "distributed.py",
-    ROOT / "plugins" / "data_parallel.py",
+    p
+    for p in sorted((ROOT / "plugins").rglob("*.py"))
+    if p.relative_to(ROOT / "plugins").parts[0] not in FRONT
 ]
 FORBIDDEN = re.compile(r"^(deepxde|torchdiffeq|steadygrad\.adapters)(\.|$)")
 
@@ -31,7 +32,9 @@ def _imports(path: pathlib.Path, plugins: pathlib.Path = ROOT / "plugins"):
 
 
 def test_numerics_do_not_import_the_hosts():
-    assert len(NUMERICS) >= 12
+    names = {str(p.relative_to(ROOT / "plugins")) for p in NUMERICS}
+    assert {"registry.py", "derivatives.py", "mollifier/layer.py", "multistep/solve.py"} <= names
+    assert len(NUMERICS) >= 35
     bad = {
         str(p.relative_to(ROOT)): name
         for p in NUMERICS
