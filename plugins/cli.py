@@ -203,7 +203,7 @@ def _cmd_bench(args, _rest) -> int:
             "(marked incomplete)",
             file=sys.stderr,
         )
-        return 143 if "SIGTERM" in str(stop) else 130
+        return stop.exit_code
     if args.dry_run:
         for r in rows:
             print(

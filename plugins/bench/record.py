@@ -71,7 +71,8 @@ class Record:
 
     def __init__(self, out: str, planned: int):
         ensure_folder(out)
-        self.out, self.planned, self.rows = out, planned, []
+        self.out, self.planned = out, planned
+        self._done: list[tuple[int, list[dict]]] = []  # (case position, its rows)
         self.moved_to = self._move_earlier()
         self.partial = os.path.join(out, "results.partial.jsonl")
         open(self.partial, "w").close()
@@ -91,9 +92,15 @@ class Record:
             shutil.move(os.path.join(self.out, name), os.path.join(dest, name))
         return dest
 
-    def add(self, new: list[dict]) -> None:
-        """Record finished rows at once (appended to results.partial.jsonl)."""
-        self.rows.extend(new)
+    @property
+    def rows(self) -> list[dict]:
+        """The finished rows in the planned order of their cases (workers finish in any)."""
+        return [r for _, new in sorted(self._done, key=lambda d: d[0]) for r in new]
+
+    def add(self, new: list[dict], position: int) -> None:
+        """Record the finished rows of the case at ``position`` in the plan, at once
+        (appended to results.partial.jsonl)."""
+        self._done.append((position, new))
         with open(self.partial, "a") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in new)
 

@@ -249,14 +249,14 @@ def run_benchmarks(
         ]
     started = time.time()
     record = Record(out, len(cases))
-    rows: list[dict] = record.rows
     common = (quick, seed, device, iterations, lbfgs, budget)
     stopped = None
     with _stop_on_signals():
         try:
             _run_cases(cases, common, jobs, record)
         except Stopped as why:
-            stopped = str(why)
+            stopped = why
+    rows = record.rows
     compare_to_limits(rows)
     flags = _flags(device, quick, jobs, noise, iterations, lbfgs, variants)
     flags += f" --budget {budget:g}" if budget else ""
@@ -270,9 +270,9 @@ def run_benchmarks(
     }
     if record.moved_to:
         meta["earlier_run_moved_to"] = record.moved_to
-    record.finish(rows, meta, stopped)
-    if stopped:
-        raise Stopped(stopped, rows)
+    record.finish(rows, meta, None if stopped is None else str(stopped))
+    if stopped is not None:
+        raise Stopped(stopped.signum, rows)
     return rows
 
 
@@ -283,28 +283,35 @@ def _run_cases(cases: list, common: tuple, jobs: int, record: Record) -> None:
     bar = tqdm(total=len(cases), desc="steadygrad bench", unit="case")
     try:
         pde_args = [(*case, *common) for case in cases if case[0] in PDE_PROBLEMS]
-        if jobs > 1 and pde_args:
+        if jobs > 1 and pde_args:  # PDE cases first (positions 0..), the others after
             _parallel(pde_args, jobs, record, bar)
             cases = [c for c in cases if c[0] not in PDE_PROBLEMS]
+        first = len(pde_args) if jobs > 1 else 0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for case in cases:
-                record.add(_timed_case(*case, *common))
+            for position, case in enumerate(cases, start=first):
+                record.add(_timed_case(*case, *common), position)
                 bar.update()
     finally:
         bar.close()
 
 
 class Stopped(KeyboardInterrupt):
-    """The run was interrupted (SIGINT) or terminated (SIGTERM); ``args[1]``: the rows it
-    finished.  A KeyboardInterrupt, so no case's error handling swallows it."""
+    """The run was interrupted (SIGINT) or terminated (SIGTERM) by signal ``signum``;
+    ``rows``: those it finished.  A KeyboardInterrupt, so no case's error handling swallows
+    it."""
+
+    def __init__(self, signum: int, rows: list[dict] | None = None):
+        super().__init__(signum)
+        self.signum, self.rows = int(signum), list(rows or [])
 
     @property
-    def rows(self) -> list[dict]:
-        return self.args[1] if len(self.args) > 1 else []
+    def exit_code(self) -> int:
+        """The shell's code for a process ended by this signal (130, 143)."""
+        return 128 + self.signum
 
     def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "stopped"
+        return f"stopped by {signal.Signals(self.signum).name}"
 
 
 @contextlib.contextmanager
@@ -315,7 +322,7 @@ def _stop_on_signals():
         return
 
     def stop(signum, frame):
-        raise Stopped(f"stopped by {signal.Signals(signum).name}")
+        raise Stopped(signum)
 
     saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -400,7 +407,7 @@ def _pool(pde_args: list, which, jobs: int, record: Record, bar, last: bool) -> 
                 rows = [error_row(pde_args[i][0], pde_args[i][1], _died(err))]
             except Exception as err:  # noqa: BLE001 - recorded in the table, the run goes on
                 rows = [error_row(pde_args[i][0], pde_args[i][1], err)]
-            record.add(rows)
+            record.add(rows, i)
             bar.update()
     except BaseException:
         for proc in list(getattr(pool, "_processes", {}).values()):

@@ -59,9 +59,11 @@ class LimitFit:
 def _check(observed: torch.Tensor, noise_std: float) -> float:
     """The misfit's scale s of (1); refuses a noise level the data cannot carry."""
     noise_std = check_noise(observed, noise_std, "noise_std")
-    spread = float(observed.std()) if observed.numel() > 1 else 0.0
+    if noise_std > 0:
+        return noise_std
     # without noise, measure the misfit in units of 1e-3 of the data's spread (or of 1)
-    return noise_std if noise_std > 0 else (1e-3 * spread if spread > 0 else 1.0)
+    spread = float(observed.std()) if observed.numel() > 1 else 0.0
+    return 1e-3 * spread if spread > 0 else 1.0
 
 
 def _positive_int(max_iter) -> int:

@@ -205,14 +205,13 @@ def check_finite(
     if not bad:
         return
     advice = "reduce the step size or check func"
-    if len(method.parasitic_unit_roots()):
+    if method.weakly_stable:
         # the parasitic root's modulus is exp(h |Re lambda|) per step: exp(|Re lambda| T) over
         # the interval whatever h, so a smaller step does not cure a long damped solve
         advice = (
             f"{method.name} is only weakly stable: its parasitic mode grows like "
-            "exp(|Re lambda| t) "
-            "on damped dynamics whatever the step size, so a smaller step may overflow too; use "
-            "method='ab3' or 'ab4' (strongly stable), or check func"
+            "exp(|Re lambda| t) on damped dynamics whatever the step size, so a smaller step "
+            "may overflow too; use method='ab3' or 'ab4' (strongly stable), or check func"
         )
     raise FloatingPointError(
         f"{method.name}: the solution became non-finite (NaN/Inf) at step {bad[0]} "

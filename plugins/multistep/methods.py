@@ -50,6 +50,11 @@ class LinearMultistep:
         principal = np.abs(roots - 1.0) < 1e-9
         return roots[on_circle & ~principal]
 
+    @property
+    def weakly_stable(self) -> bool:
+        """Whether rho has roots other than 1 on the unit circle (leapfrog, Milne)."""
+        return len(self.parasitic_unit_roots()) > 0
+
     def __repr__(self) -> str:
         return f"{self.name}(k={self.k}, order={self.order}, start={self.start})"
 

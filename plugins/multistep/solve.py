@@ -197,8 +197,6 @@ def _working_precision(func: Func, y0: torch.Tensor) -> tuple[Func, torch.Tensor
     def promoted(t, x):
         return func(t, x.to(half)).to(torch.float32)
 
-    if isinstance(func, torch.nn.Module):
-        promoted.parameters = func.parameters
     return promoted, y0.to(torch.float32)
 
 

@@ -52,7 +52,7 @@ class StabilityMonitor:
     @classmethod
     def watch(cls, method: LinearMultistep, steps: int) -> StabilityMonitor | None:
         """A monitor for weakly stable methods on solves long enough to tell, else None."""
-        return cls(method, steps) if len(method.parasitic_unit_roots()) and steps >= 16 else None
+        return cls(method, steps) if method.weakly_stable and steps >= 16 else None
 
     def see(self, x: torch.Tensor) -> None:
         w = self.window
