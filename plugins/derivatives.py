@@ -17,7 +17,6 @@ A host adapter asks an operator four things:
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable, Mapping
 
@@ -25,6 +24,7 @@ import torch
 
 from .mollifier.field import UnservableDerivative, differentiate, field_of, is_field
 from .mollifier.layer import MollifierLayer
+from .mollifier.options import LayerOptions, unknown_options
 from .mollifier.transform import AffineCache, transformed
 
 __all__ = ["AutodiffOperator", "DerivativeOperator", "MollifierOperator", "UnservableDerivative"]
@@ -60,15 +60,7 @@ class DerivativeOperator:
         known = cls.option_names()
         unknown = sorted(set(options) - known) if known is not None else []
         if unknown:
-            hints = [
-                f"{u!r} (did you mean {m[0]!r}?)" if m else repr(u)
-                for u in unknown
-                for m in [difflib.get_close_matches(u, known, n=1)]
-            ]
-            raise TypeError(
-                f"bad options for derivative backend {cls.name!r}: unknown option(s) "
-                f"{', '.join(hints)}; it accepts {sorted(known)}"
-            )
+            raise TypeError(unknown_options(f"derivative backend {cls.name!r}", unknown, known))
 
     def forward(
         self,
@@ -116,15 +108,15 @@ class AutodiffOperator(DerivativeOperator):
 class MollifierOperator(DerivativeOperator):
     """Mollifier Layers (Bhartari, Vinayak, Shenoy 2025): outputs u = g * eta.
 
-    Keyword arguments are those of :class:`steadygrad.mollifier.MollifierLayer` (``width`` is
-    required; the defaults are the layer's).
+    Keyword arguments are the layer's options (``steadygrad.mollifier.options.LayerOptions``;
+    ``width`` is required).
     """
 
     name = "mollifier"
 
     @classmethod
     def option_names(cls) -> set[str]:
-        return _keywords(MollifierLayer.__init__) - {"net"}
+        return set(LayerOptions.names())
 
     def __init__(self, width, **options):
         self.layer = MollifierLayer(None, width, **options)

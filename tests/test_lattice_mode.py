@@ -90,7 +90,7 @@ def test_non_mollified_axis_derivatives_and_refinement():
     for alpha in [(0, 1), (2, 0), (2, 1), (0, 2)]:
         dl, ds = lat.derivative(ul, alpha), sc.derivative(us, alpha)
         assert float((dl - ds).abs().max()) <= 1e-5 * float(ds.abs().max()), alpha
-    assert lat._divisions.get(1, 32) > 32  # refined along t
+    assert lat.strategies["lattice"].divisions.get(1, 32) > 32  # refined along t
     with pytest.raises(Exception, match="non-mollified axis 1 up to order 3"):
         lat.derivative(ul, (0, 4))
 
@@ -254,7 +254,7 @@ def test_derivatives_together_equal_one_by_one(kind, monkeypatch):
     for how in ("one by one", "together", "as on the previous call"):
         net.zero_grad()
         if how == "one by one":
-            lat._requests = None  # no previous call on these points to learn from
+            lat.strategies["lattice"].requests = None  # no previous call on these points to learn from
         u = lat(X)
         field = field_of(u)[0]
         calls.clear()

@@ -6,7 +6,7 @@ for d/dx_i of that tensor adds one to alpha and is served from the same network 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from .precision import (
     rounding_bound,
     unit_roundoff,
 )
+from .source import Source
 from .stencil import Stencil
 
 __all__ = ["MollifiedField", "UnservableDerivative", "differentiate", "field_of", "is_field"]
@@ -92,47 +93,38 @@ class MollifiedField:
     Args:
         x: the points (N, d).
         stencil: the stencil of the layer for these points.
-        values: network values in the evaluation dtype (layout: the mode's).
-        z: scattered mode: the stencil points the network saw (for autodiff axes).
+        source: the network values (``source.py``; each mode's own): in the evaluation dtype
+            at first, in float64 when the precision policy asks, on a refined lattice when
+            lattice mode's accuracy check asks; it also hears every derivative order served.
+        plan: grid and lattice mode: the lattice plan.
         precision: the layer's :class:`PrecisionState`.
-        reevaluate: returns (values, z) evaluated in float64 on the same points (policy 'auto').
-        evaluate64: g at given points in float64 (measures the network's rounding), or None.
-        refine: lattice mode: refine(axes) -> (values, z, plan) on a lattice refined along the
-            given input axes, or None when that is impossible (see ``_enforce_interpolation``).
         input_grad: 'always' or 'graph' (grid/lattice mode; see ``connect.py``).
-        on_order: called with the highest per-axis order of every mollified derivative
-            requested (the layer's automatic stencil density learns from it).
+        expected: (component, alpha) keys a previous field on the same points served; they
+            are computed together at the first request among them.
     """
 
     def __init__(
         self,
         x: torch.Tensor,
         stencil: Stencil,
-        values: torch.Tensor,
-        z: torch.Tensor | None = None,
+        source: Source,
         plan: GridPlan | LatticePlan | None = None,
         boundary: str = "extend",
         precision: PrecisionState | None = None,
-        reevaluate: Callable[[], tuple] | None = None,
-        evaluate64: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        refine: Callable[[Sequence[int]], tuple | None] | None = None,
         input_grad: str = "always",
-        on_order: Callable[[int], None] | None = None,
         expected: Sequence[tuple] = (),
     ):
-        self.x, self.stencil = x, stencil
+        self.x, self.stencil, self.source = x, stencil, source
         self.plan, self.boundary = plan, boundary
         self.dim = x.shape[1]
         self.precision = precision or PrecisionState("input")
-        self._reevaluate, self._evaluate64, self._refine = reevaluate, evaluate64, refine
         self.input_grad = input_grad
-        self._on_order = on_order
         self._remeasured = False  # values replaced by a float64 measurement (_enforce_precision)
         # (component, alpha) keys: those this field served, and those a previous field on the
         # same points served (computed together at the first request among them)
         self.requested: dict = {}  # insertion-ordered keys
         self._expected = set(expected)
-        self._set_values(values, z)
+        self._set_values(*source.values(self.precision.upcast))
 
     def _set_values(self, values: torch.Tensor, z: torch.Tensor | None, plan=None) -> None:
         self.values, self.z = values, z
@@ -247,8 +239,6 @@ class MollifiedField:
         return P.rounding
 
     def _measure_rounding(self) -> float:
-        if self._evaluate64 is None:
-            return DEFAULT_ROUNDING
         points, rows = self._evaluation_points()
         if not len(points):
             return DEFAULT_ROUNDING
@@ -257,7 +247,7 @@ class MollifiedField:
         ).long()
         try:
             with torch.no_grad():
-                exact = self._evaluate64(points.detach()[idx])
+                exact = self.source.exact(points.detach()[idx])
         except (ValueError, RuntimeError, TypeError):
             return DEFAULT_ROUNDING
         low = rows.detach()[idx].double()
@@ -297,8 +287,7 @@ class MollifiedField:
 
     def saw(self, alpha: tuple) -> None:
         """Tell the layer that D^alpha was requested (its automatic density learns from it)."""
-        if self._on_order is not None:
-            self._on_order(max(self._orders(alpha), default=0))
+        self.source.saw(max(self._orders(alpha), default=0))
 
     def _derive_many(self, component: int, alphas: tuple) -> list:
         """Several derivatives at once (each (N, 1), evaluation dtype); a mode that can share
@@ -381,7 +370,7 @@ class MollifiedField:
         message = describe_excess(
             alpha, bound, scale, self.stencil.widths, order, self.values.dtype, P.rtol
         )
-        if P.precision != "auto" or self._reevaluate is None:
+        if P.precision != "auto":
             P.report(message, key=("excess", alpha))
             return out
         # The bound is a worst case (1.4-21x above the error, precision.py); before paying for
@@ -389,7 +378,7 @@ class MollifiedField:
         # float64 evaluation at the current weights.
         low = out.detach().double()
         self._remeasured = True
-        self._set_values(*self._reevaluate())
+        self._set_values(*self.source.values(True))
         exact = self._compute(component, alpha)
         measured = finite_or_zero(float((low - exact.detach().double()).abs().max()))
         if measured * MEASURED_SAFETY <= P.rtol * scale:

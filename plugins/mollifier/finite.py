@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["CHECKS", "FiniteCheck", "raise_if_nonfinite"]
+__all__ = ["CHECKS", "FiniteCheck", "check_policy", "raise_if_nonfinite"]
 
 CHECKS = (True, False, "sync", "deferred")
 
@@ -46,6 +46,13 @@ class _Deferred:
         self()
 
 
+def check_policy(policy: bool | str) -> bool | str:
+    """``policy`` if it is one of :data:`CHECKS`, else ``ValueError``."""
+    if policy not in CHECKS:
+        raise ValueError(f"check_finite must be True, False, 'sync' or 'deferred', got {policy!r}")
+    return policy
+
+
 class FiniteCheck:
     """Policy ``True`` (at once on CPU, deferred on CUDA), ``'sync'``, ``'deferred'`` or ``False``.
 
@@ -54,11 +61,7 @@ class FiniteCheck:
     """
 
     def __init__(self, policy: bool | str):
-        if policy not in CHECKS:
-            raise ValueError(
-                f"check_finite must be True, False, 'sync' or 'deferred', got {policy!r}"
-            )
-        self.policy = policy
+        self.policy = check_policy(policy)
         self.pending: _Deferred | None = None
 
     def __call__(self, values: torch.Tensor) -> torch.Tensor:
