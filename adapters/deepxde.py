@@ -272,6 +272,18 @@ def _serve(st: _State, ys, xs, axis: int | tuple, component: int | None):
         return None
 
 
+def _disconnected(ys: torch.Tensor, xs: torch.Tensor) -> bool:
+    """True when autograd cannot reach ``xs`` from ``ys`` (asked of the graph itself, not read
+    from an error message)."""
+    if not (ys.requires_grad and xs.requires_grad):
+        return True
+    try:
+        (grad,) = torch.autograd.grad(ys.sum(), xs, allow_unused=True, retain_graph=True)
+    except RuntimeError:
+        return True
+    return grad is None
+
+
 def _fallback(st: _State | None, name: str, *args, **kwargs):
     ys = args[0]
     if st is not None and st.operator.name != "autodiff" and not st.operator.owns(ys):
@@ -292,9 +304,7 @@ def _fallback(st: _State | None, name: str, *args, **kwargs):
     try:
         return _originals[name](*args, **kwargs)
     except RuntimeError as err:
-        if st is not None and (
-            "not have been used in the graph" in str(err) or "does not require grad" in str(err)
-        ):
+        if st is not None and _disconnected(ys, args[1]):
             why = (
                 "its outputs are not connected to the inputs' autograd graph (the network is "
                 "evaluated elsewhere, not at the inputs); use a mode that connects them, or a "

@@ -19,22 +19,23 @@ def _floats(text: str) -> float | tuple[float, ...]:
     return vals[0] if len(vals) == 1 else vals
 
 
-def _width(text: str):
-    return "auto" if text == "auto" else _floats(text)
+def _layer_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per mollifier option, generated from its declaration (``LayerOptions``)."""
+    from .mollifier.options import option_fields
 
-
-def _points(text: str) -> int | str:
-    return "auto" if text == "auto" else int(text)
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(","))
+    for f in option_fields():
+        meta = f.metadata
+        note = "" if f.default is None or "default" in meta["help"] else f" (default: {f.default})"
+        p.add_argument(
+            "--" + f.name.replace("_", "-"),
+            dest=f.name,
+            type=meta["parse"],
+            choices=meta["choices"],
+            help=f"mollifier: {meta['help']}{' (required)' if f.name == 'width' else note}",
+        )
 
 
 def _run_parser(sub) -> None:
-    from .mollifier import DEFAULTS, MODES, PRECISIONS
-    from .mollifier.grid import BOUNDARIES
-
     p = sub.add_parser(
         "run",
         allow_abbrev=False,  # --rt is the script's own option, never --rtol
@@ -49,50 +50,7 @@ def _run_parser(sub) -> None:
         default="mollifier",
         help="derivative backend (entry point name; default mollifier)",
     )
-    p.add_argument(
-        "--width",
-        type=_width,
-        help="mollifier half-width in input units, one value or one per axis, or 'auto' (chosen "
-        "from the script's PointSetBC observations, docs/mollifier.md)",
-    )
-    p.add_argument(
-        "--kernel",
-        default=DEFAULTS["kernel"],
-        help="kernel shape: polynomial, bump, gaussian, 'polynomial:q=6'",
-    )
-    p.add_argument(
-        "--points",
-        type=_points,
-        default=DEFAULTS["points"],
-        help="stencil points per half-width (spacing = width / points), or 'auto' (default: "
-        "the fewest that keep the requested derivative orders within --rtol)",
-    )
-    p.add_argument("--spacing", type=_floats, help="explicit stencil spacing (overrides --points)")
-    p.add_argument(
-        "--axes", type=_ints, help="comma-separated input axes to mollify (default: all)"
-    )
-    p.add_argument("--mode", default=DEFAULTS["mode"], choices=MODES)
-    p.add_argument("--boundary", default=DEFAULTS["boundary"], choices=("extend",) + BOUNDARIES)
-    p.add_argument(
-        "--precision",
-        default=DEFAULTS["precision"],
-        choices=PRECISIONS,
-        help="evaluate the network in float64 when rounding would dominate a derivative "
-        "(auto), always "
-        "(float64) or never (input)",
-    )
-    p.add_argument(
-        "--rtol",
-        type=float,
-        default=DEFAULTS["rtol"],
-        help="relative accuracy of the derivatives (precision policy and stencil density)",
-    )
-    p.add_argument(
-        "--max-nodes",
-        type=int,
-        default=DEFAULTS["max_nodes"],
-        help="largest lattice (nodes) that lattice/auto mode evaluates",
-    )
+    _layer_flags(p)
     p.add_argument(
         "--strict", action="store_true", help="error instead of falling back to autodiff"
     )
@@ -127,18 +85,10 @@ def _cmd_run(args, script_args: Sequence[str]) -> int:
                 file=sys.stderr,
             )
             return 2
-        options = dict(
-            width=args.width,
-            kernel=args.kernel,
-            points=args.points,
-            spacing=args.spacing,
-            axes=args.axes,
-            mode=args.mode,
-            boundary=args.boundary,
-            precision=args.precision,
-            rtol=args.rtol,
-            max_nodes=args.max_nodes,
-        )
+        from .mollifier.options import LayerOptions
+
+        given = {name: getattr(args, name) for name in LayerOptions.names()}
+        options = {name: value for name, value in given.items() if value is not None}
         _log_choices()
     run_script(args.script, script_args, args.derivatives, strict=args.strict, **options)
     return 0

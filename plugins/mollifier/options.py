@@ -39,15 +39,22 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(","))
 
 
-def _auto_or(parse: Callable) -> Callable:
-    return lambda text: "auto" if text == "auto" else parse(text)
+def _auto_or(parse: Callable, what: str) -> Callable:
+    def read(text: str):
+        return "auto" if text == "auto" else parse(text)
+
+    read.__name__ = what  # argparse names it in its errors: "invalid width value"
+    return read
 
 
-def _flag(text: str) -> bool | str:
+def _check_finite(text: str) -> bool | str:
     words = {"true": True, "false": False, "sync": "sync", "deferred": "deferred"}
     if text.lower() not in words:
         raise ValueError(f"expected one of {sorted(words)}, got {text!r}")
     return words[text.lower()]
+
+
+_check_finite.__name__ = "check_finite"  # argparse names it in its errors
 
 
 def _option(default: Any, help: str, parse: Callable = str, choices: tuple | None = None):
@@ -126,7 +133,7 @@ class LayerOptions:
         None,
         "kernel half-width eps in input units: a number for every mollified axis, one per "
         "mollified axis, or 'auto' (chosen from observations, docs/mollifier.md)",
-        _auto_or(_floats),
+        _auto_or(_floats, "width"),
     )
     kernel: str | Kernel = _option(
         "polynomial",
@@ -137,7 +144,7 @@ class LayerOptions:
         "auto",
         "stencil points per half-width (spacing = width / points), or 'auto': the fewest that "
         "keep the requested derivative orders within rtol (density.py)",
-        _auto_or(int),
+        _auto_or(int, "points"),
     )
     spacing: Any = _option(
         None, "explicit stencil spacing per mollified axis (overrides points)", _floats
@@ -160,7 +167,7 @@ class LayerOptions:
     check_finite: bool | str = _option(
         True,
         "raise FloatingPointError when the network returns NaN/Inf: true, false, sync or deferred",
-        _flag,
+        _check_finite,
     )
     precision: str = _option(
         "auto",
@@ -180,7 +187,8 @@ class LayerOptions:
     input_grad: str = _option(
         "always",
         "grid/lattice mode: gradients with respect to the inputs in every backward pass "
-        "(always) or only in passes that build a graph (graph)",
+        "(always) or only in passes that build a graph (graph); default always, graph under "
+        "DeepXDE (which never reads its inputs' .grad)",
         choices=INPUT_GRADS,
     )
 
