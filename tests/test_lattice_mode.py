@@ -254,7 +254,8 @@ def test_derivatives_together_equal_one_by_one(kind, monkeypatch):
     for how in ("one by one", "together", "as on the previous call"):
         net.zero_grad()
         if how == "one by one":
-            lat.strategies["lattice"].requests = None  # no previous call on these points to learn from
+            # no previous call on these points to learn from
+            lat.strategies["lattice"].requests = None
         u = lat(X)
         field = field_of(u)[0]
         calls.clear()
