@@ -61,3 +61,23 @@ def test_the_check_itself_bites(tmp_path):
     fake.write_text("from ..adapters import deepxde\nimport torchdiffeq\n")
     names = set(_imports(fake, tmp_path / "plugins"))
     assert {"steadygrad.adapters", "torchdiffeq"} <= names, names
+    glue = tmp_path / "adapters" / "_probe.py"
+    glue.parent.mkdir()
+    glue.write_text("from ..bench import runner\n")
+    assert any(ADAPTER_FORBIDDEN.match(n) for n in _imports(glue, tmp_path))
+
+
+#: what the adapters may not import: the front door (they are glue between hosts and numerics)
+ADAPTER_FORBIDDEN = re.compile(r"^steadygrad\.(bench|cli|demo|__main__)(\.|$)")
+
+
+def test_adapters_import_only_the_numerics():
+    adapters = sorted((ROOT / "adapters").rglob("*.py"))
+    assert len(adapters) >= 5
+    bad = {
+        str(p.relative_to(ROOT)): name
+        for p in adapters
+        for name in _imports(p, ROOT)
+        if ADAPTER_FORBIDDEN.match(name)
+    }
+    assert not bad, bad

@@ -187,8 +187,8 @@ class LayerOptions:
     input_grad: str = _option(
         "always",
         "grid/lattice mode: gradients with respect to the inputs in every backward pass "
-        "(always) or only in passes that build a graph (graph); default always, graph under "
-        "DeepXDE (which never reads its inputs' .grad)",
+        "(always) or only in passes that build a graph (graph); default always, and graph where "
+        "the host adapter knows its host never reads the inputs' .grad",
         choices=INPUT_GRADS,
     )
 
