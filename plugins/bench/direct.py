@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["WIDTHS_PX", "chromatin_direct"]
+__all__ = ["BALANCE_PX", "WIDTHS_PX", "chromatin_direct", "direct_rows", "has_direct"]
 
 WIDTHS_PX = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 TIMES = (0.3, 0.35, 0.4, 0.45, 0.5)
@@ -62,3 +62,78 @@ def _auto_width_px(frames: dict, kernel) -> float:
     X = np.stack(np.meshgrid(idx, idx, np.arange(len(times), dtype=float), indexing="ij"), -1)
     y = np.stack([frames[t] for t in times], -1)
     return choose_width(X.reshape(-1, 3), y.reshape(-1), kernel, spacing=1.0)[1]["chosen_c"]
+
+
+#: the candidate widths of the balanced direct estimate (pixels, narrowest first)
+BALANCE_PX = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
+
+
+def _designs() -> dict:
+    """Inverse problems whose frames the direct estimate differentiates: their designs."""
+    from .pde import CHROMATIN, CHROMATIN_THIN
+
+    return {"chromatin": CHROMATIN, "chromatin_thin": CHROMATIN_THIN}
+
+
+def has_direct(name: str) -> bool:
+    return name in _designs()
+
+
+def direct_rows(name: str, noise: float, quick: bool, seed: int) -> list[dict]:
+    """The design's lambda from its noisy frames without a network (same data as the PINN and
+    limit rows: ``default_rng(seed)``), two rows:
+
+    * ``mollifier-direct``: the frames mollified at the width ``balance_width`` chooses from
+      the data and the known noise level (no knowledge of lambda);
+    * ``interpolant-direct``: width 0, the exact derivatives of the frames' trigonometric
+      interpolant (what differentiating the data without a mollifier gives).
+
+    Each carries a one-point ``trace`` (its seconds), so it is timed against the limit too.
+    """
+    import time
+
+    from ..inverse import balance_width
+    from ..mollifier.kernels import make_kernel
+    from .chromatin import PHI_E, chromatin_data, chromatin_rate, direct_estimate
+    from .pde import _param_scores
+
+    design = _designs()[name]
+    m, times = design.size(quick), design.frames()
+    clean, frames = chromatin_data(m, times, noise, np.random.default_rng(seed))
+    sigma = noise * max(np.abs(v).max() for v in clean.values())
+    lam = chromatin_rate(*np.meshgrid(np.arange(m) / m, np.arange(m) / m, indexing="ij"))
+    mean = np.mean([frames[t] for t in times], 0)
+    base = _param_scores(mean / PHI_E, lam)  # as the PINN rows' baseline
+    kernel = make_kernel("polynomial")
+
+    def estimate(data, px):
+        return direct_estimate(data, px / m, kernel, design.harmonics)
+
+    def redraw(data, rng):
+        return {t: v + sigma * rng.standard_normal(v.shape) for t, v in data.items()}
+
+    rows = []
+    for variant in ("mollifier-direct", "interpolant-direct"):
+        t0 = time.perf_counter()
+        if variant == "mollifier-direct":
+            chosen = balance_width(BALANCE_PX, estimate, frames, redraw)
+            px, est, note = chosen.width, chosen.estimate, chosen.describe()
+        else:
+            px, est, note = 0.0, estimate(frames, 0.0), "no mollifier"
+        seconds = time.perf_counter() - t0
+        scores = _param_scores(est, lam)
+        rows.append(
+            {
+                "problem": name,
+                "variant": variant,
+                "status": "ok",
+                "noise": noise,
+                "width_h": px,
+                **scores,
+                "direct_s": seconds,
+                "note": note,
+                "trace": [{"s": seconds, "step": 0, "losses": [], **scores}],
+                **{f"baseline_{k}": v for k, v in base.items()},
+            }
+        )
+    return rows

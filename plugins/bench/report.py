@@ -130,7 +130,7 @@ def _training_plots(plt, pde: list[dict], out: str) -> list[str]:
             r
             for r in pde
             if r["problem"] == problem
-            and r["variant"] != "limit"
+            and r["variant"] in VARIANTS  # trained rows (not the limit or direct estimates)
             and r.get("param_rel_err") is not None
         ]
         if len({r.get("width") for r in sub if r["variant"] != "autodiff"}) > 1:

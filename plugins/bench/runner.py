@@ -12,7 +12,7 @@ import time
 import warnings
 from collections.abc import Sequence
 
-from .direct import chromatin_direct
+from .direct import chromatin_direct, has_direct
 from .measure import machine
 from .ode import ODE_PROBLEMS
 from .pde import PDE_PROBLEMS, VARIANTS
@@ -30,6 +30,12 @@ __all__ = [
     "failed",
     "run_benchmarks",
 ]
+
+#: rows beside the trained variants: the information limit (every inverse problem) and the
+#: network-free direct estimate (problems whose data are full frames)
+EXTRA = ("limit", "direct")
+#: what runs without --variants
+DEFAULT_VARIANTS = (*VARIANTS, "direct")
 
 ALL_PROBLEMS = [
     *PDE_PROBLEMS,
@@ -49,8 +55,10 @@ def _jobs(problems, noise, variants, widths=(1.0,)):
             for level in levels:
                 if problem.inverse:  # what the data hold, beside every inverse result
                     yield name, "limit", level, None
+                if "direct" in variants and has_direct(name):
+                    yield name, "direct", level, None
                 for variant in variants:
-                    if variant in problem.skip or variant == "limit":
+                    if variant in problem.skip or variant in EXTRA:
                         continue
                     for scale in (1.0,) if variant == "autodiff" else widths:
                         yield name, variant, level, scale
@@ -99,6 +107,7 @@ def _run_case(
     budget=None,
 ) -> list[dict]:
     """One case, isolated from global state; an exception becomes a ``status: error`` row."""
+    from .direct import direct_rows
     from .isolation import error_row, isolated
     from .limits import limit_row
     from .train import run_pde_problem
@@ -107,6 +116,8 @@ def _run_case(
         with isolated(seed):
             if variant == "limit":
                 return [limit_row(name, level or 0.0, quick, seed)]
+            if variant == "direct":
+                return direct_rows(name, level or 0.0, quick, seed)
             if name in PDE_PROBLEMS:
                 return [
                     run_pde_problem(
@@ -175,13 +186,13 @@ def check_options(
     unknown = [p for p in problems if p not in ALL_PROBLEMS]
     if unknown:
         raise ValueError(f"unknown problem(s) {unknown}; choose from {ALL_PROBLEMS}")
-    variants = tuple(VARIANTS if variants is None else variants)
+    variants = tuple(DEFAULT_VARIANTS if variants is None else variants)
     if not variants:
-        raise ValueError(f"--variants names no variant; choose from {list(VARIANTS)}")
-    if set(variants) - {*VARIANTS, "limit"}:
+        raise ValueError(f"--variants names no variant; choose from {list(DEFAULT_VARIANTS)}")
+    if set(variants) - {*VARIANTS, *EXTRA}:
         raise ValueError(
-            f"unknown variant(s) {sorted(set(variants) - {*VARIANTS, 'limit'})}; choose from "
-            f"{[*VARIANTS, 'limit']} (inverse problems always get their 'limit' row)"
+            f"unknown variant(s) {sorted(set(variants) - {*VARIANTS, *EXTRA})}; choose from "
+            f"{[*VARIANTS, *EXTRA]} (inverse problems always get their 'limit' row)"
         )
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
@@ -359,7 +370,7 @@ def _flags(device, quick, jobs, noise, iterations, lbfgs, variants) -> str:
     flags += " --noise " + ",".join(f"{x:g}" for x in noise)
     flags += f" --iterations {iterations}" if iterations else ""
     flags += f" --lbfgs {lbfgs}" if lbfgs is not None else ""
-    flags += f" --variants {','.join(variants)}" if variants != VARIANTS else ""
+    flags += f" --variants {','.join(variants)}" if variants != DEFAULT_VARIANTS else ""
     return flags
 
 

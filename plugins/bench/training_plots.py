@@ -28,8 +28,9 @@ def time_to_accuracy(plt, rows: list[dict], limit: dict | None = None):
         ax[1].axhline(LIMIT_FACTOR * limit["param_rel_err"], color="C3", lw=0.8, ls="--")
     for r in rows:
         t = [p["s"] for p in r["trace"]]
-        ax[0].plot(t, [p["param_corr"] for p in r["trace"]], "-", label=_label(r))
-        ax[1].semilogy(t, [p["param_rel_err"] for p in r["trace"]], "-", label=_label(r))
+        style = "-" if len(t) > 1 else "o"  # a direct estimate: one point
+        ax[0].plot(t, [p["param_corr"] for p in r["trace"]], style, label=_label(r))
+        ax[1].semilogy(t, [p["param_rel_err"] for p in r["trace"]], style, label=_label(r))
     for target in TARGETS:  # the targets whose times the table reports
         ax[1].axhline(target, color="k", lw=0.5, ls="--")
     base = rows[0]
@@ -39,7 +40,9 @@ def time_to_accuracy(plt, rows: list[dict], limit: dict | None = None):
     noise = base.get("noise") or 0.0
     ax[0].set(xlabel="training time (s)", ylabel="Pearson correlation of the parameter")
     ax[1].set(xlabel="training time (s)", ylabel="relative L2 error of the parameter")
-    fig.suptitle(f"{base['problem']}, noise {noise:g}: time to accuracy ({base['budget_s']:g} s)")
+    budget = next((r["budget_s"] for r in rows if r.get("budget_s")), None)
+    within = f" ({budget:g} s)" if budget else ""
+    fig.suptitle(f"{base['problem']}, noise {noise:g}: time to accuracy{within}")
     ax[0].legend(fontsize=7)
     return fig
 

@@ -6,11 +6,14 @@
   solved at every residual evaluation (variable projection) instead of learned by gradient.
 * :mod:`steadygrad.inverse.limit` - :func:`information_limit`: how much of a parameter the
   data hold (the least-squares estimate with an exact differentiable forward model).
+* :mod:`steadygrad.inverse.widths` - :func:`balance_width`: a smoothing width chosen from the
+  data and their noise level (bias against noise, Goldenshluger-Lepski).
 """
 
 from .bases import Basis, FourierBasis, LegendreBasis
 from .elimination import LinearParameter, NotLinearError
 from .limit import LBFGS, GaussNewton, LimitFit, information_limit, linearised_covariance
+from .widths import WidthBalance, balance_width
 
 __all__ = [
     "Basis",
@@ -21,6 +24,8 @@ __all__ = [
     "LimitFit",
     "LinearParameter",
     "NotLinearError",
+    "WidthBalance",
+    "balance_width",
     "information_limit",
     "linearised_covariance",
 ]
