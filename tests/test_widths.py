@@ -3,7 +3,6 @@ which knows the truth, on a problem whose derivative is known exactly."""
 
 import numpy as np
 import pytest
-
 from steadygrad.inverse import balance_width
 
 N = 256
