@@ -18,7 +18,7 @@ def main(quick: bool = True, out: str = "bench-results/demo") -> int:
     from .bench.isolation import isolated
     from .bench.measure import machine
     from .bench.ode import time_weights
-    from .bench.pde import VARIANTS
+    from .bench.problems import VARIANTS
     from .bench.report import markdown, plots
     from .bench.train import run_pde_problem
 

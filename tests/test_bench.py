@@ -114,8 +114,9 @@ def test_problems_are_isolated_from_each_other(monkeypatch):
     """A problem that sets DeepXDE's float64 default (and seeds) does not change the rows of the
     next one, in either order (the README's bench --quick once crashed on exactly this)."""
     from steadygrad.bench import runner
+    from steadygrad.bench.catalogue import Suite
 
-    monkeypatch.setitem(runner.ODE_PROBLEMS, "probe", _probe)
+    monkeypatch.setitem(runner.SUITES, "probe", Suite(_probe))
 
     def rows(order):
         out = {}
@@ -134,12 +135,13 @@ def test_problems_are_isolated_from_each_other(monkeypatch):
 
 def test_a_failing_case_becomes_an_error_row(tmp_path, monkeypatch):
     from steadygrad.bench import runner
+    from steadygrad.bench.catalogue import Suite
 
     def broken(quick, device, seed):
         raise RuntimeError("mat1 and mat2 must have the same dtype\nmore detail")
 
-    monkeypatch.setitem(runner.ODE_PROBLEMS, "spiral_fit", broken)
-    monkeypatch.setitem(runner.ODE_PROBLEMS, "probe", _probe)
+    monkeypatch.setitem(runner.SUITES, "spiral_fit", Suite(broken))
+    monkeypatch.setitem(runner.SUITES, "probe", Suite(_probe))
     monkeypatch.setattr(runner, "ALL_PROBLEMS", [*runner.ALL_PROBLEMS, "probe"])
     rows = runner.run_benchmarks(["spiral_fit", "probe"], quick=True, out=str(tmp_path))
     bad = runner.failed(rows)

@@ -68,7 +68,7 @@ def test_benchmark_residual_vanishes_on_the_manufactured_solution():
     (so it is equation (1))."""
     import deepxde as dde
     import torch
-    from steadygrad.bench.pde import _chromatin_residual
+    from steadygrad.bench.problems.chromatin import _chromatin_residual
 
     class TrueRate:  # the eliminated parameter's interface, holding lambda itself
         def __call__(self, x):

@@ -142,12 +142,13 @@ def test_problem_without_a_reference_gets_a_note_not_an_error():
 
 
 def test_unconverged_limit_row_is_flagged_and_carries_no_scores(monkeypatch):
-    import steadygrad.bench.limits as limits
+    from steadygrad.bench.limits import limit_row
+    from steadygrad.bench.problems import PDE_PROBLEMS
+    from steadygrad.bench.problems.heat2d import heat2d_limit
 
-    monkeypatch.setitem(
-        limits.LIMITS, "heat2d", lambda n, q, rng: limits.heat2d_limit(n, q, rng, max_iter=2)
-    )
-    row = limits.limit_row("heat2d", 0.05, True, 0)
+    short = lambda n, q, rng: heat2d_limit(n, q, rng, max_iter=2)  # noqa: E731
+    monkeypatch.setitem(PDE_PROBLEMS, "heat2d", PDE_PROBLEMS["heat2d"]._replace(limit=short))
+    row = limit_row("heat2d", 0.05, True, 0)
     assert row["status"] == "not converged" and "max_iter" in row["note"]
     assert row["final_loss"] > 0 and "param_rel_err" not in row and "param_corr" not in row
 
@@ -226,7 +227,7 @@ def test_sparse_solve_gradients_match_finite_differences():
 def test_steady_state_gradient_matches_finite_differences():
     """The Cahn-Hilliard limit's forward model: d/dk of a functional of phi(k) by the implicit
     function theorem equals central differences of the Newton solve."""
-    from steadygrad.bench.limits import _SteadyState
+    from steadygrad.bench.problems.cahn_hilliard import _SteadyState
     from steadygrad.bench.reference import CahnHilliardFD
 
     fd = CahnHilliardFD(17, 0.01)
@@ -245,18 +246,20 @@ def test_direct_rows_mollify_the_frames_at_a_balanced_width():
     """chromatin's network-free rows on the CPU flagship's frames at 5% noise: the balanced
     width beats differentiating the frames unmollified (measured 5.8% vs 18.2%, the limit
     5.1%), and is timed against the limit like a trained row."""
-    from steadygrad.bench.direct import direct_rows, has_direct
+    from steadygrad.bench.problems import PDE_PROBLEMS
     from steadygrad.bench.runner import compare_to_limits
 
-    assert has_direct("chromatin") and not has_direct("heat2d")
-    moll, interp = direct_rows("chromatin", 0.05, True, 0)
+    assert PDE_PROBLEMS["heat2d"].direct is None
+    direct = PDE_PROBLEMS["chromatin"].direct
+    moll, interp = direct(0.05, True, 0)
     assert (moll["variant"], interp["variant"]) == ("mollifier-direct", "interpolant-direct")
     assert interp["width_h"] == 0.0 and moll["width_h"] > 0.0
     assert moll["param_corr"] > 0.9 and moll["param_rel_err"] < 0.08, moll
     assert moll["param_rel_err"] < 0.5 * interp["param_rel_err"], (moll, interp)
     limit = {"problem": "chromatin", "variant": "limit", "noise": 0.05, "status": "ok"}
+    moll["problem"] = interp["problem"] = "chromatin"
     rows = [{**limit, "param_rel_err": 0.051}, moll, interp]
     compare_to_limits(rows)
     assert moll["s_to_limit"] == moll["direct_s"] and interp["s_to_limit"] is None
-    (clean,) = direct_rows("chromatin", 0.0, True, 0)[:1]
+    (clean,) = direct(0.0, True, 0)[:1]
     assert clean["width_h"] == 0.0  # noise-free frames: no smoothing

@@ -177,7 +177,7 @@ def _observed_problem(dde, noise=0.0, seed=0):
 
 def test_fit_observations_fits_the_data_alone_and_restores_the_backend():
     import steadygrad.deepxde as sgd
-    from steadygrad.bench.pde import _dde
+    from steadygrad.bench.problems.common import deepxde as _dde
 
     dde = _dde()
     dde.config.set_default_float("float64")
@@ -198,7 +198,7 @@ def test_fit_observations_stops_at_the_noise_level():
     """The discrepancy principle: with noise sigma, the fit stops once the misfit is sigma^2
     (well before the step limit); without it, it fits on, below sigma^2."""
     import steadygrad.deepxde as sgd
-    from steadygrad.bench.pde import _dde
+    from steadygrad.bench.problems.common import deepxde as _dde
 
     dde = _dde()
     dde.config.set_default_float("float64")
@@ -216,7 +216,7 @@ def test_fit_observations_stops_at_the_noise_level():
 
 def test_fit_observations_refuses_bad_input():
     import steadygrad.deepxde as sgd
-    from steadygrad.bench.pde import _dde
+    from steadygrad.bench.problems.common import deepxde as _dde
 
     dde = _dde()
     data, _, _ = _observed_problem(dde)

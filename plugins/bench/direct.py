@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["BALANCE_PX", "WIDTHS_PX", "chromatin_direct", "direct_rows", "has_direct"]
+__all__ = ["BALANCE_PX", "WIDTHS_PX", "chromatin_direct", "direct_rows"]
 
 WIDTHS_PX = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 TIMES = (0.3, 0.35, 0.4, 0.45, 0.5)
@@ -24,7 +24,7 @@ def chromatin_direct(quick: bool, device: str, seed: int, noise=None):
     noise = noise or ((0.05,) if quick else (0.0, 0.01, 0.05, 0.1))
     from ..mollifier.kernels import make_kernel
     from .chromatin import PHI_E, chromatin_data, chromatin_rate, direct_estimate, lowpass
-    from .pde import _param_scores
+    from .problems.common import param_scores as _param_scores
 
     m = 64
     kernel = make_kernel("polynomial")
@@ -68,20 +68,9 @@ def _auto_width_px(frames: dict, kernel) -> float:
 BALANCE_PX = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
 
 
-def _designs() -> dict:
-    """Inverse problems whose frames the direct estimate differentiates: their designs."""
-    from .pde import CHROMATIN, CHROMATIN_THIN
-
-    return {"chromatin": CHROMATIN, "chromatin_thin": CHROMATIN_THIN}
-
-
-def has_direct(name: str) -> bool:
-    return name in _designs()
-
-
-def direct_rows(name: str, noise: float, quick: bool, seed: int) -> list[dict]:
-    """The design's lambda from its noisy frames without a network (same data as the PINN and
-    limit rows: ``default_rng(seed)``), two rows:
+def direct_rows(design, noise: float, quick: bool, seed: int) -> list[dict]:
+    """A chromatin design's lambda from its noisy frames without a network (same data as the
+    PINN and limit rows: ``default_rng(seed)``), two rows:
 
     * ``mollifier-direct``: the frames mollified at the width ``balance_width`` chooses from
       the data and the known noise level (no knowledge of lambda);
@@ -95,9 +84,8 @@ def direct_rows(name: str, noise: float, quick: bool, seed: int) -> list[dict]:
     from ..inverse import balance_width
     from ..mollifier.kernels import make_kernel
     from .chromatin import PHI_E, chromatin_data, chromatin_rate, direct_estimate
-    from .pde import _param_scores
+    from .problems.common import param_scores as _param_scores
 
-    design = _designs()[name]
     m, times = design.size(quick), design.frames()
     clean, frames = chromatin_data(m, times, noise, np.random.default_rng(seed))
     sigma = noise * max(np.abs(v).max() for v in clean.values())
@@ -124,7 +112,6 @@ def direct_rows(name: str, noise: float, quick: bool, seed: int) -> list[dict]:
         scores = _param_scores(est, lam)
         rows.append(
             {
-                "problem": name,
                 "variant": variant,
                 "status": "ok",
                 "noise": noise,

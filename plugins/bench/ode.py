@@ -8,7 +8,7 @@ import torch
 from .measure import measure
 from .reference import TimeDependentWeights
 
-__all__ = ["ODE_PROBLEMS", "lotka_volterra", "ode_memory", "spiral_fit", "time_weights"]
+__all__ = ["lotka_volterra", "ode_memory", "ode_speed", "spiral_fit", "time_weights"]
 
 
 class _PerStep(torch.nn.Module):
@@ -390,12 +390,3 @@ def ode_speed(quick: bool, device: str, seed: int) -> list[dict]:
         for r in rows[-len(variants) :]:
             r["x_rk4_time"] = r["ms_per_step"] / base
     return rows
-
-
-ODE_PROBLEMS = {
-    "ode_speed": ode_speed,
-    "time_weights": time_weights,
-    "ode_memory": ode_memory,
-    "spiral_fit": spiral_fit,
-    "lotka_volterra": lotka_volterra,
-}

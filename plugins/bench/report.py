@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import os
 
-from .pde import PDE_PROBLEMS, VARIANTS
+from .problems import PDE_PROBLEMS, VARIANTS
 
-__all__ = ["markdown", "plots"]
+__all__ = [
+    "markdown",
+    "plot_chromatin_direct",
+    "plot_ode_memory",
+    "plot_ode_speed",
+    "plot_residual4",
+    "plot_sampled",
+    "plot_time_weights",
+    "plots",
+]
 
 
 def _fmt(v) -> str:
@@ -138,66 +147,73 @@ def _training_plots(plt, pde: list[dict], out: str) -> list[str]:
     return paths
 
 
+def plot_time_weights(plt, rows: list[dict]):
+    return _plot_time_weights(plt, rows)
+
+
+def plot_ode_memory(plt, rows: list[dict]):
+    rows = [r for r in rows if r.get("peak_mb") is not None]
+    return _plot_memory(plt, rows) if rows else None
+
+
+def plot_chromatin_direct(plt, rows: list[dict]):
+    from .training_plots import width_heatmap
+
+    return width_heatmap(plt, rows, "param_corr")
+
+
+def plot_residual4(plt, rows: list[dict]):
+    rows = [r for r in rows if r.get("rel_err") is not None]
+    if not rows:
+        return None
+    return _plot_cost_accuracy(
+        plt,
+        rows,
+        "rel_err",
+        "biharmonic residual: cost vs error against float64",
+        lambda r: f"{r['variant']} {r['dtype']}",
+    )
+
+
+def plot_ode_speed(plt, rows: list[dict]):
+    return _plot_cost_accuracy(
+        plt,
+        rows,
+        "grad_rel_err",
+        "neural-ODE gradient: cost vs error (continuous adjoint)",
+        lambda r: f"{r['variant']} ({r['f_evals']} f)",
+    )
+
+
+def plot_sampled(plt, rows: list[dict]):
+    return _plot_cost_accuracy(
+        plt,
+        rows,
+        "u_l2",
+        "DeepXDE sampled points: cost vs L2 error of u",
+        lambda r: f"{r['problem'][8:]} {r['variant']} {r['dtype']}",
+    )
+
+
 def plots(rows: list[dict], out: str) -> list[str]:
-    """Write PNG plots for the problems present; returns their paths."""
+    """Write PNG plots for the benchmarks present (each suite's own, then the PDE problems'
+    comparison and training plots); returns their paths."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    def ok(problem, key=None):
-        return [
-            r
-            for r in rows
-            if r["problem"] == problem
-            and r.get("status") == "ok"
-            and (key is None or r.get(key) is not None)
-        ]
+    from .catalogue import SUITES, benchmark_of
 
+    ok = [r for r in rows if r.get("status") == "ok"]
     paths = []
-    if ok("time_weights"):
-        paths.append(
-            _save(plt, _plot_time_weights(plt, ok("time_weights")), out, "time_weights.png")
-        )
-    if ok("ode_memory", "peak_mb"):
-        paths.append(
-            _save(plt, _plot_memory(plt, ok("ode_memory", "peak_mb")), out, "ode_memory.png")
-        )
-    pde = [r for r in rows if r["problem"] in PDE_PROBLEMS and r.get("status") == "ok"]
+    for name, suite in SUITES.items():
+        mine = [r for r in ok if benchmark_of(r) == name]
+        fig = suite.plot(plt, mine) if suite.plot is not None and mine else None
+        if fig is not None:
+            paths.append(_save(plt, fig, out, suite.plot_file))
+    pde = [r for r in ok if r["problem"] in PDE_PROBLEMS]
     if pde:
         paths.append(_save(plt, _plot_pde(plt, pde), out, "pde.png"))
     paths += _training_plots(plt, pde, out)
-    if ok("chromatin_direct"):
-        from .training_plots import width_heatmap
-
-        fig = width_heatmap(plt, ok("chromatin_direct"), "param_corr")
-        paths.append(_save(plt, fig, out, "widths_chromatin_direct.png"))
-    if ok("residual4", "rel_err"):
-        fig = _plot_cost_accuracy(
-            plt,
-            ok("residual4", "rel_err"),
-            "rel_err",
-            "biharmonic residual: cost vs error against float64",
-            lambda r: f"{r['variant']} {r['dtype']}",
-        )
-        paths.append(_save(plt, fig, out, "residual4.png"))
-    if ok("ode_speed"):
-        fig = _plot_cost_accuracy(
-            plt,
-            ok("ode_speed"),
-            "grad_rel_err",
-            "neural-ODE gradient: cost vs error (continuous adjoint)",
-            lambda r: f"{r['variant']} ({r['f_evals']} f)",
-        )
-        paths.append(_save(plt, fig, out, "ode_speed.png"))
-    sampled = [r for r in rows if r["problem"].startswith("sampled:") and r.get("status") == "ok"]
-    if sampled:
-        fig = _plot_cost_accuracy(
-            plt,
-            sampled,
-            "u_l2",
-            "DeepXDE sampled points: cost vs L2 error of u",
-            lambda r: f"{r['problem'][8:]} {r['variant']} {r['dtype']}",
-        )
-        paths.append(_save(plt, fig, out, "sampled.png"))
     return paths

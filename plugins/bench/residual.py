@@ -49,7 +49,7 @@ def _residual_fn(variant: str, net: torch.nn.Module, h: float):
 
         return mollified
     if variant == "autodiff":
-        from .pde import _dde
+        from .problems.common import deepxde as _dde
 
         dde = _dde()
 

@@ -12,14 +12,10 @@ import time
 import warnings
 from collections.abc import Sequence
 
-from .direct import chromatin_direct, has_direct
+from .catalogue import ALL_PROBLEMS, SUITES
 from .measure import machine
-from .ode import ODE_PROBLEMS
-from .pde import PDE_PROBLEMS, VARIANTS
+from .problems import PDE_PROBLEMS, VARIANTS
 from .record import Record
-from .residual import residual4
-from .sampled import sampled
-from .scaling import scaling
 
 __all__ = [
     "ALL_PROBLEMS",
@@ -37,15 +33,6 @@ EXTRA = ("limit", "direct")
 #: what runs without --variants
 DEFAULT_VARIANTS = (*VARIANTS, "direct")
 
-ALL_PROBLEMS = [
-    *PDE_PROBLEMS,
-    "chromatin_direct",
-    "residual4",
-    "sampled",
-    "scaling",
-    *ODE_PROBLEMS,
-]
-
 
 def _jobs(problems, noise, variants, widths=(1.0,)):
     for name in problems:
@@ -55,7 +42,7 @@ def _jobs(problems, noise, variants, widths=(1.0,)):
             for level in levels:
                 if problem.inverse:  # what the data hold, beside every inverse result
                     yield name, "limit", level, None
-                if "direct" in variants and has_direct(name):
+                if "direct" in variants and problem.direct is not None:
                     yield name, "direct", level, None
                 for variant in variants:
                     if variant in problem.skip or variant in EXTRA:
@@ -107,7 +94,6 @@ def _run_case(
     budget=None,
 ) -> list[dict]:
     """One case, isolated from global state; an exception becomes a ``status: error`` row."""
-    from .direct import direct_rows
     from .isolation import error_row, isolated
     from .limits import limit_row
     from .train import run_pde_problem
@@ -117,7 +103,8 @@ def _run_case(
             if variant == "limit":
                 return [limit_row(name, level or 0.0, quick, seed)]
             if variant == "direct":
-                return direct_rows(name, level or 0.0, quick, seed)
+                rows = PDE_PROBLEMS[name].direct(level or 0.0, quick, seed)
+                return [{"problem": name, **row} for row in rows]
             if name in PDE_PROBLEMS:
                 return [
                     run_pde_problem(
@@ -133,15 +120,7 @@ def _run_case(
                         1.0 if scale is None else scale,
                     )
                 ]
-            if name == "residual4":
-                return residual4(quick, device, seed)
-            if name == "sampled":
-                return sampled(quick, device, seed)
-            if name == "scaling":
-                return scaling(quick, device, seed)
-            if name == "chromatin_direct":
-                return chromatin_direct(quick, device, seed)
-            return ODE_PROBLEMS[name](quick, device, seed)
+            return SUITES[name].run(quick, device, seed)
     except Exception as err:  # noqa: BLE001 - recorded in the table, the run goes on
         return [error_row(name, variant, err)]
 

@@ -26,7 +26,8 @@ import time
 import torch
 
 from .measure import spread, step_peak_memory
-from .pde import _dde, _rel
+from .problems.common import deepxde as _dde
+from .problems.common import rel as _rel
 from .sampled_cases import SAMPLED, Case
 
 __all__ = ["SAMPLED", "WIDTHS", "sampled"]

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .problems.beam import beam_exact
+
 __all__ = ["SAMPLED", "Case"]
 
 
@@ -84,27 +86,10 @@ def _poisson1d(kind: str):
 
 
 def _beam(dde):
-    """u'''' = -1 on [0, 1], u(0) = u'(0) = 0, u''(1) = u'''(1) = 0 (DeepXDE's Euler beam)."""
-    geom = dde.geometry.Interval(0, 1)
+    """DeepXDE's Euler beam (``problems/beam.py``) on 64 Hammersley points."""
+    from .problems.beam import beam_data
 
-    def ddy(x, y):
-        return dde.grad.hessian(y, x)
-
-    def dddy(x, y):
-        return dde.grad.jacobian(ddy(x, y), x)
-
-    bcs = [
-        dde.icbc.DirichletBC(geom, lambda x: 0, _on(0)),
-        dde.icbc.NeumannBC(geom, lambda x: 0, _on(0)),
-        dde.icbc.OperatorBC(geom, lambda x, y, _: ddy(x, y), _on(1)),
-        dde.icbc.OperatorBC(geom, lambda x, y, _: dddy(x, y), _on(1)),
-    ]
-
-    def pde(x, y):
-        return dde.grad.hessian(ddy(x, y), x) + 1
-
-    data = dde.data.PDE(geom, pde, bcs, num_domain=64, num_boundary=2)
-    return data, _fnn(dde, 1, width=20)
+    return beam_data(dde, 64), _fnn(dde, 1, width=20)
 
 
 def _inverse_field(dde):
@@ -271,10 +256,6 @@ def _exact_sin(dim: int, k: float = np.pi):
     return lambda x: np.prod(np.sin(k * x[:, :dim]), axis=1, keepdims=True)
 
 
-def _beam_exact(x):
-    return -(x**4) / 24 + x**3 / 6 - x**2 / 4
-
-
 SAMPLED: dict[str, Case] = {
     "poisson1d_dirichlet": Case(
         _poisson1d("dirichlet"), lambda x: (x + 1) ** 2, 1, (2,), 3000, seeds=2
@@ -283,7 +264,7 @@ SAMPLED: dict[str, Case] = {
         _poisson1d("neumann"), lambda x: (x + 1) ** 2, 1, (2,), 3000, seeds=2
     ),
     "poisson1d_robin": Case(_poisson1d("robin"), lambda x: (x + 1) ** 2, 1, (2,), 3000, seeds=2),
-    "beam": Case(_beam, _beam_exact, 1, (1,), 3000, seeds=2),
+    "beam": Case(_beam, beam_exact, 1, (1,), 3000, seeds=2),
     "inverse_field": Case(
         _inverse_field,
         lambda x: np.hstack([np.sin(np.pi * x), -(np.pi**2) * np.sin(np.pi * x)]),

@@ -10,7 +10,8 @@ import numpy as np
 
 from .isolation import error_row
 from .measure import step_peak_memory
-from .pde import PDE_PROBLEMS, _dde
+from .problems import PDE_PROBLEMS
+from .problems.common import deepxde as _dde
 from .variants import enable_variant, width_row
 
 __all__ = ["run_pde_problem"]
