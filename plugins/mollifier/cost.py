@@ -13,7 +13,9 @@ measurement: ``steadygrad bench sampled`` measures.
 
 from __future__ import annotations
 
-__all__ = ["AUTODIFF", "describe_point_set", "relative_cost"]
+import math
+
+__all__ = ["AUTODIFF", "describe_field", "describe_point_set", "relative_cost"]
 
 #: nested autodiff's cost per point for a residual of highest order n (forward+backward units)
 AUTODIFF = {0: 1.0, 1: 2.5, 2: 5.0, 3: 12.0, 4: 29.0}
@@ -53,3 +55,20 @@ def describe_point_set(
             "faster)"
         )
     return line
+
+
+def describe_field(field, orders_seen: int | None, dtype: str) -> tuple[tuple, str]:
+    """(key, line): :func:`describe_point_set` of a field's points, mode and network
+    evaluations; ``key`` tells one such description from another."""
+    x, plan = field.x, field.plan
+    evaluations = (
+        math.prod(plan.size)
+        if plan is not None
+        else x.shape[0] * len(field.stencil.offsets(x.dtype, x.device))
+    )
+    density = round(field.stencil.widths[0] / field.stencil.spacings[0])
+    key = (tuple(x.shape), field.mode, density, orders_seen)
+    line = describe_point_set(
+        x.shape[0], x.shape[1], field.mode, evaluations, density, orders_seen, dtype
+    )
+    return key, line

@@ -6,6 +6,7 @@ for d/dx_i of that tensor adds one to alpha and is served from the same network 
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,7 +27,15 @@ from .precision import (
 from .source import Source
 from .stencil import Stencil
 
-__all__ = ["MollifiedField", "UnservableDerivative", "differentiate", "field_of", "is_field"]
+__all__ = [
+    "MollifiedField",
+    "UnservableDerivative",
+    "derivative_of",
+    "differentiate",
+    "error_bound_of",
+    "field_of",
+    "is_field",
+]
 
 _TAG = "_steadygrad_field"
 
@@ -391,3 +400,36 @@ class MollifiedField:
             key=("switch", alpha),
         )
         return exact
+
+
+def derivative_of(u: torch.Tensor, alpha: Sequence[int], component: int = 0) -> torch.Tensor:
+    """D^alpha u[:, component] (N, 1) for a tensor ``u`` returned by a mollifier layer.
+
+    ``alpha`` has one non-negative order per input axis, added to the orders ``u`` already
+    carries (so ``derivative(derivative(u, a), b)`` is the derivative of order a + b).
+    """
+    tag = field_of(u)
+    if tag is None:
+        raise ValueError("u was not produced by a MollifierLayer (or was sliced/transformed since)")
+    field, comp, base = tag
+    alpha = tuple(alpha)
+    if len(alpha) != len(base):
+        raise ValueError(f"alpha must hold one order per input axis ({len(base)}), got {alpha}")
+    if not all(isinstance(a, numbers.Integral) and a >= 0 for a in alpha):
+        raise ValueError(
+            f"alpha must hold non-negative integer orders (a derivative of order 1.5 is "
+            f"not defined), got {alpha}"
+        )
+    if comp is not None:
+        if component not in (0, comp):
+            raise ValueError("u is already a single-component derivative")
+        component = comp
+    return field.derivative(component, tuple(a + b for a, b in zip(base, alpha)))
+
+
+def error_bound_of(u: torch.Tensor, alpha: Sequence[int], component: int = 0) -> float:
+    """Rounding-error bound of D^alpha u[:, component] for a tensor ``u`` from this layer."""
+    tag = field_of(u)
+    if tag is None:
+        raise ValueError("u was not produced by a MollifierLayer")
+    return tag[0].error_bound(tuple(a + b for a, b in zip(tag[2], alpha)), tag[1] or component)

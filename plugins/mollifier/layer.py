@@ -13,9 +13,6 @@ values.  The precision policy (``precision.py``) guards high orders against roun
 from __future__ import annotations
 
 import logging
-import math
-import numbers
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,36 +20,20 @@ import torch
 from torch import nn
 
 from .autowidth import WidthChoice, check_extent, choose_width, is_auto
-from .cost import describe_point_set
+from .cost import describe_field
 from .density import INITIAL_ORDER, points_for
-from .field import MollifiedField, field_of
+from .field import MollifiedField, derivative_of, error_bound_of
 from .finite import FiniteCheck
-from .modes import MODES, Call, Mode, strategies
+from .modes import MODES, Call, Mode, PlanCache, strategies
 from .options import DEFAULTS, LayerOptions
 from .precision import PrecisionState
 from .source import Network
 from .stencil import Stencil
-from .values import per_axis
+from .values import check_points, per_axis
 
 __all__ = ["DEFAULTS", "MODES", "MollifierLayer"]
 
 logger = logging.getLogger("steadygrad")
-
-
-def _check_points(x) -> None:
-    if not torch.is_tensor(x) or x.dim() != 2:
-        raise ValueError(
-            f"inputs must be a (N, d) tensor, got {type(x).__name__} "
-            f"{tuple(getattr(x, 'shape', ()))}"
-        )
-    if not x.is_floating_point():
-        raise ValueError("inputs must be a floating-point tensor")
-    if x.numel() and not bool(torch.isfinite(x).all()):
-        bad = int((~torch.isfinite(x)).any(dim=1).nonzero()[0])
-        raise ValueError(
-            f"inputs contain NaN/Inf (point {bad} = {x[bad].tolist()}); the mollifier needs finite "
-            "coordinates"
-        )
 
 
 class MollifierLayer(nn.Module):
@@ -90,7 +71,7 @@ class MollifierLayer(nn.Module):
         self.strategies: dict[str, Mode] = strategies()
         self._orders_seen: int | None = None  # highest per-axis order requested (points='auto')
         self._stencils: dict = {}
-        self._last_plan: dict | None = None
+        self._plans = PlanCache()
         self._announced: set = set()
         self._extent_checked = None  # the width last checked against the points' extent
         self.last_mode: str | None = None  # the mode the last call ran in
@@ -98,7 +79,7 @@ class MollifierLayer(nn.Module):
     def __getstate__(self) -> dict:
         # caches (device tensors, a weak reference) are not pickled
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
-        return {**state, "_stencils": {}, "_last_plan": None, "_announced": set()}
+        return {**state, "_stencils": {}, "_plans": PlanCache(), "_announced": set()}
 
     # ---- configuration ------------------------------------------------------------------
     @property
@@ -142,35 +123,10 @@ class MollifierLayer(nn.Module):
 
     # ---- evaluation ---------------------------------------------------------------------
     def _plan(self, x: torch.Tensor, strategy: Mode) -> tuple:
-        """(mode, stencil, plan) for the points x, from ``strategy``.
-
-        The last plan is reused for the same tensor (or equal values, one comparison), so a
-        training loop over fixed points pays for the lattice analysis once.
-        """
-        if not strategy.cached:
-            return strategy.choose(x, self.stencil, self.options)
+        """(mode, stencil, plan) for the points x from ``strategy``, cached per points."""
         o = self.options
         config = (o.mode, o.boundary, o.width, o.spacing, self.density(), self.kernel.key())
-        config += (o.max_nodes, strategy.state())
-        last = self._last_plan
-        if (
-            last is not None
-            and last["config"] == config
-            and last["copy"].shape == x.shape
-            and last["copy"].dtype == x.dtype
-            and last["copy"].device == x.device
-            and (
-                (last["ref"]() is x and last["version"] == x._version)
-                or torch.equal(last["copy"], x.detach())
-            )
-        ):
-            return last["chosen"]
-        chosen = strategy.choose(x, self.stencil, self.options)
-        self._last_plan = dict(
-            config=config, ref=weakref.ref(x), version=x._version, copy=x.detach().clone()
-        )
-        self._last_plan["chosen"] = chosen
-        return chosen
+        return self._plans.get(x, strategy, self.stencil, o, config + (o.max_nodes,))
 
     def field(self, x: torch.Tensor) -> MollifiedField:
         """Evaluate the network once for inputs x (N, d) and return the mollified field."""
@@ -179,7 +135,7 @@ class MollifierLayer(nn.Module):
         return field
 
     def _make_field(self, x: torch.Tensor) -> MollifiedField:
-        _check_points(x)
+        check_points(x)
         if is_auto(self.width):
             raise ValueError(
                 "width='auto' is not chosen yet: call choose_width(points, values) with the "
@@ -204,25 +160,12 @@ class MollifierLayer(nn.Module):
         return field
 
     def _describe(self, field: MollifiedField) -> None:
-        """Log one line per point set and density (``cost.py``)."""
-        x, plan = field.x, field.plan
-        evaluations = (
-            math.prod(plan.size)
-            if plan is not None
-            else x.shape[0] * len(field.stencil.offsets(x.dtype, x.device))
-        )
-        density = round(field.stencil.widths[0] / field.stencil.spacings[0])
-        key = (tuple(x.shape), field.mode, density, self._orders_seen)
-        if key in self._announced:
-            return
-        self._announced.add(key)
-        dtype = "float64" if self.precision.upcast else str(x.dtype).replace("torch.", "")
-        logger.info(
-            "mollifier: %s",
-            describe_point_set(
-                x.shape[0], x.shape[1], field.mode, evaluations, density, self._orders_seen, dtype
-            ),
-        )
+        """Log one line per point set, mode, density and orders seen (``cost.py``)."""
+        dtype = "float64" if self.precision.upcast else str(field.x.dtype).replace("torch.", "")
+        key, line = describe_field(field, self._orders_seen, dtype)
+        if key not in self._announced:
+            self._announced.add(key)
+            logger.info("mollifier: %s", line)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Mollified field u(x), shape (N, m); derivatives via :meth:`derivative`."""
@@ -275,39 +218,12 @@ class MollifierLayer(nn.Module):
         self._stencils.clear()
 
     # ---- derivatives of an output ---------------------------------------------------------
+    derivative = staticmethod(derivative_of)
+
     @staticmethod
-    def derivative(u: torch.Tensor, alpha: Sequence[int], component: int = 0) -> torch.Tensor:
-        """D^alpha u[:, component] (N, 1) for a tensor ``u`` returned by this layer.
-
-        ``alpha`` has one non-negative order per input axis, added to the orders ``u`` already
-        carries (so ``derivative(derivative(u, a), b)`` is the derivative of order a + b).
-        """
-        tag = field_of(u)
-        if tag is None:
-            raise ValueError(
-                "u was not produced by a MollifierLayer (or was sliced/transformed since)"
-            )
-        field, comp, base = tag
-        alpha = tuple(alpha)
-        if len(alpha) != len(base):
-            raise ValueError(f"alpha must hold one order per input axis ({len(base)}), got {alpha}")
-        if not all(isinstance(a, numbers.Integral) and a >= 0 for a in alpha):
-            raise ValueError(
-                f"alpha must hold non-negative integer orders (a derivative of order 1.5 is "
-                f"not defined), got {alpha}"
-            )
-        if comp is not None:
-            if component not in (0, comp):
-                raise ValueError("u is already a single-component derivative")
-            component = comp
-        return field.derivative(component, tuple(a + b for a, b in zip(base, alpha)))
-
-    def error_bound(self, u: torch.Tensor, alpha: Sequence[int], component: int = 0) -> float:
+    def error_bound(u: torch.Tensor, alpha: Sequence[int], component: int = 0) -> float:
         """Rounding-error bound of D^alpha u[:, component] for a tensor ``u`` from this layer."""
-        tag = field_of(u)
-        if tag is None:
-            raise ValueError("u was not produced by a MollifierLayer")
-        return tag[0].error_bound(tuple(a + b for a, b in zip(tag[2], alpha)), tag[1] or component)
+        return error_bound_of(u, alpha, component)
 
 
 def _option_attribute(name: str) -> property:

@@ -1,11 +1,11 @@
-"""Validation of numeric options given per axis (widths, spacings, origins)."""
+"""Validation of numeric options given per axis (widths, spacings, origins) and of points."""
 
 from __future__ import annotations
 
 import math
 import numbers
 
-__all__ = ["is_scalar", "per_axis", "real"]
+__all__ = ["check_points", "is_scalar", "per_axis", "real"]
 
 
 def is_scalar(value) -> bool:
@@ -49,3 +49,22 @@ def per_axis(value, n: int, what: str, positive: bool = True, axes: str = "axis"
     if len(vals) != n:
         raise ValueError(f"{what} needs one value per {axes} ({n}), got {len(vals)}")
     return tuple(real(v, what, positive) for v in vals)
+
+
+def check_points(x) -> None:
+    """Refuse anything but a finite floating-point (N, d) tensor of points."""
+    import torch
+
+    if not torch.is_tensor(x) or x.dim() != 2:
+        raise ValueError(
+            f"inputs must be a (N, d) tensor, got {type(x).__name__} "
+            f"{tuple(getattr(x, 'shape', ()))}"
+        )
+    if not x.is_floating_point():
+        raise ValueError("inputs must be a floating-point tensor")
+    if x.numel() and not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).any(dim=1).nonzero()[0])
+        raise ValueError(
+            f"inputs contain NaN/Inf (point {bad} = {x[bad].tolist()}); the mollifier needs finite "
+            "coordinates"
+        )

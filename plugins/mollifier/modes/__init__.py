@@ -16,6 +16,7 @@ from .base import Call, Mode
 from .box import BoxField
 from .grid import GridField, GridMode
 from .lattice import LatticeField, LatticeMode
+from .plans import PlanCache
 from .scattered import ScatteredField, ScatteredMode
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "LatticeField",
     "LatticeMode",
     "Mode",
+    "PlanCache",
     "ScatteredField",
     "ScatteredMode",
     "strategies",
