@@ -162,37 +162,31 @@ def plot_chromatin_direct(plt, rows: list[dict]):
     return width_heatmap(plt, rows, "param_corr")
 
 
-def plot_residual4(plt, rows: list[dict]):
-    rows = [r for r in rows if r.get("rel_err") is not None]
-    if not rows:
-        return None
-    return _plot_cost_accuracy(
-        plt,
-        rows,
-        "rel_err",
-        "biharmonic residual: cost vs error against float64",
-        lambda r: f"{r['variant']} {r['dtype']}",
-    )
+def _cost_accuracy_plot(error_key: str, title: str, label):
+    """A suite's plot: time per step against ``error_key`` for its rows that carry it."""
+
+    def plot(plt, rows: list[dict]):
+        rows = [r for r in rows if r.get(error_key) is not None]
+        return _plot_cost_accuracy(plt, rows, error_key, title, label) if rows else None
+
+    return plot
 
 
-def plot_ode_speed(plt, rows: list[dict]):
-    return _plot_cost_accuracy(
-        plt,
-        rows,
-        "grad_rel_err",
-        "neural-ODE gradient: cost vs error (continuous adjoint)",
-        lambda r: f"{r['variant']} ({r['f_evals']} f)",
-    )
-
-
-def plot_sampled(plt, rows: list[dict]):
-    return _plot_cost_accuracy(
-        plt,
-        rows,
-        "u_l2",
-        "DeepXDE sampled points: cost vs L2 error of u",
-        lambda r: f"{r['problem'][8:]} {r['variant']} {r['dtype']}",
-    )
+plot_residual4 = _cost_accuracy_plot(
+    "rel_err",
+    "biharmonic residual: cost vs error against float64",
+    lambda r: f"{r['variant']} {r['dtype']}",
+)
+plot_ode_speed = _cost_accuracy_plot(
+    "grad_rel_err",
+    "neural-ODE gradient: cost vs error (continuous adjoint)",
+    lambda r: f"{r['variant']} ({r['f_evals']} f)",
+)
+plot_sampled = _cost_accuracy_plot(
+    "u_l2",
+    "DeepXDE sampled points: cost vs L2 error of u",
+    lambda r: f"{r['problem'][8:]} {r['variant']} {r['dtype']}",
+)
 
 
 def plots(rows: list[dict], out: str) -> list[str]:
