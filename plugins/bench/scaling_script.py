@@ -77,8 +77,8 @@ def _worker(rank, world, init, out, points, chunks, chunk, seed, derivatives) ->
         exact = SAMPLED["poisson2d"].exact(test)
         error = float(np.linalg.norm(model.predict(test) - exact) / np.linalg.norm(exact))
         model.predict(model.train_state.X_train)  # the layer's last plan: this rank's points
-        plan = getattr(getattr(op, "layer", None), "_last_plan", None)
-        nodes = math.prod(plan["plan"].size) if plan and plan["plan"] is not None else None
+        plan = getattr(getattr(op, "layer", None), "last_plan", None)
+        nodes = math.prod(plan.size) if plan is not None else None
         result = dict(seconds=statistics.median(clock.seconds), error=error, nodes=nodes)
         result["points"] = len(model.train_state.X_train)
         torch.save(result, os.path.join(out, f"rank{rank}.pt"))

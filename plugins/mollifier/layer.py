@@ -75,11 +75,13 @@ class MollifierLayer(nn.Module):
         self._announced: set = set()
         self._extent_checked = None  # the width last checked against the points' extent
         self.last_mode: str | None = None  # the mode the last call ran in
+        self.last_plan = None  # its lattice plan (grid, lattice; None: scattered)
 
     def __getstate__(self) -> dict:
         # caches (device tensors, a weak reference) are not pickled
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
-        return {**state, "_stencils": {}, "_plans": PlanCache(), "_announced": set()}
+        caches = {"_stencils": {}, "_plans": PlanCache(), "_announced": set(), "last_plan": None}
+        return {**state, **caches}
 
     # ---- configuration ------------------------------------------------------------------
     @property
@@ -131,7 +133,7 @@ class MollifierLayer(nn.Module):
     def field(self, x: torch.Tensor) -> MollifiedField:
         """Evaluate the network once for inputs x (N, d) and return the mollified field."""
         field = self._make_field(x)
-        self.last_mode = field.mode
+        self.last_mode, self.last_plan = field.mode, field.plan
         return field
 
     def _make_field(self, x: torch.Tensor) -> MollifiedField:
