@@ -303,3 +303,23 @@ def test_lattice_warning_for_far_float32_points_points_to_float64():
     layer = MollifierLayer(net, width=0.1, mode="lattice", precision="input")
     with pytest.warns(UserWarning, match="try precision='float64' first"):
         layer.derivative(layer(1e4 + torch.rand(50, 1)), (2,))
+
+
+def test_layer_options_are_declared_once_and_validated_on_every_change(cli):
+    """Unknown layer options raise, naming the allowed ones; an assignment is validated like
+    the constructor; run's flags are generated from the same declaration."""
+    from steadygrad.mollifier.options import DEFAULTS, LayerOptions
+
+    with pytest.raises(TypeError, match=r"'kernal' \(did you mean 'kernel'\?\).*'width'"):
+        MollifierLayer(_net(), width=0.1, kernal="bump")
+    layer = MollifierLayer(_net(), width=0.1)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        layer.mode = "fast"
+    with pytest.raises(ValueError, match="max_nodes must be a positive integer"):
+        layer.max_nodes = 0
+    assert layer.mode == "auto" and layer.max_nodes == DEFAULTS["max_nodes"]
+    layer.mode = "grid"
+    assert layer.options.mode == "grid"
+    help_text = cli(["run", "--help"]).stdout
+    for name in LayerOptions.names():
+        assert "--" + name.replace("_", "-") in help_text, name
