@@ -263,3 +263,35 @@ def test_direct_rows_mollify_the_frames_at_a_balanced_width():
     assert moll["s_to_limit"] == moll["direct_s"] and interp["s_to_limit"] is None
     (clean,) = direct(0.0, True, 0)[:1]
     assert clean["width_h"] == 0.0  # noise-free frames: no smoothing
+
+
+def test_results_md_sets_each_result_beside_its_limit():
+    from steadygrad.bench.report import against_limit
+
+    limit = {"problem": "p", "variant": "limit", "noise": 0.05, "status": "ok"}
+    rows = [
+        {**limit, "param_corr": 0.94, "param_rel_err": 0.05},
+        {
+            "problem": "p",
+            "variant": "autodiff",
+            "noise": 0.05,
+            "status": "ok",
+            "param_corr": 0.5,
+            "param_rel_err": 0.2,
+            "err_vs_limit": 4.0,
+            "s_to_limit": None,
+        },
+        {
+            "problem": "p",
+            "variant": "autodiff",
+            "noise": 0.1,
+            "status": "ok",
+            "param_corr": 0.4,
+            "param_rel_err": 0.3,
+        },  # no limit at this level: left out
+    ]
+    lines = against_limit(rows)
+    assert lines[0] == "#### p: against the information limit"
+    assert "| 0.05 | autodiff | 0.500 / 20.0% | 0.940 / 5.0% | 4 | - |" in lines
+    assert not any(line.startswith("| 0.1 ") for line in lines)
+    assert against_limit([{**limit, "status": "not converged"}, rows[1]]) == []

@@ -7,6 +7,7 @@ import os
 from .problems import PDE_PROBLEMS, VARIANTS
 
 __all__ = [
+    "against_limit",
     "markdown",
     "plot_chromatin_direct",
     "plot_ode_memory",
@@ -46,7 +47,42 @@ def markdown(rows: list[dict], meta: dict) -> str:
         lines += ["| " + " | ".join(_fmt(r.get(k)) for k in keys) + " |" for r in sub]
         kinds = {r.get("memory_kind") for r in sub if r.get("memory_kind")}
         lines += ["", f"peak_mb: {', '.join(sorted(kinds))}." if kinds else "", ""]
+        lines += against_limit(sub)
     return "\n".join(lines)
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def against_limit(rows: list[dict]) -> list[str]:
+    """Markdown lines: one problem's parameter results beside its information limit, a row
+    per noise level and variant (corr / relative error, the error over the limit's, seconds
+    to 1.25x the limit's error); empty without a converged limit row."""
+    limits = {r["noise"]: r for r in rows if r.get("variant") == "limit" and r["status"] == "ok"}
+    results = [
+        r
+        for r in rows
+        if r.get("noise") in limits and r.get("variant") != "limit" and "param_corr" in r
+    ]
+    if not results:
+        return []
+    lines = [
+        f"#### {rows[0]['problem']}: against the information limit",
+        "",
+        "| noise | variant | corr / rel. error | limit | × limit | s to 1.25× limit |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lim = limits[r["noise"]]
+        width = "" if r.get("width_h") is None else f", {r['width_h']:.3g} h"
+        lines.append(
+            f"| {r['noise']:g} | {r['variant']}{width} | {r['param_corr']:.3f} / "
+            f"{_pct(r['param_rel_err'])} | {lim['param_corr']:.3f} / "
+            f"{_pct(lim['param_rel_err'])} | {_fmt(r.get('err_vs_limit'))} | "
+            f"{_fmt(r.get('s_to_limit'))} |"
+        )
+    return [*lines, ""]
 
 
 def _save(plt, fig, out: str, name: str) -> str:
