@@ -138,8 +138,9 @@ class MollifiedField:
     def _set_values(self, values: torch.Tensor, z: torch.Tensor | None, plan=None) -> None:
         self.values, self.z = values, z
         self.plan = plan if plan is not None else self.plan
-        self._cache: dict = {}
-        self._stencil_values: dict = {}
+        self._cache: dict = {}  # (component, alpha) -> D^alpha u, tagged
+        self._passes: dict = {}  # grid/lattice: per-axis orders -> partial convolutions of the box
+        self._stencil_values: dict = {}  # scattered: (component, beta) -> d^beta G
         self._gmax: dict = {}
 
     #: 'scattered', 'grid' or 'lattice' (set by each mode's class)

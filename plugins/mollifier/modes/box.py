@@ -24,14 +24,14 @@ class BoxField(MollifiedField):
         pad = None if self.boundary in ("extend", "valid") else self.boundary
         start, out = 0, self.values
         for k in range(d, 0, -1):
-            if ("grid", orders[:k]) in self._cache:
-                start, out = k, self._cache[("grid", orders[:k])]
+            if orders[:k] in self._passes:
+                start, out = k, self._passes[orders[:k]]
                 break
         keep = torch.is_grad_enabled() or not self.values.requires_grad  # never cache a detached
         for i in range(start, d):
             out = axis_pass(out, self.stencil, i, orders[i], d, pad)
             if keep:
-                self._cache[("grid", orders[: i + 1])] = out
+                self._passes[orders[: i + 1]] = out
         return out
 
     def _component_box(self, alpha: tuple, component: int) -> torch.Tensor:
