@@ -189,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo", help="mollifier vs autodiff on a beam problem, and corrected leapfrog gradients"
     )
     d.add_argument("--full", action="store_true", help="longer training")
+    from .bench.problems.common import DEFAULT_VARIANTS, EXTRA, VARIANTS
+
     b = sub.add_parser("bench", help="run the standard benchmark problems", allow_abbrev=False)
     b.add_argument(
         "problems", nargs="*", help="problem names (default: all); see docs/benchmarks.md"
@@ -204,9 +206,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument(
         "--variants",
         type=lambda v: [x for x in v.split(",") if x],
-        help="PDE derivative variants to run "
-        "(default: autodiff,mollifier-scattered,mollifier-grid); every inverse problem also "
-        "gets its information-limit row ('limit' alone: only those)",
+        help=f"PDE variants to run (default: {','.join(DEFAULT_VARIANTS)}; choose from "
+        f"{','.join((*VARIANTS, *EXTRA))}); every inverse problem also gets its "
+        "information-limit row ('limit' alone: only those)",
     )
     b.add_argument(
         "--noise", type=_floats, help="noise levels for the inverse problems, e.g. 0,0.01,0.05,0.1"

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from .catalogue import ALL_PROBLEMS, SUITES
 from .measure import machine
 from .problems import PDE_PROBLEMS, VARIANTS
+from .problems.common import DEFAULT_VARIANTS, EXTRA
 from .record import Record
 
 __all__ = [
@@ -26,12 +27,6 @@ __all__ = [
     "failed",
     "run_benchmarks",
 ]
-
-#: rows beside the trained variants: the information limit (every inverse problem) and the
-#: network-free direct estimate (problems whose data are full frames)
-EXTRA = ("limit", "direct")
-#: what runs without --variants
-DEFAULT_VARIANTS = (*VARIANTS, "direct")
 
 
 def _jobs(problems, noise, variants, widths=(1.0,)):

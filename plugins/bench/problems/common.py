@@ -11,6 +11,8 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = [
+    "DEFAULT_VARIANTS",
+    "EXTRA",
     "VARIANTS",
     "Problem",
     "Setup",
@@ -23,7 +25,13 @@ __all__ = [
     "values",
 ]
 
+#: the trained variants (DeepXDE with each derivative backend)
 VARIANTS = ("autodiff", "mollifier-scattered", "mollifier-grid")
+#: rows beside them: the information limit (every inverse problem) and the network-free
+#: direct estimate (problems whose data are full frames)
+EXTRA = ("limit", "direct")
+#: what runs without --variants
+DEFAULT_VARIANTS = (*VARIANTS, "direct")
 
 
 @dataclass
