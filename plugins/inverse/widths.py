@@ -98,7 +98,8 @@ def balance_width(
     widths = _check(widths, draws, kappa)
     rng = np.random.default_rng(0) if rng is None else rng
     noisy = [redraw(data, rng) for _ in range(draws)]
-    est = np.stack([np.asarray(estimate(data, w), dtype=float).ravel() for w in widths])
+    first = [np.asarray(estimate(data, w), dtype=float) for w in widths]
+    est = np.stack([e.ravel() for e in first])
     if not np.all(np.isfinite(est)):
         raise ValueError("the estimate is not finite at some width; check the data and widths")
     # the change of every width's estimate under each fresh noise draw (draws, widths, size)
@@ -124,7 +125,4 @@ def balance_width(
         bias[j] = float(np.sqrt(max(np.max(excess), 0.0)))
     risk = [b**2 + (kappa * s) ** 2 for b, s in zip(bias, spread)]
     best = int(np.argmin(risk))
-    shape = np.shape(estimate(data, widths[best]))
-    return WidthBalance(
-        widths[best], best, est[best].reshape(shape), tuple(map(float, spread)), tuple(bias)
-    )
+    return WidthBalance(widths[best], best, first[best], tuple(map(float, spread)), tuple(bias))
