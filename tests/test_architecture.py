@@ -81,3 +81,19 @@ def test_adapters_import_only_the_numerics():
         if ADAPTER_FORBIDDEN.match(name)
     }
     assert not bad, bad
+
+
+def test_every_package_folder_is_installed():
+    """A non-editable install ships only the packages pyproject lists: a new sub-package must be
+    listed there (an editable install hides the omission; CI's fresh install does not)."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    on_disk = set()
+    for folder, package in (("plugins", "steadygrad"), ("adapters", "steadygrad.adapters")):
+        for init in (ROOT / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT / folder).parts
+            on_disk.add(".".join([package, *parts]))
+    assert on_disk == listed
