@@ -14,27 +14,6 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 
-def _floats(text: str) -> float | tuple[float, ...]:
-    vals = tuple(float(v) for v in text.split(","))
-    return vals[0] if len(vals) == 1 else vals
-
-
-def _layer_flags(p: argparse.ArgumentParser) -> None:
-    """One flag per mollifier option, generated from its declaration (``LayerOptions``)."""
-    from .mollifier.options import option_fields
-
-    for f in option_fields():
-        meta = f.metadata
-        note = "" if f.default is None or "default" in meta["help"] else f" (default: {f.default})"
-        p.add_argument(
-            "--" + f.name.replace("_", "-"),
-            dest=f.name,
-            type=meta["parse"],
-            choices=meta["choices"],
-            help=f"mollifier: {meta['help']}{' (required)' if f.name == 'width' else note}",
-        )
-
-
 def _run_parser(sub) -> None:
     p = sub.add_parser(
         "run",
@@ -50,7 +29,10 @@ def _run_parser(sub) -> None:
         default="mollifier",
         help="derivative backend (entry point name; default mollifier)",
     )
-    _layer_flags(p)
+    from .declared import add_flags
+    from .mollifier.options import LayerOptions
+
+    add_flags(p, LayerOptions, prefix="mollifier: ", required=("width",))
     p.add_argument(
         "--strict", action="store_true", help="error instead of falling back to autodiff"
     )
@@ -126,30 +108,21 @@ def _cmd_demo(args, _rest) -> int:
 
 
 def _cmd_bench(args, _rest) -> int:
+    from .bench.options import BenchOptions
     from .bench.runner import Stopped, failed, run_benchmarks
 
     try:
         rows = run_benchmarks(
             args.problems or None,
-            device=args.device,
-            quick=args.quick,
-            out=args.out,
-            seed=args.seed,
-            noise=args.noise,
-            jobs=args.jobs,
-            iterations=args.iterations,
-            lbfgs=args.lbfgs,
-            variants=args.variants,
-            dry_run=args.dry_run,
-            budget=args.budget,
-            widths=args.widths,
+            **{name: getattr(args, name) for name in BenchOptions.names() if _given(args, name)},
         )
     except ValueError as err:
         print(f"steadygrad bench: {err}", file=sys.stderr)
         return 2
     except Stopped as stop:
         print(
-            f"steadygrad bench: {stop}; {len(stop.rows)} finished row(s) written to {args.out} "
+            f"steadygrad bench: {stop}; {len(stop.rows)} finished row(s) written to "
+            f"{args.out or BenchOptions.out} "
             "(marked incomplete)",
             file=sys.stderr,
         )
@@ -174,6 +147,12 @@ def _cmd_bench(args, _rest) -> int:
     return 1 if bad else 0
 
 
+def _given(args, name: str) -> bool:
+    """Whether a declared option's flag was given (unset flags leave the declared default)."""
+    value = getattr(args, name)
+    return value is not None and value is not False  # 0 is given: '--iterations 0' is refused
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m steadygrad``; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -189,63 +168,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo", help="mollifier vs autodiff on a beam problem, and corrected leapfrog gradients"
     )
     d.add_argument("--full", action="store_true", help="longer training")
-    from .bench.problems.common import DEFAULT_VARIANTS, EXTRA, VARIANTS
+    from .bench.options import BenchOptions
+    from .declared import add_flags
 
     b = sub.add_parser("bench", help="run the standard benchmark problems", allow_abbrev=False)
     b.add_argument(
         "problems", nargs="*", help="problem names (default: all); see docs/benchmarks.md"
     )
-    b.add_argument("--device", default="cpu", help="cpu or cuda")
-    b.add_argument(
-        "--quick", action="store_true", help="small sizes: a few minutes on a 2-core CPU"
-    )
-    b.add_argument(
-        "--out", default="bench-results", help="output folder for the table, JSON and plots"
-    )
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument(
-        "--variants",
-        type=lambda v: [x for x in v.split(",") if x],
-        help=f"PDE variants to run (default: {','.join(DEFAULT_VARIANTS)}; choose from "
-        f"{','.join((*VARIANTS, *EXTRA))}); every inverse problem also gets its "
-        "information-limit row ('limit' alone: only those)",
-    )
-    b.add_argument(
-        "--noise", type=_floats, help="noise levels for the inverse problems, e.g. 0,0.01,0.05,0.1"
-    )
-    b.add_argument(
-        "--iterations", type=int, help="Adam steps for every PDE problem (default: per problem)"
-    )
-    b.add_argument(
-        "--lbfgs",
-        type=int,
-        help="L-BFGS steps after Adam for every PDE problem (default: per problem)",
-    )
-    b.add_argument(
-        "--budget",
-        type=float,
-        help="training seconds per PDE case (Adam steps, then L-BFGS until the budget), "
-        "recording accuracy against time (time-to-accuracy plots)",
-    )
-    b.add_argument(
-        "--widths",
-        type=lambda v: [x if x == "auto" else float(x) for x in v.split(",") if x],
-        default=[1.0],
-        help="factors of each problem's mollifier width, or 'auto' (noise x width sweep and "
-        "heat-map)",
-    )
-    b.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="validate the options and list the cases; run nothing",
-    )
-    b.add_argument(
-        "--jobs",
-        type=int,
-        default=1,
-        help="train the PDE cases in this many processes (1 thread each); their times then include "
-        "contention, so compare variants within one problem. Other problems run serially after.",
-    )
+    add_flags(b, BenchOptions)
 
     script_args: list[str] = []
     if argv and argv[0] == "run" and "--" in argv:

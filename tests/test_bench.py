@@ -115,14 +115,16 @@ def test_problems_are_isolated_from_each_other(monkeypatch):
     next one, in either order (the README's bench --quick once crashed on exactly this)."""
     from steadygrad.bench import runner
     from steadygrad.bench.catalogue import Suite
+    from steadygrad.bench.options import BenchOptions
 
     monkeypatch.setitem(runner.SUITES, "probe", Suite(_probe))
+    opts = BenchOptions(quick=True, iterations=30, lbfgs=0, dry_run=True)
 
     def rows(order):
         out = {}
         for name in order:
             args = (name, "autodiff", 0.0, 1.0) if name == "poisson1d" else (name, None, None, None)
-            for r in runner._run_case(*args, True, 0, "cpu", 30, 0):
+            for r in runner._run_case(*args, opts):
                 out[name] = {
                     k: v for k, v in r.items() if k not in ("ms_per_step", "peak_mb", "memory_kind")
                 }

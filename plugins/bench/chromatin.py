@@ -24,6 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 __all__ = [
+    "DOUBLE_WELL",
     "L_INTERFACE",
     "PHI_E",
     "PHI_MAX",
@@ -52,6 +53,10 @@ def chromatin_rate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def double_well(phi):
     """f(phi) = phi (PHI_MAX - phi)(PHI_MAX - 2 phi) of equation (1) (numpy or torch)."""
     return phi * (PHI_MAX - phi) * (PHI_MAX - 2 * phi)
+
+
+#: f's coefficients, lowest degree first: f(phi) = PHI_MAX^2 phi - 3 PHI_MAX phi^2 + 2 phi^3
+DOUBLE_WELL = (0.0, PHI_MAX**2, -3 * PHI_MAX, 2.0)
 
 
 def chromatin_frames(
@@ -157,6 +162,7 @@ def direct_estimate(
     kernel,
     harmonics: int | None = 3,
     phi_e: float = PHI_E,
+    noise_variance: float = 0.0,
 ) -> np.ndarray:
     """lambda from (1) by differentiating the data directly, without a network: every frame is
     mollified by ``kernel`` at half-width ``width`` (input units; 0: none) on the periodic pixel
@@ -165,13 +171,22 @@ def direct_estimate(
     frames, then kept to Fourier harmonics <= ``harmonics`` per axis (the smoothness the
     PINN's lambda network has; None: all).
 
+    The only nonlinear term, f(phi), is biased by the noise (E f(phi + e) = f(phi) +
+    (6 phi - 3 PHI_MAX) var(e)): with ``noise_variance`` (the frames' white noise, per pixel)
+    f is replaced by its unbiased counterpart at the mollified noise's variance
+    (``steadygrad.inverse.unbiased_polynomial``), which leaves the estimate unbiased but for
+    the mollifier's own smoothing.
+
     Args:
         frames: {t: phi (m, m)} at >= 3 equally spaced times.
         kernel: a ``steadygrad.mollifier`` kernel (its ``transfer`` is the Fourier transform).
+        noise_variance: the frames' noise variance per pixel (0: no correction).
 
     Returns:
         lambda estimate (m, m).
     """
+    from ..inverse import filtered_variance, unbiased_polynomial
+
     times = sorted(frames)
     if len(times) < 3:
         raise ValueError("direct_estimate needs at least three frames")
@@ -181,6 +196,7 @@ def direct_estimate(
     k2 = kx**2 + ky**2
     smooth = kernel.transfer(kx * width) * kernel.transfer(ky * width) if width > 0 else 1.0
     field = {t: np.real(np.fft.ifft2(np.fft.fft2(frames[t]) * smooth)) for t in times}
+    well = unbiased_polynomial(DOUBLE_WELL, filtered_variance(smooth + 0 * k2, noise_variance))
 
     def lap(f):
         return np.real(np.fft.ifft2(-k2 * np.fft.fft2(f)))
@@ -189,7 +205,7 @@ def direct_estimate(
     for before, t, after in zip(times, times[1:], times[2:]):
         p = field[t]
         p_t = (field[after] - field[before]) / (after - before)
-        lap_mu = lap(double_well(p)) - L_INTERFACE**2 * lap(lap(p))
+        lap_mu = lap(np.polynomial.polynomial.polyval(p, well)) - L_INTERFACE**2 * lap(lap(p))
         estimates.append((p_t - lap_mu + 2 * p) / (2 * phi_e))
     out = np.mean(estimates, 0)
     return out if harmonics is None else lowpass(out, harmonics)

@@ -73,9 +73,10 @@ def direct_rows(design, noise: float, quick: bool, seed: int) -> list[dict]:
     PINN and limit rows: ``default_rng(seed)``), two rows:
 
     * ``mollifier-direct``: the frames mollified at the width ``balance_width`` chooses from
-      the data and the known noise level (no knowledge of lambda);
+      the data and the known noise level (no knowledge of lambda), the double well's noise bias
+      removed (``direct_estimate(..., noise_variance=...)``);
     * ``interpolant-direct``: width 0, the exact derivatives of the frames' trigonometric
-      interpolant (what differentiating the data without a mollifier gives).
+      interpolant, uncorrected (what differentiating the data without a mollifier gives).
 
     Each carries a one-point ``trace`` (its seconds), so it is timed against the limit too.
     """
@@ -94,20 +95,21 @@ def direct_rows(design, noise: float, quick: bool, seed: int) -> list[dict]:
     base = _param_scores(mean / PHI_E, lam)  # as the PINN rows' baseline
     kernel = make_kernel("polynomial")
 
-    def estimate(data, px):
-        return direct_estimate(data, px / m, kernel, design.harmonics)
+    def estimate(data, px):  # data: (frames, their noise variance per pixel)
+        return direct_estimate(data[0], px / m, kernel, design.harmonics, noise_variance=data[1])
 
-    def redraw(data, rng):
-        return {t: v + sigma * rng.standard_normal(v.shape) for t, v in data.items()}
+    def redraw(data, rng):  # a fresh draw on top: the variances add
+        noisier = {t: v + sigma * rng.standard_normal(v.shape) for t, v in data[0].items()}
+        return noisier, data[1] + sigma**2
 
     rows = []
     for variant in ("mollifier-direct", "interpolant-direct"):
         t0 = time.perf_counter()
         if variant == "mollifier-direct":
-            chosen = balance_width(BALANCE_PX, estimate, frames, redraw)
+            chosen = balance_width(BALANCE_PX, estimate, (frames, sigma**2), redraw)
             px, est, note = chosen.width, chosen.estimate, chosen.describe()
         else:
-            px, est, note = 0.0, estimate(frames, 0.0), "no mollifier"
+            px, est, note = 0.0, estimate((frames, 0.0), 0.0), "no mollifier, no correction"
         seconds = time.perf_counter() - t0
         scores = _param_scores(est, lam)
         rows.append(

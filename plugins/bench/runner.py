@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import signal
 import sys
@@ -11,18 +10,19 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from .catalogue import ALL_PROBLEMS, SUITES
 from .measure import machine
-from .problems import PDE_PROBLEMS, VARIANTS
-from .problems.common import DEFAULT_VARIANTS, EXTRA
+from .options import BenchOptions
+from .problems import PDE_PROBLEMS
+from .problems.common import EXTRA
 from .record import Record
 
 __all__ = [
     "ALL_PROBLEMS",
     "OK_STATUSES",
     "Stopped",
-    "check_options",
     "compare_to_limits",
     "failed",
     "run_benchmarks",
@@ -76,24 +76,14 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="steadygrad-parent-watch").start()
 
 
-def _run_case(
-    name: str,
-    variant,
-    level,
-    scale,
-    quick: bool,
-    seed: int,
-    device: str,
-    iterations,
-    lbfgs,
-    budget=None,
-) -> list[dict]:
+def _run_case(name: str, variant, level, scale, opts: BenchOptions) -> list[dict]:
     """One case, isolated from global state; an exception becomes a ``status: error`` row."""
     from .isolation import error_row, isolated
     from .limits import limit_row
     from .train import run_pde_problem
 
     try:
+        quick, seed = opts.quick, opts.seed
         with isolated(seed):
             if variant == "limit":
                 return [limit_row(name, level or 0.0, quick, seed)]
@@ -108,14 +98,14 @@ def _run_case(
                         level or 0.0,
                         quick,
                         seed,
-                        device,
-                        iterations,
-                        lbfgs,
-                        budget,
+                        opts.device,
+                        opts.iterations,
+                        opts.lbfgs,
+                        opts.budget,
                         1.0 if scale is None else scale,
                     )
                 ]
-            return SUITES[name].run(quick, device, seed)
+            return SUITES[name].run(quick, opts.device, seed)
     except Exception as err:  # noqa: BLE001 - recorded in the table, the run goes on
         return [error_row(name, variant, err)]
 
@@ -133,82 +123,11 @@ def _timed_case(*args) -> list[dict]:
     return rows
 
 
-def check_options(
-    problems,
-    device: str,
-    noise,
-    jobs: int,
-    iterations,
-    lbfgs,
-    variants,
-    out: str,
-    dry_run: bool = False,
-    budget: float | None = None,
-    widths=(1.0,),
-) -> tuple:
-    """Validate every option before anything is written; ``ValueError`` names the bad one."""
-    if budget is not None and not (
-        isinstance(budget, (int, float)) and math.isfinite(budget) and budget > 0
-    ):
-        raise ValueError(f"--budget must be a positive finite number of seconds, got {budget!r}")
-    widths = (widths,) if isinstance(widths, (int, float, str)) else tuple(widths)
-    if not widths or any(
-        w != "auto" and not (isinstance(w, (int, float)) and w > 0) for w in widths
-    ):
-        raise ValueError(f"--widths must be positive factors or 'auto', got {widths!r}")
-    problems = list(problems or ALL_PROBLEMS)
-    unknown = [p for p in problems if p not in ALL_PROBLEMS]
-    if unknown:
-        raise ValueError(f"unknown problem(s) {unknown}; choose from {ALL_PROBLEMS}")
-    variants = tuple(DEFAULT_VARIANTS if variants is None else variants)
-    if not variants:
-        raise ValueError(f"--variants names no variant; choose from {list(DEFAULT_VARIANTS)}")
-    if set(variants) - {*VARIANTS, *EXTRA}:
-        raise ValueError(
-            f"unknown variant(s) {sorted(set(variants) - {*VARIANTS, *EXTRA})}; choose from "
-            f"{[*VARIANTS, *EXTRA]} (inverse problems always get their 'limit' row)"
-        )
-    if jobs < 1:
-        raise ValueError(f"--jobs must be >= 1, got {jobs}")
-    if iterations is not None and iterations < 1:
-        raise ValueError(f"--iterations must be >= 1, got {iterations}")
-    if lbfgs is not None and lbfgs < 0:
-        raise ValueError(f"--lbfgs must be >= 0, got {lbfgs}")
-    if noise is not None:
-        noise = (noise,) if isinstance(noise, float) else tuple(noise)
-        if any(not 0 <= x < 1 for x in noise):
-            raise ValueError(f"--noise levels must lie in [0, 1), got {noise}")
-    if device.startswith("cuda") and not dry_run:
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError("--device cuda requested but no CUDA device is available")
-    elif not (device == "cpu" or device.startswith("cuda")):
-        raise ValueError(f"--device must be cpu or cuda[:N], got {device!r}")
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise ValueError(f"--out {out!r} is a file; name a folder")
-    parent = os.path.dirname(os.path.abspath(out))
-    if not dry_run and not os.access(out if os.path.isdir(out) else parent, os.W_OK):
-        raise ValueError(f"--out {out!r} is not writable")
-    return problems, variants, noise, widths
-
-
-def run_benchmarks(
-    problems: Sequence[str] | None = None,
-    device: str = "cpu",
-    quick: bool = False,
-    out: str = "bench-results",
-    seed: int = 0,
-    noise=None,
-    jobs: int = 1,
-    iterations: int | None = None,
-    lbfgs: int | None = None,
-    variants: Sequence[str] | None = None,
-    dry_run: bool = False,
-    budget: float | None = None,
-    widths: Sequence = (1.0,),
-) -> list[dict]:
-    """Run benchmark problems and write ``out/results.{md,json}`` and plots; returns the rows.
+def run_benchmarks(problems: Sequence[str] | None = None, **options: Any) -> list[dict]:
+    """Run benchmark problems (default: all) and write ``out/results.{md,json}`` and plots;
+    returns the rows.  ``options``: the keywords of :class:`~steadygrad.bench.options.
+    BenchOptions` (an unknown one raises ``TypeError``, a bad value ``ValueError``, both before
+    anything is written).
 
     Every case runs isolated from global state (dtype, device, threads, RNGs, DeepXDE config);
     a case that raises becomes a row with ``status: error``, and the others still run.
@@ -216,40 +135,35 @@ def run_benchmarks(
     threads each, at least one); the remaining problems (timing-sensitive residual4 and
     sampled, ODE problems) run serially afterwards.
     ``budget`` (seconds): PDE cases train their recipe (Adam, then L-BFGS) for that long and
-    record accuracy against time
-    (time-to-accuracy plots).  ``widths``: factors of each problem's mollifier width, or
-    'auto' (the noise x width sweep; autodiff runs once).
+    record accuracy against time (time-to-accuracy plots).  ``widths``: factors of each
+    problem's mollifier width, or 'auto' (the noise x width sweep; autodiff runs once).
     ``dry_run`` validates the options and returns the cases as rows without running them.
     """
-
-    problems, variants, noise, widths = check_options(
-        problems, device, noise, jobs, iterations, lbfgs, variants, out, dry_run, budget, widths
-    )
-    noise = noise if noise is not None else ((0.05,) if quick else (0.0, 0.01, 0.05, 0.1))
-    cases = list(_jobs(problems, noise, variants, widths))
-    if dry_run:
+    opts = BenchOptions.create(**options)
+    problems = list(problems or ALL_PROBLEMS)
+    unknown = [p for p in problems if p not in ALL_PROBLEMS]
+    if unknown:
+        raise ValueError(f"unknown problem(s) {unknown}; choose from {ALL_PROBLEMS}")
+    cases = list(_jobs(problems, opts.levels, opts.variants, opts.widths))
+    if opts.dry_run:
         return [
             {"problem": n, "variant": v, "noise": lvl, "width": w, "status": "planned"}
             for n, v, lvl, w in cases
         ]
     started = time.time()
-    record = Record(out, len(cases))
-    common = (quick, seed, device, iterations, lbfgs, budget)
+    record = Record(opts.out, len(cases))
     stopped = None
     with _stop_on_signals():
         try:
-            _run_cases(cases, common, jobs, record)
+            _run_cases(cases, opts, record)
         except Stopped as why:
             stopped = why
     rows = record.rows
     compare_to_limits(rows)
-    flags = _flags(device, quick, jobs, noise, iterations, lbfgs, variants)
-    flags += f" --budget {budget:g}" if budget else ""
-    flags += " --widths " + ",".join(map(str, widths)) if widths != (1.0,) else ""
     meta = {
-        "command": "python -m steadygrad bench " + " ".join(problems) + flags,
+        "command": "python -m steadygrad bench " + " ".join(problems) + opts.flags(),
         "machine": machine(),
-        "device": device,
+        "device": opts.device,
         "seconds": time.time() - started,
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
@@ -261,13 +175,14 @@ def run_benchmarks(
     return rows
 
 
-def _run_cases(cases: list, common: tuple, jobs: int, record: Record) -> None:
-    """Run every case (PDE cases in ``jobs`` processes when > 1), recording each at once."""
+def _run_cases(cases: list, opts: BenchOptions, record: Record) -> None:
+    """Run every case (PDE cases in ``opts.jobs`` processes when > 1), recording each at once."""
     from tqdm import tqdm
 
+    jobs = opts.jobs
     bar = tqdm(total=len(cases), desc="steadygrad bench", unit="case")
     try:
-        pde_args = [(*case, *common) for case in cases if case[0] in PDE_PROBLEMS]
+        pde_args = [(*case, opts) for case in cases if case[0] in PDE_PROBLEMS]
         if jobs > 1 and pde_args:  # PDE cases first (positions 0..), the others after
             _parallel(pde_args, jobs, record, bar)
             cases = [c for c in cases if c[0] not in PDE_PROBLEMS]
@@ -275,7 +190,7 @@ def _run_cases(cases: list, common: tuple, jobs: int, record: Record) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for position, case in enumerate(cases, start=first):
-                record.add(_timed_case(*case, *common), position)
+                record.add(_timed_case(*case, opts), position)
                 bar.update()
     finally:
         bar.close()
@@ -335,17 +250,6 @@ def compare_to_limits(rows: list[dict]) -> None:
         r["err_vs_limit"] = r["param_rel_err"] / best
         hit = [p["s"] for p in r.get("trace") or [] if p["param_rel_err"] <= LIMIT_FACTOR * best]
         r["s_to_limit"] = hit[0] if hit else None
-
-
-def _flags(device, quick, jobs, noise, iterations, lbfgs, variants) -> str:
-    """The command-line flags that reproduce a run."""
-    flags = f" --device {device}" + (" --quick" if quick else "")
-    flags += f" --jobs {jobs}" if jobs > 1 else ""
-    flags += " --noise " + ",".join(f"{x:g}" for x in noise)
-    flags += f" --iterations {iterations}" if iterations else ""
-    flags += f" --lbfgs {lbfgs}" if lbfgs is not None else ""
-    flags += f" --variants {','.join(variants)}" if variants != DEFAULT_VARIANTS else ""
-    return flags
 
 
 def _parallel(pde_args: list, jobs: int, record: Record, bar) -> None:

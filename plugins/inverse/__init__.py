@@ -6,6 +6,8 @@
   solved at every residual evaluation (variable projection) instead of learned by gradient.
 * :mod:`steadygrad.inverse.limit` - :func:`information_limit`: how much of a parameter the
   data hold (the least-squares estimate with an exact differentiable forward model).
+* :mod:`steadygrad.inverse.noise` - :func:`unbiased_polynomial`: nonlinear terms of noisy
+  data without the noise's bias (errors in variables), and :func:`filtered_variance`.
 * :mod:`steadygrad.inverse.widths` - :func:`balance_width`: a smoothing width chosen from the
   data and their noise level (bias against noise, Goldenshluger-Lepski).
 """
@@ -13,6 +15,7 @@
 from .bases import Basis, FourierBasis, LegendreBasis
 from .elimination import LinearParameter, NotLinearError
 from .limit import LBFGS, GaussNewton, LimitFit, information_limit, linearised_covariance
+from .noise import filtered_variance, unbiased_polynomial
 from .widths import WidthBalance, balance_width
 
 __all__ = [
@@ -26,6 +29,8 @@ __all__ = [
     "NotLinearError",
     "WidthBalance",
     "balance_width",
+    "filtered_variance",
     "information_limit",
     "linearised_covariance",
+    "unbiased_polynomial",
 ]

@@ -8,13 +8,13 @@ backend's keywords and ``steadygrad run``'s flags are all read from here.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from ..declared import Declared, option, unknown_options
 from .autowidth import is_auto
 from .background import MAX_NODES
 from .finite import check_policy
@@ -55,11 +55,6 @@ def _check_finite(text: str) -> bool | str:
 
 
 _check_finite.__name__ = "check_finite"  # argparse names it in its errors
-
-
-def _option(default: Any, help: str, parse: Callable = str, choices: tuple | None = None):
-    """A field of :class:`LayerOptions` with its documentation and command-line reading."""
-    return field(default=default, metadata={"help": help, "parse": parse, "choices": choices})
 
 
 def _width(width):
@@ -122,69 +117,69 @@ def _check_choice(name: str, value, choices: tuple) -> None:
 
 
 @dataclass(frozen=True)
-class LayerOptions:
+class LayerOptions(Declared):
     """The options of a :class:`~steadygrad.mollifier.MollifierLayer`, validated once.
 
     Build with :meth:`create` (unknown names raise, naming the allowed ones); change with
     :meth:`replace` (validated again).  Each field's ``help`` metadata documents it.
     """
 
-    width: Any = _option(
+    OWNER = "the mollifier layer"
+
+    width: Any = option(
         None,
         "kernel half-width eps in input units: a number for every mollified axis, one per "
         "mollified axis, or 'auto' (chosen from observations, docs/mollifier.md)",
         _auto_or(_floats, "width"),
     )
-    kernel: str | Kernel = _option(
+    kernel: str | Kernel = option(
         "polynomial",
         "kernel shape: polynomial, bump, gaussian, 'polynomial:q=6', or an entry "
         "point of group steadygrad.kernels",
     )
-    points: int | str = _option(
+    points: int | str = option(
         "auto",
         "stencil points per half-width (spacing = width / points), or 'auto': the fewest that "
         "keep the requested derivative orders within rtol (density.py)",
         _auto_or(int, "points"),
     )
-    spacing: Any = _option(
+    spacing: Any = option(
         None, "explicit stencil spacing per mollified axis (overrides points)", _floats
     )
-    axes: Any = _option(
-        None, "input axes to mollify (default: all; the others use autodiff)", _ints
-    )
-    mode: str = _option(
+    axes: Any = option(None, "input axes to mollify (default: all; the others use autodiff)", _ints)
+    mode: str = option(
         "auto",
         "scattered, grid (points on a lattice), lattice (served from a background lattice) or "
         "auto (lattice when cheaper than scattered)",
         choices=MODES,
     )
-    boundary: str = _option(
+    boundary: str = option(
         "extend",
         "grid mode: extend (exact), valid (NaN where the stencil leaves the points' box), "
         "reflect or replicate",
         choices=BOUNDARY_CHOICES,
     )
-    check_finite: bool | str = _option(
+    check_finite: bool | str = option(
         True,
         "raise FloatingPointError when the network returns NaN/Inf: true, false, sync or deferred",
         _check_finite,
     )
-    precision: str = _option(
+    precision: str = option(
         "auto",
         "evaluate the network in float64 when rounding would dominate a derivative (auto), "
         "always (float64) or never (input)",
         choices=PRECISIONS,
     )
-    rtol: float = _option(
+    rtol: float = option(
         1e-3,
         "relative accuracy of the derivatives (precision policy, stencil density, lattice "
         "interpolation)",
         float,
     )
-    max_nodes: int = _option(
+    max_nodes: int = option(
         MAX_NODES, "largest lattice (nodes) that grid, lattice and auto mode evaluate", int
     )
-    input_grad: str = _option(
+    input_grad: str = option(
         "always",
         "grid/lattice mode: gradients with respect to the inputs in every backward pass "
         "(always) or only in passes that build a graph (graph); default always, and graph where "
@@ -207,36 +202,6 @@ class LayerOptions:
         _check_choice("input_grad", self.input_grad, INPUT_GRADS)
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
-
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in dataclasses.fields(cls))
-
-    @classmethod
-    def create(cls, **options: Any) -> LayerOptions:
-        """Validated options; ``TypeError`` naming any unknown option and the allowed ones."""
-        unknown = sorted(set(options) - set(cls.names()))
-        if unknown:
-            raise TypeError(unknown_options("the mollifier layer", unknown, cls.names()))
-        return cls(**options)
-
-    def replace(self, **changes: Any) -> LayerOptions:
-        """A copy with ``changes`` (validated like :meth:`create`)."""
-        return type(self).create(**{**self.as_dict(), **changes})
-
-    def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.names()}
-
-
-def unknown_options(owner: str, unknown, known) -> str:
-    """'unknown option(s) ... (did you mean ...?); it accepts [...]' for ``owner``."""
-    hints = [
-        f"{u!r} (did you mean {m[0]!r}?)" if m else repr(u)
-        for u in unknown
-        for m in [difflib.get_close_matches(u, list(known), n=1)]
-    ]
-    listed = ", ".join(hints)
-    return f"bad options for {owner}: unknown option(s) {listed}; it accepts {sorted(known)}"
 
 
 def option_fields() -> tuple[dataclasses.Field, ...]:
