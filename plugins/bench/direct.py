@@ -70,11 +70,12 @@ BALANCE_PX = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0)
 
 def direct_rows(design, noise: float, quick: bool, seed: int) -> list[dict]:
     """A chromatin design's lambda from its noisy frames without a network (same data as the
-    PINN and limit rows: ``default_rng(seed)``), two rows:
+    PINN and limit rows: ``default_rng(seed)``), three rows:
 
     * ``mollifier-direct``: the frames mollified at the width ``balance_width`` chooses from
       the data and the known noise level (no knowledge of lambda), the double well's noise bias
       removed (``direct_estimate(..., noise_variance=...)``);
+    * ``uncorrected-direct``: the same without the correction (what it buys);
     * ``interpolant-direct``: width 0, the exact derivatives of the frames' trigonometric
       interpolant, uncorrected (what differentiating the data without a mollifier gives).
 
@@ -98,18 +99,23 @@ def direct_rows(design, noise: float, quick: bool, seed: int) -> list[dict]:
     def estimate(data, px):  # data: (frames, their noise variance per pixel)
         return direct_estimate(data[0], px / m, kernel, design.harmonics, noise_variance=data[1])
 
-    def redraw(data, rng):  # a fresh draw on top: the variances add
+    def redraw(data, rng):  # a fresh draw on top: the variances add (none if uncorrected)
         noisier = {t: v + sigma * rng.standard_normal(v.shape) for t, v in data[0].items()}
-        return noisier, data[1] + sigma**2
+        return noisier, data[1] and data[1] + sigma**2
 
+    def balanced(variance):
+        chosen = balance_width(BALANCE_PX, estimate, (frames, variance), redraw)
+        return chosen.width, chosen.estimate, chosen.describe()
+
+    recipes = {  # variant: () -> (width in pixels, estimate, note)
+        "mollifier-direct": lambda: balanced(sigma**2),
+        "uncorrected-direct": lambda: balanced(0.0),
+        "interpolant-direct": lambda: (0.0, estimate((frames, 0.0), 0.0), "no mollifier"),
+    }
     rows = []
-    for variant in ("mollifier-direct", "interpolant-direct"):
+    for variant, recipe in recipes.items():
         t0 = time.perf_counter()
-        if variant == "mollifier-direct":
-            chosen = balance_width(BALANCE_PX, estimate, (frames, sigma**2), redraw)
-            px, est, note = chosen.width, chosen.estimate, chosen.describe()
-        else:
-            px, est, note = 0.0, estimate((frames, 0.0), 0.0), "no mollifier, no correction"
+        px, est, note = recipe()
         seconds = time.perf_counter() - t0
         scores = _param_scores(est, lam)
         rows.append(
