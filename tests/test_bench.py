@@ -221,13 +221,18 @@ def test_budget_traces_widths_and_their_plots(tmp_path):
             run_benchmarks(["chromatin"], out=str(tmp_path), dry_run=True, **bad)
 
 
-def test_measure_times_with_torch_benchmark_and_reports_the_spread():
+def test_measure_times_each_call_and_reports_the_spread():
     import torch
     from steadygrad.bench.measure import measure, spread
 
     net, x = torch.nn.Linear(8, 8), torch.randn(16, 8)
     res = measure(lambda: net(x).sum().backward(), repeats=6)
     assert res["status"] == "ok" and res["seconds"] > 0 and res["spread"] >= 0
+    calls = []  # a training step trains once per call: warmup + repeats + the memory call
+    for warmup in (0, 1):
+        calls.clear()
+        measure(lambda: calls.append(1), repeats=5, warmup=warmup, cpu_memory="polled")
+        assert len(calls) == warmup + 5 + 1, len(calls)
     assert spread([1.0, 1.0, 1.0]) == 0.0 and spread([1.0, 2.0, 3.0, 4.0, 5.0]) == 1.0
 
 

@@ -145,10 +145,13 @@ def peak_memory(device: str, cpu: str = "per-op"):
     out["memory_kind"] = CPU_MEMORY_KIND
 
 
-def step_peak_memory(step: Callable[[], object], device: str, cpu: str = "per-op") -> dict:
-    """:func:`peak_memory` of one call of ``step``; on CPU the call is made twice and the second
-    one counts (the first also allocates library and op caches once)."""
-    for _ in range(1 if device.startswith("cuda") else 2):
+def step_peak_memory(
+    step: Callable[[], object], device: str, cpu: str = "per-op", warmed: bool = False
+) -> dict:
+    """:func:`peak_memory` of one call of ``step``; on CPU, unless ``warmed`` (``step`` has run
+    before), the call is made twice and the second one counts (the first also allocates
+    library and op caches once)."""
+    for _ in range(1 if warmed or device.startswith("cuda") else 2):
         with peak_memory(device, cpu) as mem:
             step()
     return mem
@@ -165,24 +168,22 @@ def measure(
 ) -> Measurement:
     """Time ``step`` (seconds per call, median of at least ``repeats`` calls, more until they add
     up to ``min_seconds``: cheap steps get more samples on a noisy machine), then its peak
-    memory in one more call.  The calls are timed by ``torch.utils.benchmark.Timer`` (its
-    thread setting and CUDA synchronisation); ``spread`` is the interquartile range over the
-    median (0 with fewer than 4 calls).
+    memory in one more call: ``step`` runs exactly ``warmup`` + the timed calls + 1 times (a
+    training step trains that many times).  Each call is timed alone, CUDA synchronised before
+    and after; ``spread`` is the interquartile range over the median (0 with fewer than 4
+    calls).
 
     The memory call is separate because sampling the CPU heap after every op slows the step
     down.  Out-of-memory errors are reported as ``status='oom'`` rather than raised.
     """
-    from torch.utils.benchmark import Timer
-
     res = Measurement(status="ok", seconds=None, peak_mb=None)
-    timer = Timer(stmt="step()", globals={"step": step}, num_threads=torch.get_num_threads())
     try:
         for _ in range(warmup):
             step()
         times: list[float] = []
         while len(times) < repeats or (sum(times) < min_seconds and len(times) < max_repeats):
-            times += timer.timeit(1).raw_times
-        mem = step_peak_memory(step, device, cpu_memory)
+            times.append(_timed(step, device))
+        mem = step_peak_memory(step, device, cpu_memory, warmed=True)
         res.update(seconds=statistics.median(times), spread=spread(times), **mem)
     except (torch.cuda.OutOfMemoryError, MemoryError) as err:
         res.update(status="oom", error=str(err).splitlines()[0][:200])
@@ -194,6 +195,18 @@ def measure(
         if device.startswith("cuda"):
             torch.cuda.empty_cache()
     return res
+
+
+def _timed(step: Callable[[], object], device: str) -> float:
+    """Seconds of one call of ``step`` (torch's Timer would call it twice more to warm up)."""
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    step()
+    if cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
 
 
 def spread(times: list[float]) -> float:
