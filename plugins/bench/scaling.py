@@ -96,14 +96,14 @@ def _run(world: int, shape, steps: int, seed: int) -> list[dict]:
 
 
 def scaling(quick: bool, device: str, seed: int, worlds=(1, 2)) -> list[dict]:
-    """Rows per kind (weak/strong) and process count: ms per step (slowest rank), efficiency,
-    peak memory per rank, nodes per rank, loss difference from one process."""
+    """Rows per kind (weak/strong; quick: strong only) and process count: ms per step (slowest
+    rank), efficiency, peak memory per rank, nodes per rank, loss difference from one process."""
     if device != "cpu":
         raise ValueError("scaling runs on CPU processes (gloo); one GPU cannot host 2 NCCL ranks")
     slab = (12, 24, 24) if quick else (24, 48, 48)
     steps = 5 if quick else 20
     rows = []
-    for kind in ("weak", "strong"):
+    for kind in ("strong",) if quick else ("weak", "strong"):
         base = None
         for world in worlds:
             rows_n = slab[0] * (world if kind == "weak" else max(worlds))

@@ -97,8 +97,11 @@ def _adam(model, setup, iterations: int, device: str, trace=None) -> tuple[float
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0 if trace is None else trace.clock - clock0
-    # memory of one more step: per-op CPU sampling is too slow for the whole run
-    mem = step_peak_memory(lambda: model.train(iterations=1, display_every=1, verbose=0), device)
+    # memory of one more step: per-op CPU sampling is too slow for the whole run (after the
+    # Adam steps the caches are allocated: one sampled step suffices)
+    mem = step_peak_memory(
+        lambda: model.train(iterations=1, display_every=1, verbose=0), device, warmed=iterations > 0
+    )
     return seconds, mem
 
 
