@@ -1,6 +1,7 @@
 """Reference solvers used for benchmark data, checked against manufactured solutions."""
 
 import numpy as np
+import pytest
 import torch
 from steadygrad.bench.reference import cahn_hilliard_steady, ch_rate
 
@@ -94,3 +95,40 @@ def test_langevin_paths_match_the_ode_and_the_ou_variance():
     t, u = langevin_paths(lambda t: 0 * t, gamma, 0.8, 0.0, 1.0, 500, rng, paths=4000)
     var = 0.8**2 * (1 - np.exp(-2 * gamma * t[-1])) / (2 * gamma)
     assert abs(u[:, -1].var() / var - 1) < 0.08, (u[:, -1].var(), var)
+
+
+def test_burgers_cole_hopf_against_quadrature_and_the_published_shock_slope():
+    """PINNacle's Burgers1d reference: the trapezoidal Cole-Hopf integrals against scipy's
+    adaptive quad, and the steepest slope against Basdevant et al. (1986): |u_x(0, t)| peaks
+    at 152.00516 at t = 0.51047."""
+    from scipy.integrate import quad
+    from scipy.optimize import minimize_scalar
+    from steadygrad.bench.reference import BURGERS_NU, burgers_cole_hopf
+
+    nu = BURGERS_NU
+
+    def by_quad(x, t):
+        def f(s):
+            return np.exp(-np.cos(np.pi * (x - s)) / (2 * np.pi * nu) - s**2 / (4 * nu * t) - 60)
+
+        reach = np.sqrt(1600 * nu * t)  # wider than the reference's own cut, sqrt(600 nu t)
+        kw = dict(limit=400, epsrel=1e-12, points=np.linspace(-reach, reach, 41)[1:-1])
+        num = quad(lambda s: np.sin(np.pi * (x - s)) * f(s), -reach, reach, **kw)[0]
+        return -num / quad(f, -reach, reach, **kw)[0]
+
+    for x, t in [(0.3, 0.2), (-0.01, 1.0), (0.005, 0.8), (-0.9, 0.05), (0.001, 0.3)]:
+        assert burgers_cole_hopf(x, t) == pytest.approx(by_quad(x, t), rel=1e-10, abs=1e-12)
+    x = np.linspace(-1, 1, 9)
+    assert np.allclose(burgers_cole_hopf(x, 0.0), -np.sin(np.pi * x))
+    assert np.allclose(burgers_cole_hopf(np.array([-1.0, 1.0]), 0.7), 0.0, atol=1e-12)
+    h = 1e-7
+
+    def slope(t):
+        return (burgers_cole_hopf(h, t) - burgers_cole_hopf(-h, t)) / (2 * h)
+
+    peak = minimize_scalar(slope, bounds=(0.5, 0.52), method="bounded", options={"xatol": 1e-7})
+    assert -peak.fun == pytest.approx(152.00516, rel=2e-6) and peak.x == pytest.approx(
+        0.51047, abs=1e-4
+    )
+    with pytest.raises(ValueError, match="t >= 0"):
+        burgers_cole_hopf(0.0, -0.1)

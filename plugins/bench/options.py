@@ -92,10 +92,12 @@ class BenchOptions(Declared):
         "heat-map); default 1",
         _factors,
     )
-    jobs: int = option(
-        1,
+    jobs: int | None = option(
+        None,
         "train the PDE cases in this many processes (1 thread each); their times then include "
-        "contention, so compare variants within one problem. Other problems run serially after.",
+        "contention, so compare variants within one problem. Other problems run serially after. "
+        "Default: 2 for a --quick run of more than 4 PDE cases on 2+ CPUs (the smoke run "
+        "stays under 10 minutes), else 1",
         int,
     )
     dry_run: bool = option(False, "validate the options and list the cases; run nothing", bool)
@@ -148,6 +150,13 @@ class BenchOptions(Declared):
         parent = os.path.dirname(os.path.abspath(out))
         if not self.dry_run and not os.access(out if os.path.isdir(out) else parent, os.W_OK):
             raise ValueError(f"--out {out!r} is not writable")
+
+    def workers(self, pde_cases: int) -> int:
+        """Processes for ``pde_cases`` PDE cases: ``jobs``, or its default (see its help)."""
+        if self.jobs is not None:
+            return self.jobs
+        many = self.quick and pde_cases > 4 and (os.cpu_count() or 1) >= 2
+        return 2 if many else 1
 
     @property
     def levels(self) -> tuple[float, ...]:

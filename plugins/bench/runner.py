@@ -131,9 +131,9 @@ def run_benchmarks(problems: Sequence[str] | None = None, **options: Any) -> lis
 
     Every case runs isolated from global state (dtype, device, threads, RNGs, DeepXDE config);
     a case that raises becomes a row with ``status: error``, and the others still run.
-    ``jobs > 1`` trains the PDE cases in that many worker processes (cpu_count // jobs
-    threads each, at least one); the remaining problems (timing-sensitive residual4 and
-    sampled, ODE problems) run serially afterwards.
+    ``jobs > 1`` (default: 2 for a --quick run of more than 4 PDE cases) trains the PDE cases
+    in that many worker processes (cpu_count // jobs threads each, at least one); the others
+    (timing-sensitive residual4 and sampled, ODE problems) run serially afterwards.
     ``budget`` (seconds): PDE cases train their recipe (Adam, then L-BFGS) for that long and
     record accuracy against time (time-to-accuracy plots).  ``widths``: factors of each
     problem's mollifier width, or 'auto' (the noise x width sweep; autodiff runs once).
@@ -165,6 +165,7 @@ def run_benchmarks(problems: Sequence[str] | None = None, **options: Any) -> lis
         "machine": machine(),
         "device": opts.device,
         "seconds": time.time() - started,
+        "pde_processes": opts.workers(sum(c[0] in PDE_PROBLEMS for c in cases)),
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     if record.moved_to:
@@ -176,13 +177,14 @@ def run_benchmarks(problems: Sequence[str] | None = None, **options: Any) -> lis
 
 
 def _run_cases(cases: list, opts: BenchOptions, record: Record) -> None:
-    """Run every case (PDE cases in ``opts.jobs`` processes when > 1), recording each at once."""
+    """Run every case (PDE cases in ``opts.workers`` processes when > 1), recording each at
+    once."""
     from tqdm import tqdm
 
-    jobs = opts.jobs
     bar = tqdm(total=len(cases), desc="steadygrad bench", unit="case")
     try:
         pde_args = [(*case, opts) for case in cases if case[0] in PDE_PROBLEMS]
+        jobs = opts.workers(len(pde_args))
         if jobs > 1 and pde_args:  # PDE cases first (positions 0..), the others after
             _parallel(pde_args, jobs, record, bar)
             cases = [c for c in cases if c[0] not in PDE_PROBLEMS]

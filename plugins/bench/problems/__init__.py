@@ -7,6 +7,7 @@ module here and one line below.
 
 from . import (
     beam,
+    burgers1d,
     cahn_hilliard,
     chromatin,
     diffusion_const,
@@ -28,4 +29,5 @@ PDE_PROBLEMS: dict[str, Problem] = {
     **cahn_hilliard.PROBLEMS,
     **langevin.PROBLEMS,
     **chromatin.PROBLEMS,
+    **burgers1d.PROBLEMS,
 }
