@@ -308,7 +308,10 @@ def test_stability_monitor_warns_on_the_damped_spiral_not_on_an_oscillator(metho
     y0 = torch.tensor([2.0, 0.0], dtype=torch.float64)
     t = torch.linspace(0, 25, 251, dtype=torch.float64)
     opts = {"step_size": 0.1}
-    with pytest.warns(StabilityWarning, match=r"parasitic .* step_size, or method='ab3'"):
+    advice = (
+        r"parasitic .* whatever the step_size, so a smaller step does not help: use method='ab3'"
+    )
+    with pytest.warns(StabilityWarning, match=advice):
         ys = odeint(_spiral(0.1), y0, t, method=method, options=opts)
     ref = odeint(_spiral(0.1), y0, t, method="ab4", options=opts)
     assert float((ys - ref).abs().max()) > 1e-3  # the warning is about a real error
@@ -316,6 +319,26 @@ def test_stability_monitor_warns_on_the_damped_spiral_not_on_an_oscillator(metho
         warnings.simplefilter("error", StabilityWarning)
         odeint(_spiral(0.0), y0, t, method=method, options=opts)
         odeint(_spiral(0.1), y0, t, method="ab3", options=opts)  # strongly stable: not watched
+
+
+def test_the_stability_warning_shows_once_in_a_training_loop():
+    """A training loop solves again and again with changing parameters: the warning appears
+    once at its call site (not once per solve, as when its text carried the measured sizes),
+    says what to do, and keeps the sizes on the warning object."""
+    from steadygrad.multistep import StabilityWarning
+
+    y0 = torch.tensor([2.0, 0.0], dtype=torch.float64)
+    t = torch.linspace(0, 25, 251, dtype=torch.float64)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")
+        for k in range(20):  # the damping changes a little, as a trained model's would
+            odeint(_spiral(0.1 + 0.002 * k), y0, t, method="leapfrog", options={"step_size": 0.1})
+    shown = [w.message for w in seen if issubclass(w.category, StabilityWarning)]
+    assert len(shown) == 1, [str(m) for m in shown]
+    text = str(shown[0])
+    assert "leapfrog on [0, 25] with h = 0.1" in text and "odeint_adjoint" in text
+    assert "method='ab3' or 'ab4'" in text
+    assert shown[0].worst > 10 * shown[0].early
 
 
 @pytest.mark.parametrize("method", ["ab4", "milne"])
