@@ -16,7 +16,7 @@ import math
 import torch
 
 from .adjoint import Problem, backward, maybe_time_indexed
-from .closures import check_closures
+from .closures import check_closures, hidden_leaves
 from .grid import Grid, hermite, make_grid
 from .integrate import Checkpointed, Func, check_finite, integrate, states
 from .methods import LinearMultistep
@@ -25,13 +25,20 @@ from .options import SolveOptions
 __all__ = ["odeint_multistep"]
 
 
-def _check_closures(func: Func, y0: torch.Tensor, grid: Grid, params: tuple) -> None:
-    """:func:`check_closures` probed at the first, middle and last grid time, to fail before
-    the solve; a closure used only part of the time is caught at the node that uses it (in
-    the backward sweep, ``Problem.vjp``)."""
+def _closures(func: Func, y0: torch.Tensor, grid: Grid, params: tuple) -> tuple:
+    """Tensors requiring grad that func reaches without being told (closures over tensors or
+    modules, globals), found in the autograd graph of its value at the first, middle and last
+    grid time; they join ``params`` (``params`` names the rest: a listed non-leaf tensor is
+    not searched past).  A closure used only at other times is caught where it is used: by
+    autograd on the default path (its gradient is then exact), by the hand-written backward
+    sweep's check (``Problem.vjp``) otherwise."""
+    found: dict = {}
     for n in sorted({0, grid.steps // 2, grid.steps}):
         with torch.enable_grad():
-            check_closures(func(grid.times[n], y0.detach()), params)
+            out = func(grid.times[n], y0.detach())
+        if torch.is_tensor(out):
+            found.update((id(v), v) for v in hidden_leaves(out, params))
+    return tuple(found.values())
 
 
 def _hermite_slope(theta: float) -> tuple[float, float, float, float]:
@@ -227,7 +234,9 @@ def odeint_multistep(
             (adjoint-consistent gradients for parameters used by a single node, default True;
             False: the exact discrete gradient everywhere), ``start`` (one-step starter;
             default the method's), ``params`` (tensors func depends on; default
-            ``func.parameters()`` for modules), ``interp`` ('linear' or 'cubic' for output
+            ``func.parameters()`` for modules; tensors requiring grad that func reaches
+            otherwise, e.g. by a closure, are found in its autograd graph and join them),
+            ``interp`` ('linear' or 'cubic' for output
             times off the grid), ``checkpoint`` (store every ``checkpoint``-th node and
             recompute the rest in the backward pass; True: every sqrt(N), O(sqrt(N))
             memory), ``recompute`` (one state per node, f re-evaluated in the backward pass,
@@ -266,7 +275,7 @@ def _describe(value) -> str:
 
 def _solve(func, y0, t, grid: Grid, method, opts: SolveOptions, params: tuple) -> torch.Tensor:
     if torch.is_grad_enabled():
-        _check_closures(func, y0, grid, params)
+        params = params + _closures(func, y0, grid, params)
     problem = Problem(func, method, grid.times, grid.h, opts.starter(method), params)
     problem.on_step = opts.on_step
     problem.store = torch.is_grad_enabled() and any(v.requires_grad for v in (y0, t, *params))
