@@ -336,7 +336,7 @@ def test_the_stability_warning_shows_once_in_a_training_loop():
     shown = [w.message for w in seen if issubclass(w.category, StabilityWarning)]
     assert len(shown) == 1, [str(m) for m in shown]
     text = str(shown[0])
-    assert "leapfrog on [0, 25] with h = 0.1" in text and "odeint_adjoint" in text
+    assert "leapfrog on [0, 25] with h = 0.1" in text and "continuous adjoint" in text
     assert "method='ab3' or 'ab4'" in text
     assert shown[0].worst > 10 * shown[0].early
 

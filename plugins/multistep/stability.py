@@ -100,7 +100,7 @@ def _message(name: str, steps: int, h: float, t0: float, t1: float) -> str:
     return (
         f"{name} on [{t0:g}, {t1:g}] with h = {h:g} ({steps} steps): its parasitic (spurious, "
         f"step-alternating) component grew, and the solution and its gradients carry it; "
-        f"{advice}. For gradients of a dissipative model, torchdiffeq's odeint_adjoint with "
-        "an explicit Runge-Kutta method is the other choice. (Shown once per call site; its "
+        f"{advice}. For gradients of a dissipative model, the continuous adjoint of an "
+        "explicit Runge-Kutta method is the other choice. (Shown once per call site; its "
         "sizes are the warning's .worst and .early.)"
     )
