@@ -89,7 +89,7 @@ def ode_memory(quick: bool, device: str, seed: int) -> list[dict]:
 
     torch.manual_seed(seed)
     batch, dim, hidden = (128, 32, 128) if quick else (4096, 64, 256)
-    Ns = [10, 20, 40] if quick else [100, 200, 400, 800]
+    Ns = [40, 80, 160] if quick else [100, 200, 400, 800]
     f = _MLP(dim, hidden).to(device)
     x0 = torch.randn(batch, dim, device=device)
     variants = {
