@@ -196,7 +196,8 @@ def direct_estimate(
     k2 = kx**2 + ky**2
     smooth = kernel.transfer(kx * width) * kernel.transfer(ky * width) if width > 0 else 1.0
     field = {t: np.real(np.fft.ifft2(np.fft.fft2(frames[t]) * smooth)) for t in times}
-    well = unbiased_polynomial(DOUBLE_WELL, filtered_variance(smooth + 0 * k2, noise_variance))
+    transfer = np.broadcast_to(smooth, k2.shape)  # 1.0 when unmollified
+    well = unbiased_polynomial(DOUBLE_WELL, filtered_variance(transfer, noise_variance))
 
     def lap(f):
         return np.real(np.fft.ifft2(-k2 * np.fft.fft2(f)))

@@ -59,14 +59,13 @@ class BenchOptions(Declared):
 
     device: str = option("cpu", "cpu or cuda[:N]")
     quick: bool = option(False, "small sizes: a few minutes on a 2-core CPU", bool)
-    out: str = option("bench-results", "output folder for the table, JSON and plots")
-    seed: int = option(0, "seed of the data, the networks and the noise", int)
-    variants: tuple[str, ...] | None = option(
+    jobs: int | None = option(
         None,
-        f"PDE variants to run (default: {','.join(DEFAULT_VARIANTS)}; choose from "
-        f"{','.join((*VARIANTS, *EXTRA))}); every inverse problem also gets its "
-        "information-limit row ('limit' alone: only those)",
-        _names,
+        "train the PDE cases in this many processes (1 thread each); their times then include "
+        "contention, so compare variants within one problem. Other problems run serially after. "
+        "Default: 2 for a --quick run of more than 4 PDE cases on 2+ CPUs (the smoke run "
+        "stays under 10 minutes), else 1",
+        int,
     )
     noise: tuple[float, ...] | None = option(
         None,
@@ -80,6 +79,13 @@ class BenchOptions(Declared):
     lbfgs: int | None = option(
         None, "L-BFGS steps after Adam for every PDE problem (default: per problem)", int
     )
+    variants: tuple[str, ...] | None = option(
+        None,
+        f"PDE variants to run (default: {','.join(DEFAULT_VARIANTS)}; choose from "
+        f"{','.join((*VARIANTS, *EXTRA))}); every inverse problem also gets its "
+        "information-limit row ('limit' alone: only those)",
+        _names,
+    )
     budget: float | None = option(
         None,
         "training seconds per PDE case (Adam steps, then L-BFGS until the budget), recording "
@@ -92,14 +98,8 @@ class BenchOptions(Declared):
         "heat-map); default 1",
         _factors,
     )
-    jobs: int | None = option(
-        None,
-        "train the PDE cases in this many processes (1 thread each); their times then include "
-        "contention, so compare variants within one problem. Other problems run serially after. "
-        "Default: 2 for a --quick run of more than 4 PDE cases on 2+ CPUs (the smoke run "
-        "stays under 10 minutes), else 1",
-        int,
-    )
+    seed: int = option(0, "seed of the data, the networks and the noise", int)
+    out: str = option("bench-results", "output folder for the table, JSON and plots")
     dry_run: bool = option(False, "validate the options and list the cases; run nothing", bool)
 
     def __post_init__(self):
