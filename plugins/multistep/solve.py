@@ -236,11 +236,12 @@ def odeint_multistep(
             default the method's), ``params`` (tensors func depends on; default
             ``func.parameters()`` for modules; tensors requiring grad that func reaches
             otherwise, e.g. by a closure, are found in its autograd graph and join them),
-            ``interp`` ('linear' or 'cubic' for output times off the grid), ``checkpoint`` (store every ``checkpoint``-th node and
-            recompute the rest in the backward pass; True: every sqrt(N), O(sqrt(N))
-            memory), ``recompute`` (one state per node, f re-evaluated in the backward pass,
-            instead of keeping f's autograd graph: the default, autodiff's memory and speed;
-            time-indexed parameters always take the recomputing sweeps), ``on_step``
+            ``interp`` ('linear' or 'cubic' for output times off the grid), ``checkpoint``
+            (store every ``checkpoint``-th node and recompute the rest in the backward pass;
+            True: every sqrt(N), O(sqrt(N)) memory), ``recompute`` (one state per node, f
+            re-evaluated in the backward pass, instead of keeping f's autograd graph: the
+            default, autodiff's memory and speed; time-indexed parameters always take the
+            recomputing sweeps), ``on_step``
             (on_step(t_n, x_n, h) once per forward step).
 
     Returns:
