@@ -99,9 +99,9 @@ def direct_rows(design, noise: float, quick: bool, seed: int) -> list[dict]:
     def estimate(data, px):  # data: (frames, their noise variance per pixel)
         return direct_estimate(data[0], px / m, kernel, design.harmonics, noise_variance=data[1])
 
-    def redraw(data, rng):  # a fresh draw on top: the variances add (none if uncorrected)
+    def redraw(data, rng):  # a fresh draw on top: the variances add (uncorrected stays 0)
         noisier = {t: v + sigma * rng.standard_normal(v.shape) for t, v in data[0].items()}
-        return noisier, data[1] and data[1] + sigma**2
+        return noisier, data[1] + sigma**2 if data[1] else 0.0
 
     def balanced(variance):
         chosen = balance_width(BALANCE_PX, estimate, (frames, variance), redraw)

@@ -152,10 +152,11 @@ def run_benchmarks(problems: Sequence[str] | None = None, **options: Any) -> lis
         ]
     started = time.time()
     record = Record(opts.out, len(cases))
+    jobs = opts.workers(sum(c[0] in PDE_PROBLEMS for c in cases))
     stopped = None
     with _stop_on_signals():
         try:
-            _run_cases(cases, opts, record)
+            _run_cases(cases, opts, jobs, record)
         except Stopped as why:
             stopped = why
     rows = record.rows
@@ -165,7 +166,7 @@ def run_benchmarks(problems: Sequence[str] | None = None, **options: Any) -> lis
         "machine": machine(),
         "device": opts.device,
         "seconds": time.time() - started,
-        "pde_processes": opts.workers(sum(c[0] in PDE_PROBLEMS for c in cases)),
+        "pde_processes": jobs,
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     if record.moved_to:
@@ -176,15 +177,13 @@ def run_benchmarks(problems: Sequence[str] | None = None, **options: Any) -> lis
     return rows
 
 
-def _run_cases(cases: list, opts: BenchOptions, record: Record) -> None:
-    """Run every case (PDE cases in ``opts.workers`` processes when > 1), recording each at
-    once."""
+def _run_cases(cases: list, opts: BenchOptions, jobs: int, record: Record) -> None:
+    """Run every case (PDE cases in ``jobs`` processes when > 1), recording each at once."""
     from tqdm import tqdm
 
     bar = tqdm(total=len(cases), desc="steadygrad bench", unit="case")
     try:
         pde_args = [(*case, opts) for case in cases if case[0] in PDE_PROBLEMS]
-        jobs = opts.workers(len(pde_args))
         if jobs > 1 and pde_args:  # PDE cases first (positions 0..), the others after
             _parallel(pde_args, jobs, record, bar)
             cases = [c for c in cases if c[0] not in PDE_PROBLEMS]
