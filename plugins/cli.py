@@ -173,7 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     b = sub.add_parser("bench", help="run the standard benchmark problems", allow_abbrev=False)
     b.add_argument(
-        "problems", nargs="*", help="problem names (default: all); see docs/benchmarks.md"
+        "problems",
+        nargs="*",
+        help="problem names, or standard (PINNacle's); default: all; see docs/benchmarks.md",
     )
     add_flags(b, BenchOptions)
 

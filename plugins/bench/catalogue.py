@@ -13,12 +13,12 @@ from typing import NamedTuple
 from . import report
 from .direct import chromatin_direct
 from .ode import lotka_volterra, ode_memory, ode_speed, spiral_fit, time_weights
-from .problems import PDE_PROBLEMS
+from .problems import PDE_PROBLEMS, STANDARD
 from .residual import residual4
 from .sampled import sampled
 from .scaling import scaling
 
-__all__ = ["ALL_PROBLEMS", "SUITES", "Suite", "benchmark_of"]
+__all__ = ["ALL_PROBLEMS", "GROUPS", "SUITES", "Suite", "benchmark_of", "expand"]
 
 
 class Suite(NamedTuple):
@@ -46,6 +46,20 @@ SUITES: dict[str, Suite] = {
 
 #: every name ``steadygrad bench`` accepts, in the order a full run takes them
 ALL_PROBLEMS = [*PDE_PROBLEMS, *SUITES]
+#: names that stand for several problems
+GROUPS = {"standard": STANDARD}
+
+
+def expand(names) -> list[str]:
+    """``names`` with each group replaced by its problems (duplicates dropped, order kept);
+    an unknown name raises ``ValueError`` listing the known ones."""
+    unknown = [n for n in names if n not in ALL_PROBLEMS and n not in GROUPS]
+    if unknown:
+        raise ValueError(
+            f"unknown problem(s) {unknown}; choose from {ALL_PROBLEMS} or the group(s) "
+            f"{list(GROUPS)}"
+        )
+    return list(dict.fromkeys(p for n in names for p in GROUPS.get(n, [n])))
 
 
 def benchmark_of(row: dict) -> str:

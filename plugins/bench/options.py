@@ -99,6 +99,11 @@ class BenchOptions(Declared):
         _factors,
     )
     seed: int = option(0, "seed of the data, the networks and the noise", int)
+    reference: str | None = option(
+        None,
+        "a PINNacle ref/ folder: the standard problems read their reference solutions (and "
+        "heat_inverse its observation points) from it instead of steadygrad's own",
+    )
     out: str = option("bench-results", "output folder for the table, JSON and plots")
     dry_run: bool = option(False, "validate the options and list the cases; run nothing", bool)
 
@@ -130,6 +135,8 @@ class BenchOptions(Declared):
                 raise ValueError(f"--noise levels must lie in [0, 1), got {noise}")
         self._check_device()
         self._check_out()
+        if self.reference is not None and not os.path.isdir(self.reference):
+            raise ValueError(f"--reference {self.reference!r} is not a folder")
         for name, value in (("widths", widths), ("variants", variants), ("noise", noise)):
             object.__setattr__(self, name, value)
 

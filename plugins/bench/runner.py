@@ -12,28 +12,33 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from .catalogue import ALL_PROBLEMS, SUITES
+from .catalogue import ALL_PROBLEMS, SUITES, expand
 from .measure import machine
 from .options import BenchOptions
 from .problems import PDE_PROBLEMS
-from .problems.common import EXTRA
+from .problems.common import EXTRA, VARIANTS
 from .record import Record
 
 __all__ = [
     "ALL_PROBLEMS",
     "OK_STATUSES",
     "Stopped",
+    "compare_at_equal_time",
     "compare_to_limits",
     "failed",
     "run_benchmarks",
 ]
 
 
-def _jobs(problems, noise, variants, widths=(1.0,)):
+def _jobs(problems, opts: BenchOptions):
+    variants, widths = opts.variants, opts.widths
     for name in problems:
         if name in PDE_PROBLEMS:
             problem = PDE_PROBLEMS[name]
-            levels = noise if problem.inverse else (None,)
+            levels = (None,)
+            if problem.inverse:  # --noise, else the problem's own levels, else the default
+                given = opts.noise if opts.noise is not None else problem.levels
+                levels = given or opts.levels
             for level in levels:
                 if problem.inverse:  # what the data hold, beside every inverse result
                     yield name, "limit", level, None
@@ -80,11 +85,12 @@ def _run_case(name: str, variant, level, scale, opts: BenchOptions) -> list[dict
     """One case, isolated from global state; an exception becomes a ``status: error`` row."""
     from .isolation import error_row, isolated
     from .limits import limit_row
+    from .problems.pinnacle import reference_dir
     from .train import run_pde_problem
 
     try:
         quick, seed = opts.quick, opts.seed
-        with isolated(seed):
+        with isolated(seed), reference_dir(opts.reference):
             if variant == "limit":
                 return [limit_row(name, level or 0.0, quick, seed)]
             if variant == "direct":
@@ -140,11 +146,8 @@ def run_benchmarks(problems: Sequence[str] | None = None, **options: Any) -> lis
     ``dry_run`` validates the options and returns the cases as rows without running them.
     """
     opts = BenchOptions.create(**options)
-    problems = list(problems or ALL_PROBLEMS)
-    unknown = [p for p in problems if p not in ALL_PROBLEMS]
-    if unknown:
-        raise ValueError(f"unknown problem(s) {unknown}; choose from {ALL_PROBLEMS}")
-    cases = list(_jobs(problems, opts.levels, opts.variants, opts.widths))
+    problems = expand(problems or ALL_PROBLEMS)
+    cases = list(_jobs(problems, opts))
     if opts.dry_run:
         return [
             {"problem": n, "variant": v, "noise": lvl, "width": w, "status": "planned"}
@@ -161,6 +164,7 @@ def run_benchmarks(problems: Sequence[str] | None = None, **options: Any) -> lis
             stopped = why
     rows = record.rows
     compare_to_limits(rows)
+    compare_at_equal_time(rows)
     meta = {
         "command": "python -m steadygrad bench " + " ".join(problems) + opts.flags(),
         "machine": machine(),
@@ -251,6 +255,32 @@ def compare_to_limits(rows: list[dict]) -> None:
         r["err_vs_limit"] = r["param_rel_err"] / best
         hit = [p["s"] for p in r.get("trace") or [] if p["param_rel_err"] <= LIMIT_FACTOR * best]
         r["s_to_limit"] = hit[0] if hit else None
+
+
+def compare_at_equal_time(rows: list[dict]) -> None:
+    """Give the traced rows of each problem and noise level their error at equal training time
+    and their time to a common target (the rows' own ``score_key`` error):
+
+    - ``equal_s``: the shortest training time among them (the fastest run's whole run);
+      ``err_at_equal_s``: each row's error at its last evaluation within that time;
+    - ``common_target``: the largest of their best errors (an error every run reached);
+      ``s_to_common``: the training seconds each took to reach it.
+    """
+    from .train import score_key
+
+    groups: dict = {}
+    for r in rows:
+        if r.get("trace") and r.get("status") == "ok" and r.get("variant") in VARIANTS:
+            groups.setdefault((r["problem"], r.get("noise")), []).append(r)
+    for group in groups.values():
+        key = score_key(group[0])
+        equal = min(r["trace"][-1]["s"] for r in group)
+        target = max(min(p[key] for p in r["trace"]) for r in group)
+        for r in group:
+            within = [p for p in r["trace"] if p["s"] <= equal * (1 + 1e-9)] or r["trace"][:1]
+            r["equal_s"], r["err_at_equal_s"] = equal, within[-1][key]
+            r["common_target"] = target
+            r["s_to_common"] = next(p["s"] for p in r["trace"] if p[key] <= target)
 
 
 def _parallel(pde_args: list, jobs: int, record: Record, bar) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -19,15 +20,16 @@ __all__ = ["run_pde_problem"]
 
 @contextlib.contextmanager
 def _scattered(sgd):
-    """Evaluate off the training lattice: the active mollifier in scattered mode meanwhile."""
+    """Evaluate off the training lattice: a grid-mode mollifier in scattered mode meanwhile
+    (grid mode serves only lattice points; the other modes serve any points)."""
     layer = getattr(sgd.active(), "layer", None)
     mode = None if layer is None else layer.mode
-    if layer is not None:
+    if mode == "grid":
         layer.mode = "scattered"
     try:
         yield
     finally:
-        if layer is not None:
+        if mode == "grid":
             layer.mode = mode
 
 
@@ -75,6 +77,26 @@ def _trace_callback(dde, evaluate, budget: float | None, device: str):
             self.mark = time.perf_counter()
 
     return Trace()
+
+
+@contextlib.contextmanager
+def _noted_warnings(notes: dict):
+    """Inside, the derivative backend's fallback and precision warnings become notes of the
+    row (``fallback``, ``precision``: the first message of each); others pass on."""
+    from steadygrad.deepxde import FallbackWarning
+    from steadygrad.mollifier import PrecisionWarning
+
+    kinds = {FallbackWarning: "fallback", PrecisionWarning: "precision"}
+    with warnings.catch_warnings(record=True) as caught:
+        for category in kinds:
+            warnings.simplefilter("always", category)
+        yield
+    for w in caught:
+        kind = next((k for c, k in kinds.items() if issubclass(w.category, c)), None)
+        if kind is None:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        else:
+            notes.setdefault(kind, str(w.message))
 
 
 def _adam(model, setup, iterations: int, device: str, trace=None) -> tuple[float, dict]:
@@ -154,12 +176,19 @@ TARGETS = (0.2, 0.1, 0.05)
 LIMIT_FACTOR = 1.25
 
 
+def score_key(row: dict) -> str:
+    """The error a row is judged by: its parameter's (inverse problems), else its solution's."""
+    return "param_rel_err" if "param_rel_err" in row else "u_l2"
+
+
 def time_to_targets(trace: list[dict]) -> dict:
-    """Training seconds at which the parameter's relative error first reached each target
-    (None: never within the run), e.g. ``{"s_to_10pct": 41.2}``."""
+    """Training seconds at which the error (``score_key``: the parameter's, else the
+    solution's) first reached each target (None: never within the run), e.g.
+    ``{"s_to_10pct": 41.2}``."""
     out = {}
+    key = score_key(trace[0]) if trace else "param_rel_err"
     for target in TARGETS:
-        hit = [p["s"] for p in trace if p.get("param_rel_err", np.inf) <= target]
+        hit = [p["s"] for p in trace if p.get(key, np.inf) <= target]
         out[f"s_to_{round(100 * target)}pct"] = hit[0] if hit else None
     return out
 
@@ -205,52 +234,28 @@ def run_pde_problem(
     dde = _dde()
     problem = PDE_PROBLEMS[name]
     iterations, lbfgs = _schedule(problem, quick, iterations, lbfgs, budget)
-    dde.config.set_default_float("float64")
+    dde.config.set_default_float(problem.dtype)
     dde.config.set_random_seed(seed)
     if device.startswith("cuda"):
         torch.set_default_device(device)
+    notes = {}
     try:
-        setup = problem.builder(noise, quick, np.random.default_rng(seed))
-        enable_variant(sgd, variant, setup, scale)
-        fitted = _fit(sgd, setup, problem.fit_quick if quick else problem.fit_full)
-        model = dde.Model(setup.data, setup.net)
-        trace = None if budget is None else _trace_callback(dde, setup.evaluate, budget, device)
-        if trace is not None:
-            trace.clock = trace.next = fitted.get("fit_s", 0.0)  # the fit is training time too
-        seconds, mem = _adam(model, setup, iterations, device, trace)
-        extra_trace = {}
-        if trace is not None:
-            extra_trace = {
-                "budget_s": budget,
-                **_budget_note(trace, iterations, lbfgs, fitted.get("fit_s", 0.0)),
-            }
-            iterations = min(iterations, trace.rows[-1]["step"])
-            lbfgs = lbfgs if trace.clock < budget else 0
-        widths = width_row(sgd, setup, variant, scale)
-        extra = _lbfgs(dde, model, setup, lbfgs, trace) if lbfgs else {}
-        if trace is not None:
-            extra_trace.update(time_to_targets(trace.rows), trace=trace.rows)
-        losses = model.train_state.loss_train
-        extra["final_loss"] = None if losses is None else float(np.sum(losses))
-        if variant == "mollifier-grid":  # same field off the lattice: evaluate in scattered mode
-            sgd.enable(
-                "mollifier",
-                width=sgd.active().layer.width,
-                spacing=sgd.active().layer.spacing,
-                axes=setup.axes,
-                mode="scattered",
+        with _noted_warnings(notes):
+            row, iterations = _train(
+                sgd,
+                dde,
+                problem,
+                variant,
+                noise,
+                quick,
+                seed,
+                device,
+                iterations,
+                lbfgs,
+                budget,
+                scale,
             )
-        row = {
-            "status": "ok",
-            "ms_per_step": 1000 * seconds / iterations,
-            **mem,
-            **extra,
-            **widths,
-            **setup.evaluate(model),
-            **setup.baseline,
-            **extra_trace,
-            **fitted,
-        }
+        row.update(notes)
     except (torch.cuda.OutOfMemoryError, MemoryError) as err:
         row = error_row(name, variant, err)
     finally:
@@ -264,3 +269,47 @@ def run_pde_problem(
         iterations=iterations,
     )
     return row
+
+
+def _train(
+    sgd, dde, problem, variant, noise, quick, seed, device, iterations, lbfgs, budget, scale
+) -> tuple[dict, int]:
+    """``run_pde_problem``'s training and scoring: (the row's results, Adam steps taken)."""
+    setup = problem.builder(noise, quick, np.random.default_rng(seed))
+    enable_variant(sgd, variant, setup, scale)
+    fitted = _fit(sgd, setup, problem.fit_quick if quick else problem.fit_full)
+    model = dde.Model(setup.data, setup.net)
+    traced = budget is not None or problem.traced
+    trace = _trace_callback(dde, setup.evaluate, budget, device) if traced else None
+    if trace is not None:
+        trace.clock = trace.next = fitted.get("fit_s", 0.0)  # the fit is training time too
+    seconds, mem = _adam(model, setup, iterations, device, trace)
+    extra_trace = {}
+    if trace is not None and budget is not None:
+        extra_trace = {
+            "budget_s": budget,
+            **_budget_note(trace, iterations, lbfgs, fitted.get("fit_s", 0.0)),
+        }
+        iterations = min(iterations, trace.rows[-1]["step"])
+        lbfgs = lbfgs if trace.clock < budget else 0
+    widths = width_row(sgd, setup, variant, scale)
+    extra = _lbfgs(dde, model, setup, lbfgs, trace) if lbfgs else {}
+    if trace is not None:
+        extra_trace.update(time_to_targets(trace.rows), trace=trace.rows)
+    losses = model.train_state.loss_train
+    extra["final_loss"] = None if losses is None else float(np.sum(losses))
+    with _scattered(sgd):  # same field off the training points: scattered mode
+        scores = setup.evaluate(model)
+    row = {
+        "status": "ok",
+        "dtype": problem.dtype,
+        "ms_per_step": 1000 * seconds / iterations,
+        **mem,
+        **extra,
+        **widths,
+        **scores,
+        **setup.baseline,
+        **extra_trace,
+        **fitted,
+    }
+    return row, iterations

@@ -18,9 +18,9 @@ def enable_variant(sgd, variant: str, setup, scale: float | str = 1.0) -> None:
             # grid mode needs every axis mollified, at >= 2 lattice spacings; lattice mode is
             # grid mode on a background lattice, here of spacing h / ceil(2 h / width)
             mode, spacing = "lattice", _finer(width, spacing)
-        sgd.enable(
-            "mollifier", width=width, spacing=spacing, axes=setup.axes, mode=mode, strict=True
-        )
+        # not strict: a derivative the mollifier cannot serve falls back to autodiff, and the
+        # row says so (``fallback``); it never claims a mollifier time it did not measure
+        sgd.enable("mollifier", width=width, spacing=spacing, axes=setup.axes, mode=mode)
 
 
 def _below_two(width, spacing) -> bool:
@@ -54,12 +54,14 @@ def _scaled(width, scale: float | str):
 
 def width_row(sgd, setup, variant: str, scale) -> dict:
     """``width`` (the factor, or 'auto') and ``width_h`` (the width used, in spacings of the
-    first mollified axis) of a mollifier variant; empty for autodiff."""
+    first mollified axis; none on sampled points) of a mollifier variant; empty for
+    autodiff."""
     if variant == "autodiff":
         return {}
     op = sgd.active()
     width = op.layer.width
     first = lambda v: v[0] if isinstance(v, tuple) else v  # noqa: E731
     row = {"width": scale if scale == "auto" else float(scale)}
-    row["width_h"] = first(width) / first(setup.spacing)
+    if setup.spacing is not None:
+        row["width_h"] = first(width) / first(setup.spacing)
     return row

@@ -13,12 +13,19 @@ from . import (
     diffusion_const,
     diffusion_reaction,
     heat2d,
+    heat2d_multiscale,
+    heat_inverse,
+    kuramoto_sivashinsky,
     langevin,
+    ns2d_lid_driven,
     poisson1d,
+    poisson2d_classic,
+    poisson_inverse,
+    wave1d,
 )
 from .common import VARIANTS, Problem, Setup
 
-__all__ = ["PDE_PROBLEMS", "VARIANTS", "Problem", "Setup"]
+__all__ = ["PDE_PROBLEMS", "STANDARD", "VARIANTS", "Problem", "Setup"]
 
 PDE_PROBLEMS: dict[str, Problem] = {
     **poisson1d.PROBLEMS,
@@ -29,5 +36,25 @@ PDE_PROBLEMS: dict[str, Problem] = {
     **cahn_hilliard.PROBLEMS,
     **langevin.PROBLEMS,
     **chromatin.PROBLEMS,
+    # the field's standard problems (PINNacle's)
     **burgers1d.PROBLEMS,
+    **poisson2d_classic.PROBLEMS,
+    **heat2d_multiscale.PROBLEMS,
+    **kuramoto_sivashinsky.PROBLEMS,
+    **ns2d_lid_driven.PROBLEMS,
+    **wave1d.PROBLEMS,
+    **poisson_inverse.PROBLEMS,
+    **heat_inverse.PROBLEMS,
 }
+
+#: ``steadygrad bench standard``: PINNacle's problems
+STANDARD = [
+    *burgers1d.PROBLEMS,
+    *poisson2d_classic.PROBLEMS,
+    *heat2d_multiscale.PROBLEMS,
+    *kuramoto_sivashinsky.PROBLEMS,
+    *ns2d_lid_driven.PROBLEMS,
+    *wave1d.PROBLEMS,
+    *poisson_inverse.PROBLEMS,
+    *heat_inverse.PROBLEMS,
+]

@@ -25,8 +25,9 @@ __all__ = [
     "values",
 ]
 
-#: the trained variants (DeepXDE with each derivative backend)
-VARIANTS = ("autodiff", "mollifier-scattered", "mollifier-grid")
+#: the trained variants (DeepXDE with each derivative backend; ``mollifier-auto``: the mode
+#: ``mode='auto'`` picks, what a user meets)
+VARIANTS = ("autodiff", "mollifier-scattered", "mollifier-grid", "mollifier-auto")
 #: rows beside them: the information limit (every inverse problem) and the network-free
 #: direct estimate (problems whose data are full frames)
 EXTRA = ("limit", "direct")
@@ -41,7 +42,7 @@ class Setup:
     data: object
     net: object
     evaluate: Callable[[object], dict]
-    spacing: float | tuple
+    spacing: float | tuple | None  # the training lattice's (None: sampled points)
     width: float | tuple
     variables: list = field(default_factory=list)
     lr: float = 1e-3
@@ -96,7 +97,8 @@ class Problem(NamedTuple):
     adam_full: int
     lbfgs_quick: int = 0
     lbfgs_full: int = 0
-    skip: tuple = ()  # variants not run (say why in docs/benchmarks.md)
+    #: variants not run (say why in docs/benchmarks.md); our own problems run the fixed modes
+    skip: tuple = ("mollifier-auto",)
     fit_quick: int = 0  # L-BFGS steps of the observation fit (0: none)
     fit_full: int = 0
     #: the information limit: ``limit(noise, quick, rng)`` -> a row (``limit_result``), or why
@@ -104,6 +106,11 @@ class Problem(NamedTuple):
     limit: Callable | str | None = None
     #: a network-free estimate from the data: ``direct(noise, quick, seed)`` -> rows
     direct: Callable | None = None
+    dtype: str = "float64"  # DeepXDE's default float for the run
+    #: record accuracy against training time in every run (else only with a budget)
+    traced: bool = False
+    #: the problem's own noise levels, used when --noise is not given (None: the bench's)
+    levels: tuple | None = None
 
 
 def limit_result(fit, scores: Callable[[dict], dict]) -> dict:
