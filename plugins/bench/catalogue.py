@@ -18,7 +18,15 @@ from .residual import residual4
 from .sampled import sampled
 from .scaling import scaling
 
-__all__ = ["ALL_PROBLEMS", "GROUPS", "SUITES", "Suite", "benchmark_of", "expand"]
+__all__ = [
+    "ALL_PROBLEMS",
+    "DEFAULT_PROBLEMS",
+    "GROUPS",
+    "SUITES",
+    "Suite",
+    "benchmark_of",
+    "expand",
+]
 
 
 class Suite(NamedTuple):
@@ -48,16 +56,18 @@ SUITES: dict[str, Suite] = {
 ALL_PROBLEMS = [*PDE_PROBLEMS, *SUITES]
 #: names that stand for several problems
 GROUPS = {"standard": STANDARD}
+#: what ``steadygrad bench`` runs without names: all but the standard suite (its own command,
+#: ``bench standard``: it takes longer than the rest together)
+DEFAULT_PROBLEMS = [p for p in ALL_PROBLEMS if p not in STANDARD]
 
 
-def expand(names) -> list[str]:
+def expand(names, known=ALL_PROBLEMS) -> list[str]:
     """``names`` with each group replaced by its problems (duplicates dropped, order kept);
-    an unknown name raises ``ValueError`` listing the known ones."""
-    unknown = [n for n in names if n not in ALL_PROBLEMS and n not in GROUPS]
+    a name neither in ``known`` nor a group raises ``ValueError`` listing both."""
+    unknown = [n for n in names if n not in known and n not in GROUPS]
     if unknown:
         raise ValueError(
-            f"unknown problem(s) {unknown}; choose from {ALL_PROBLEMS} or the group(s) "
-            f"{list(GROUPS)}"
+            f"unknown problem(s) {unknown}; choose from {known} or the group(s) {list(GROUPS)}"
         )
     return list(dict.fromkeys(p for n in names for p in GROUPS.get(n, [n])))
 

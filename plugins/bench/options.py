@@ -174,15 +174,14 @@ class BenchOptions(Declared):
 
     def flags(self) -> str:
         """The command-line flags that reproduce this run (those not at their defaults, with
-        the device and noise levels always), generated from the declaration."""
+        the device always), generated from the declaration.  The noise levels appear when
+        given: without them each inverse problem runs its own default (its rows say which)."""
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         defaults["variants"] = DEFAULT_VARIANTS
         words = [f"--device {self.device}"]
         for name in self.names():
-            value = self.levels if name == "noise" else getattr(self, name)
-            if name in ("device", "out", "dry_run") or (
-                name != "noise" and value == defaults[name]
-            ):
+            value = getattr(self, name)
+            if name in ("device", "out", "dry_run") or value == defaults[name]:
                 continue
             flag = "--" + name.replace("_", "-")
             words.append(flag if value is True else f"{flag} {_text(value)}")

@@ -161,7 +161,7 @@ def _plot_cost_accuracy(plt, rows: list[dict], error_key: str, title: str, label
 
 def _training_plots(plt, pde: list[dict], out: str) -> list[str]:
     """Time-to-accuracy per problem and noise level; noise x width heat-map per problem."""
-    from .training_plots import time_to_accuracy, width_heatmap
+    from .training_plots import solution_time_to_accuracy, time_to_accuracy, width_heatmap
 
     paths = []
     traced = [r for r in pde if r.get("trace")]
@@ -169,7 +169,11 @@ def _training_plots(plt, pde: list[dict], out: str) -> list[str]:
     for key in dict.fromkeys((r["problem"], r.get("noise") or 0.0) for r in traced):
         sub = [r for r in traced if (r["problem"], r.get("noise") or 0.0) == key]
         name = f"time_to_accuracy_{key[0]}_noise{key[1]:g}.png"
-        paths.append(_save(plt, time_to_accuracy(plt, sub, limits.get(key)), out, name))
+        if all("param_corr" in p for r in sub for p in r["trace"]):
+            fig = time_to_accuracy(plt, sub, limits.get(key))
+        else:  # forward problems: the solution's error
+            fig = solution_time_to_accuracy(plt, sub)
+        paths.append(_save(plt, fig, out, name))
     for problem in dict.fromkeys(r["problem"] for r in pde):
         sub = [
             r

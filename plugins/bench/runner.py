@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from .catalogue import ALL_PROBLEMS, SUITES, expand
+from .catalogue import ALL_PROBLEMS, DEFAULT_PROBLEMS, SUITES, expand
 from .measure import machine
 from .options import BenchOptions
 from .problems import PDE_PROBLEMS
@@ -130,10 +130,10 @@ def _timed_case(*args) -> list[dict]:
 
 
 def run_benchmarks(problems: Sequence[str] | None = None, **options: Any) -> list[dict]:
-    """Run benchmark problems (default: all) and write ``out/results.{md,json}`` and plots;
-    returns the rows.  ``options``: the keywords of :class:`~steadygrad.bench.options.
-    BenchOptions` (an unknown one raises ``TypeError``, a bad value ``ValueError``, both before
-    anything is written).
+    """Run benchmark problems (default: all but the ``standard`` group) and write
+    ``out/results.{md,json}`` and plots; returns the rows.  ``options``: the keywords of
+    :class:`~steadygrad.bench.options.BenchOptions` (an unknown one raises ``TypeError``, a
+    bad value ``ValueError``, both before anything is written).
 
     Every case runs isolated from global state (dtype, device, threads, RNGs, DeepXDE config);
     a case that raises becomes a row with ``status: error``, and the others still run.
@@ -146,7 +146,7 @@ def run_benchmarks(problems: Sequence[str] | None = None, **options: Any) -> lis
     ``dry_run`` validates the options and returns the cases as rows without running them.
     """
     opts = BenchOptions.create(**options)
-    problems = expand(problems or ALL_PROBLEMS)
+    problems = expand(problems or DEFAULT_PROBLEMS, ALL_PROBLEMS)
     cases = list(_jobs(problems, opts))
     if opts.dry_run:
         return [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["time_to_accuracy", "width_heatmap"]
+__all__ = ["solution_time_to_accuracy", "time_to_accuracy", "width_heatmap"]
 
 
 def _label(r: dict) -> str:
@@ -44,6 +44,21 @@ def time_to_accuracy(plt, rows: list[dict], limit: dict | None = None):
     within = f" ({budget:g} s)" if budget else ""
     fig.suptitle(f"{base['problem']}, noise {noise:g}: time to accuracy{within}")
     ax[0].legend(fontsize=7)
+    return fig
+
+
+def solution_time_to_accuracy(plt, rows: list[dict], key: str = "u_l2"):
+    """One figure: the solution's L2 relative error against training time, a line per row
+    (forward problems' rows carrying ``trace``), with the common target the rows report."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for r in rows:
+        ax.semilogy([p["s"] for p in r["trace"]], [p[key] for p in r["trace"]], label=_label(r))
+    target = rows[0].get("common_target")
+    if target is not None:
+        ax.axhline(target, color="k", lw=0.5, ls="--", label="common target")
+    ax.set(xlabel="training time (s)", ylabel=f"{key} (L2 relative error)")
+    ax.set_title(f"{rows[0]['problem']}: time to accuracy", fontsize=10)
+    ax.legend(fontsize=7)
     return fig
 
 
