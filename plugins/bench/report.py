@@ -48,7 +48,46 @@ def markdown(rows: list[dict], meta: dict) -> str:
         kinds = {r.get("memory_kind") for r in sub if r.get("memory_kind")}
         lines += ["", f"peak_mb: {', '.join(sorted(kinds))}." if kinds else "", ""]
         lines += against_limit(sub)
-    return "\n".join(lines)
+    return "\n".join(lines + standard_table(rows))
+
+
+def standard_table(rows: list[dict]) -> list[str]:
+    """Markdown lines: the standard (PINNacle) problems' trained rows side by side with the
+    paper's published errors; empty without such rows."""
+    from .problems.pinnacle import PUBLISHED
+
+    mine = [r for r in rows if r["problem"] in PUBLISHED and r.get("variant") in VARIANTS]
+    if not mine:
+        return []
+    lines = [
+        "### The standard problems beside PINNacle's published L2RE",
+        "",
+        "| problem | variant | steps | ms/step | peak MB | L2RE | at equal time | s to common "
+        "target | PINNacle PINN / best (20 000 steps) | notes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in mine:
+        pub = PUBLISHED[r["problem"]]
+        error = _fmt(r.get("u_l2"))
+        if r.get("param_rel_err") is not None:
+            error = f"u {error}, a {_fmt(r['param_rel_err'])}"
+        equal = f"{_fmt(r.get('err_at_equal_s'))} at {_fmt(r.get('equal_s'))} s"
+        target = f"{_fmt(r.get('s_to_common'))} ({_fmt(r.get('common_target'))})"
+        notes = [k for k in ("fallback", "precision") if r.get(k)]
+        lines.append(
+            f"| {r['problem']} | {r['variant']} | {r.get('iterations')} | "
+            f"{_fmt(r.get('ms_per_step'))} | {_fmt(r.get('peak_mb'))} | {error} | {equal} | "
+            f"{target} | {_fmt(pub.vanilla)} / {_fmt(pub.best)} ({pub.case}) | "
+            f"{', '.join(notes) or '-'} |"
+        )
+    return [
+        "",
+        *lines,
+        "",
+        "notes: fallback = part of the residual went to autodiff; "
+        "precision = the network was evaluated in float64 (rows' own columns say why)",
+        "",
+    ]
 
 
 def _pct(v) -> str:
