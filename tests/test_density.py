@@ -107,3 +107,10 @@ def test_one_info_line_per_point_set_with_the_cost_estimate(caplog):
     # the model: cheaper per point than autodiff when the lattice has fewer nodes than points
     assert relative_cost(1000, 2000, 2) < 1 < relative_cost(20_000, 2000, 2)
     assert relative_cost(20_000, 2000, 4) < 1
+    # float32 points with a float64 network: dearer, and the line names the float32 option
+    assert relative_cost(20_000, 2000, 2, upcast=True) > 2 * relative_cost(20_000, 2000, 2)
+    from steadygrad.mollifier.cost import describe_point_set
+
+    line = describe_point_set(3000, 3, "lattice", 100_000, 2, 2, "float64", upcast=True)
+    assert "precision='input'" in line and "beyond rtol" in line and "autodiff" in line
+    assert "precision=" not in describe_point_set(3000, 3, "lattice", 100_000, 2, 2, "float32")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from . import report
+from .architectures import architectures
 from .direct import chromatin_direct
 from .ode import lotka_volterra, ode_memory, ode_speed, spiral_fit, time_weights
 from .problems import PDE_PROBLEMS, STANDARD
@@ -44,6 +45,7 @@ SUITES: dict[str, Suite] = {
     ),
     "residual4": Suite(residual4, report.plot_residual4, "residual4.png"),
     "sampled": Suite(sampled, report.plot_sampled, "sampled.png"),
+    "architectures": Suite(architectures),
     "scaling": Suite(scaling),
     "ode_speed": Suite(ode_speed, report.plot_ode_speed, "ode_speed.png"),
     "time_weights": Suite(time_weights, report.plot_time_weights, "time_weights.png"),

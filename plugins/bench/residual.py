@@ -86,54 +86,68 @@ def _residual_fn(variant: str, net: torch.nn.Module, h: float):
 
 
 def residual4(
-    quick: bool, device: str, seed: int, dtypes=(torch.float32, torch.float64)
+    quick: bool,
+    device: str,
+    seed: int,
+    dtypes=(torch.float32, torch.float64),
+    sizes: tuple[int, ...] | None = None,
+    variants: tuple[str, ...] = VARIANTS,
 ) -> list[dict]:
-    """Rows per dtype and variant: ms per step, peak memory, rel_err vs float64, ratios."""
-    n, width, depth = (64, 64, 2) if quick else (512, 128, 3)
-    h = 1.0 / (n - 1)
+    """Rows per size, dtype and variant: ms per step, peak memory, rel_err vs float64, ratios.
+    ``sizes``: lattice sides n (n x n points; default 64 quick, 512 full)."""
+    width, depth = (64, 2) if quick else (128, 3)
     base = _mlp(width, depth, seed)
+    rows = []
+    for n in sizes or ((64,) if quick else (512,)):
+        for dtype in dtypes:
+            rows += _size_rows(n, dtype, variants, base, quick, device)
+    _ratios(rows)
+    return rows
+
+
+def _size_rows(n: int, dtype, variants, base, quick: bool, device: str) -> list[dict]:
+    """One lattice size and dtype: a row per variant."""
+    h = 1.0 / (n - 1)
     g = torch.linspace(0, 1, n, dtype=torch.float64)
     X64 = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2).to(device)
-    references = {}
-    rows = []
-    for dtype in dtypes:
-        X = X64.to(dtype)
-        for variant in VARIANTS:
-            net = copy.deepcopy(base).to(device=device, dtype=dtype)
-            fn = _residual_fn(variant, net, h)
+    X, references, rows = X64.to(dtype), {}, []
+    widths = [m.out_features for m in base if isinstance(m, torch.nn.Linear)]
+    mlp = f"2-{widths[0]}x{len(widths) - 1}-1"
+    for variant in variants:
+        net = copy.deepcopy(base).to(device=device, dtype=dtype)
+        fn = _residual_fn(variant, net, h)
 
-            def step():
-                net.zero_grad()
-                fn(X).pow(2).mean().backward()
+        def step():
+            net.zero_grad()
+            fn(X).pow(2).mean().backward()
 
-            # torch.func transforms crash under the per-op dispatch mode: poll the heap instead
-            res = measure(
-                step,
-                repeats=3 if quick else 10,
-                device=device,
-                min_seconds=1.5,
-                cpu_memory="polled" if variant == "autodiff-torch.func" else "per-op",
-            )
-            row = {
-                "problem": "residual4",
-                "variant": variant,
-                "dtype": str(dtype).replace("torch.", ""),
-                "grid": f"{n}x{n}",
-                "mlp": f"2-{width}x{depth}-1",
-                "status": res["status"],
-                "ms_per_step": None if res["seconds"] is None else 1000 * res["seconds"],
-                "peak_mb": res.get("peak_mb"),
-                "memory_kind": res.get("memory_kind"),
-            }
-            if res["status"] == "ok" and variant != "plain-fit":
-                try:
-                    row["rel_err"] = _accuracy(variant, base, fn, X, X64, h, device, references)
-                except torch.cuda.OutOfMemoryError:  # the float64 reference did not fit
-                    row["rel_err"], row["note"] = None, "out of memory computing rel_err"
-            rows.append(row)
-            if device.startswith("cuda"):
-                torch.cuda.empty_cache()
-    _ratios(rows)
+        # torch.func transforms crash under the per-op dispatch mode: poll the heap instead
+        res = measure(
+            step,
+            repeats=3 if quick else 10,
+            device=device,
+            min_seconds=1.5,
+            cpu_memory="polled" if variant == "autodiff-torch.func" else "per-op",
+        )
+        row = {
+            "problem": "residual4",
+            "variant": variant,
+            "dtype": str(dtype).replace("torch.", ""),
+            "grid": f"{n}x{n}",
+            "mlp": mlp,
+            "status": res["status"],
+            "ms_per_step": None if res["seconds"] is None else 1000 * res["seconds"],
+            "peak_mb": res.get("peak_mb"),
+            "memory_kind": res.get("memory_kind"),
+        }
+        if res["status"] == "ok" and variant != "plain-fit":
+            try:
+                row["rel_err"] = _accuracy(variant, base, fn, X, X64, h, device, references)
+            except torch.cuda.OutOfMemoryError:  # the float64 reference did not fit
+                row["rel_err"], row["note"] = None, "out of memory computing rel_err"
+        rows.append(row)
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
     return rows
 
 
@@ -150,9 +164,10 @@ def _accuracy(variant, base, fn, X, X64, h, device, references) -> float | None:
 
 
 def _ratios(rows: list[dict]) -> None:
-    """Within each dtype: time vs the plain fit; the best autodiff's time and memory vs this row."""
-    for dtype in {r["dtype"] for r in rows}:
-        sub = {r["variant"]: r for r in rows if r["dtype"] == dtype}
+    """Within each size and dtype: time vs the plain fit; the best autodiff's time and memory
+    vs this row."""
+    for grid, dtype in {(r["grid"], r["dtype"]) for r in rows}:
+        sub = {r["variant"]: r for r in rows if (r["grid"], r["dtype"]) == (grid, dtype)}
         ok_autodiff = [
             sub[v]
             for v in ("autodiff", "autodiff-torch.func")

@@ -30,7 +30,7 @@ from .problems.common import deepxde as _dde
 from .problems.common import rel as _rel
 from .sampled_cases import SAMPLED, Case
 
-__all__ = ["SAMPLED", "WIDTHS", "sampled"]
+__all__ = ["SAMPLED", "WIDTHS", "case_rows", "sampled"]
 
 #: mollifier half-widths, as fractions of each mollified axis' extent
 WIDTHS = (0.05, 0.025)
@@ -93,15 +93,21 @@ def sampled(quick: bool, device: str, seed: int, names=None, dtypes=None) -> lis
             case = SAMPLED[name]
             chunks, chunk = (2, 10) if quick else (5, case.steps // 5)
             for s in range(seed, seed + (1 if quick else case.seeds)):
-                try:
-                    models = _models(dde, sgd, case, s)
-                    error = _error(case, next(iter(models.values()))[0])
-                    timed = _train_interleaved(sgd, models, chunks, chunk, error)
-                    rows += _rows(sgd, name, models, timed, device, chunks * chunk, s)
-                finally:
-                    sgd.disable()
+                rows += case_rows(dde, sgd, case, name, s, (chunks, chunk), device)
     torch.set_default_device("cpu")
     return rows
+
+
+def case_rows(dde, sgd, case: Case, name: str, seed: int, chunks: tuple, device: str) -> list:
+    """One case at one seed: its variants trained interleaved in ``chunks`` = (count, steps),
+    a row each (``problem``: ``sampled:<name>``)."""
+    try:
+        models = _models(dde, sgd, case, seed)
+        error = _error(case, next(iter(models.values()))[0])
+        timed = _train_interleaved(sgd, models, *chunks, error)
+        return _rows(sgd, name, models, timed, device, chunks[0] * chunks[1], seed)
+    finally:
+        sgd.disable()
 
 
 def _error(case: Case, model):

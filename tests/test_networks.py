@@ -1,0 +1,45 @@
+"""The networks of the ``architectures`` benchmark (beyond DeepXDE's FNN) under the mollifier."""
+
+import numpy as np
+import pytest
+
+
+@pytest.mark.parametrize("network", ["PFNN", "ResNet", "MsFFN", "PirateNet"])
+def test_other_networks_train_under_the_mollifier_like_under_autodiff(network):
+    """Each network of the architectures benchmark through DeepXDE: the mollified field's
+    second derivatives against autodiff's of the same mollified field (scattered mode is
+    autodiff-compatible), and two training steps with a finite loss."""
+    import os
+
+    import torch
+
+    os.environ.setdefault("DDE_BACKEND", "pytorch")
+    import deepxde as dde
+    import steadygrad.deepxde as sgd
+    from steadygrad.bench.networks import make_network
+    from steadygrad.mollifier import MollifierLayer
+
+    torch.manual_seed(0)
+    net = make_network(network, 2, 1, 16, 2, dde).double()
+    layer = MollifierLayer(net, width=0.1, mode="scattered")
+    x = torch.rand(30, 2, dtype=torch.float64, requires_grad=True)
+    u = layer(x)
+    (u_x,) = torch.autograd.grad(u.sum(), x, create_graph=True)
+    (u_xx,) = torch.autograd.grad(u_x[:, 0].sum(), x)
+    assert torch.allclose(layer.derivative(u, (2, 0)), u_xx[:, :1], rtol=1e-6, atol=1e-8)
+    geom = dde.geometry.Rectangle([0, 0], [1, 1])
+    data = dde.data.PDE(
+        geom,
+        lambda x, y: dde.grad.hessian(y, x, i=0, j=0) + dde.grad.hessian(y, x, i=1, j=1) + 1,
+        [dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on)],
+        num_domain=200,
+        num_boundary=40,
+    )
+    try:
+        sgd.enable("mollifier", width=0.05)
+        model = dde.Model(data, make_network(network, 2, 1, 16, 2, dde))
+        model.compile("adam", lr=1e-3)
+        model.train(iterations=2, verbose=0)
+        assert np.isfinite(np.sum(model.train_state.loss_train))
+    finally:
+        sgd.disable()
