@@ -37,3 +37,23 @@ def test_time_weights_training_example(tmp_path):
     assert corr["continuous_loss"] < 0.8 * raw["continuous_loss"], out
     assert corr["weight_err"] < raw["weight_err"], out
     assert png.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_step_cost_example_prints_one_line_per_backend():
+    for args in (["autodiff"], ["mollifier", "--precision", "input"]):
+        res = subprocess.run(
+            [
+                sys.executable,
+                os.path.join(ROOT, "examples", "step_cost.py"),
+                "poisson2d_classic",
+                *args,
+                "--steps",
+                "2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert "ms/step on 1" in res.stdout.splitlines()[-1], res.stdout
