@@ -6,7 +6,8 @@ Snippets are extracted from the Markdown files themselves:
 * fenced ``bash`` blocks and inline `python -m steadygrad ...` commands run as commands, except
   the set-up and test commands (this suite *is* the test command; CI runs the set-up);
 * documented ``bench`` commands run with ``--dry-run`` (options and problem names validated;
-  full sizes are meant for a GPU), except the README's ``bench --quick``, which runs whole;
+  full sizes are meant for a GPU), except the README's ``bench --quick``, which runs whole
+  (with the demo, among the slow tests);
 * ``run SCRIPT`` commands run at reduced size (``--iterations`` passed to the script).
 """
 
@@ -69,11 +70,11 @@ def _snippets():
 
 
 def _mark_long(param):
-    """The README's whole ``bench --quick`` (minutes) and the Python examples that train a
-    DeepXDE model to the end (tens of seconds each) run with the slow tests; the modules they
-    use are covered at small sizes by their own tests."""
+    """The README's whole ``bench --quick`` (minutes), the demo (a minute) and the Python
+    examples that train a DeepXDE model to the end (tens of seconds each) run with the slow
+    tests; the modules they use are covered at small sizes by their own tests."""
     kind, snippet = param.values
-    long_shell = kind == "shell" and snippet.split()[3:] == ["bench", "--quick"]
+    long_shell = kind == "shell" and snippet.split()[3:] in (["bench", "--quick"], ["demo"])
     if long_shell or (kind == "python" and "model.train(" in snippet):
         return pytest.param(kind, snippet, id=param.id, marks=pytest.mark.slow)
     return param

@@ -1,5 +1,7 @@
 """The networks of the ``architectures`` benchmark (beyond DeepXDE's FNN) under the mollifier."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -47,3 +49,18 @@ def test_other_networks_train_under_the_mollifier_like_under_autodiff(network):
         assert np.isfinite(np.sum(model.train_state.loss_train))
     finally:
         sgd.disable()
+
+
+def test_demo_table_and_plot_from_rows(tmp_path):
+    """The demo's 4th-order table and plot (the demo itself runs among the slow tests)."""
+    from steadygrad.demo import METHODS, _exact_note, _plot, _residual_table
+
+    rows = [
+        {"grid": g, "variant": v, "ms_per_step": ms, "peak_mb": 10.0, "rel_err": 1e-5}
+        for g, scale in (("64x64", 1), ("128x128", 4))
+        for v, ms in zip(METHODS, (2.0 * scale, 100.0 * scale, 50.0 * scale))
+    ]
+    lines = _residual_table(rows)
+    assert len(lines) == 7 and "50.0x" in lines[1] and "1.0x" in lines[2]
+    assert "torch.func" in _exact_note()
+    assert os.path.getsize(_plot(rows, str(tmp_path))) > 10_000

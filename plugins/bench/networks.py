@@ -34,8 +34,15 @@ def _base():
     return dde.nn.NN
 
 
+def _dtype() -> torch.dtype:
+    """DeepXDE's float type (``dde.config.set_default_float``), as its own networks use."""
+    import deepxde as dde
+
+    return dde.config.real(torch)
+
+
 def _linear(n_in: int, n_out: int) -> nn.Linear:
-    layer = nn.Linear(n_in, n_out, dtype=torch.get_default_dtype())
+    layer = nn.Linear(n_in, n_out, dtype=_dtype())
     nn.init.xavier_normal_(layer.weight)
     nn.init.zeros_(layer.bias)
     return layer
@@ -43,7 +50,7 @@ def _linear(n_in: int, n_out: int) -> nn.Linear:
 
 def _fourier(n_in: int, features: int, sigma: float, generator) -> torch.Tensor:
     B = torch.randn(n_in, features, generator=generator, dtype=torch.float64) * sigma
-    return B.to(torch.get_default_dtype())
+    return B.to(_dtype())
 
 
 class _Transforms:
@@ -106,7 +113,7 @@ def piratenet(n_in: int, n_out: int, width: int, blocks: int, sigma: float = 1.0
             self.blocks = nn.ModuleList(
                 nn.ModuleList(_linear(width, width) for _ in range(3)) for _ in range(blocks)
             )
-            self.alpha = nn.Parameter(torch.zeros(blocks, dtype=torch.get_default_dtype()))
+            self.alpha = nn.Parameter(torch.zeros(blocks, dtype=_dtype()))
             self.out = _linear(width, n_out)
 
         def _body(self, x):
