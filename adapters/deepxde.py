@@ -341,6 +341,10 @@ def _jacobian(ys, xs, i=None, j=None):
         cols = [_serve(st, ys, xs, a, comp) for a in axes]
         if all(c is not None for c in cols):
             return cols[0] if len(cols) == 1 else torch.cat(cols, dim=1)
+    elif st is not None and j is not None and i in (None, 0) and ys.dim() == 2:
+        served = st.operator.product_derivative(ys, xs, j)  # e.g. d(a u_x)/dx
+        if served is not None:
+            return served
     return _fallback(st, "jacobian", ys, xs, i=i, j=j)
 
 

@@ -22,7 +22,13 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from .mollifier.field import UnservableDerivative, differentiate, field_of, is_field
+from .mollifier.field import (
+    UnservableDerivative,
+    differentiate,
+    field_of,
+    is_field,
+    product_derivative,
+)
 from .mollifier.layer import MollifierLayer
 from .mollifier.options import LayerOptions, unknown_options
 from .mollifier.transform import AffineCache, transformed
@@ -86,6 +92,10 @@ class DerivativeOperator:
 
     def single_component(self, y: torch.Tensor) -> bool:
         return False
+
+    def product_derivative(self, y: torch.Tensor, x: torch.Tensor, axis: int):
+        """d y / d x[:, axis] for a product of this operator's fields (None: not one)."""
+        return None
 
     def describe(self) -> str:
         return self.name
@@ -153,6 +163,9 @@ class MollifierOperator(DerivativeOperator):
 
     def owns(self, y, x=None) -> bool:
         return is_field(y, x)
+
+    def product_derivative(self, y, x, axis):
+        return product_derivative(y, x, axis)
 
     def hold(self, held: bool = True) -> None:
         self.layer.hold(held)

@@ -35,6 +35,7 @@ __all__ = [
     "error_bound_of",
     "field_of",
     "is_field",
+    "product_derivative",
 ]
 
 _TAG = "_steadygrad_field"
@@ -45,8 +46,53 @@ class UnservableDerivative(ValueError):
 
 
 def field_of(y: torch.Tensor):
-    """(field, component, alpha) attached to a tensor produced by a mollifier layer, or None."""
-    return getattr(y, _TAG, None)
+    """(field, component, alpha) attached to a tensor produced by a mollifier layer (or of a
+    one-column view ``u[:, k:k+1]`` of a layer output u: component k), or None."""
+    tag = getattr(y, _TAG, None)
+    return _column_of(y) if tag is None else tag
+
+
+def _column_of(y: torch.Tensor):
+    """y = u[:, k:k+1] for a layer output u (N, m): u's tag with component k.  The slice's
+    autograd node leads to u's node, where :func:`_tag` left u's tag."""
+    fn = y.grad_fn
+    if fn is None or fn.name() != "SliceBackward0" or y.dim() != 2 or y.shape[1] != 1:
+        return None
+    if (fn._saved_dim, fn._saved_step) != (1, 1) or fn._saved_end - fn._saved_start != 1:
+        return None
+    parent = fn.next_functions[0][0]
+    tag = None if parent is None else parent.metadata.get(_TAG)
+    sizes = fn._saved_self_sym_sizes
+    if tag is None or tag[1] is not None or len(sizes) != 2 or sizes[0] != y.shape[0]:
+        return None
+    k = fn._saved_start % sizes[1]
+    return tag[0], k, tag[2]
+
+
+def product_derivative(y: torch.Tensor, x: torch.Tensor, axis: int) -> torch.Tensor | None:
+    """d(a b)/dx_axis = a' b + a b' for y = a * b whose factors are fields of ``x`` (outputs,
+    their columns, derivatives), products of such, or constants (tensors outside autograd);
+    None otherwise.  Residuals such as d(a u_x)/dx (a coefficient output times a derivative)
+    are then served without the host's autodiff."""
+    fn = y.grad_fn
+    if fn is None or fn.name() != "MulBackward0":
+        return None
+    try:
+        factors = (fn._saved_self, fn._saved_other)
+    except RuntimeError:  # a factor autograd did not keep
+        return None
+    parts = []
+    for f in factors:
+        if not torch.is_tensor(f) or f.shape != y.shape:
+            return None
+        if not f.requires_grad:
+            parts.append(torch.zeros_like(f))
+            continue
+        d = differentiate(f, x, axis) if is_field(f, x) else product_derivative(f, x, axis)
+        if d is None:
+            return None
+        parts.append(d)
+    return parts[0] * factors[1] + factors[0] * parts[1]
 
 
 def is_field(y: torch.Tensor, x: torch.Tensor | None = None) -> bool:
@@ -57,6 +103,8 @@ def is_field(y: torch.Tensor, x: torch.Tensor | None = None) -> bool:
 
 def _tag(y: torch.Tensor, field: MollifiedField, component, alpha: tuple) -> torch.Tensor:
     setattr(y, _TAG, (field, component, alpha))
+    if component is None and y.grad_fn is not None:  # its column slices find it here
+        y.grad_fn.metadata[_TAG] = (field, component, alpha)
     return y
 
 
