@@ -211,14 +211,26 @@ def test_equal_time_and_common_target_columns():
     assert fast["s_to_common"] == 2.0 and slow["s_to_common"] == 8.0
 
 
-def test_a_fallback_is_noted_in_its_row_and_rows_carry_their_dtype():
-    """PInv's residual differentiates a * u_x (not a network output): that part falls back to
-    autodiff, and the row says so instead of passing for a mollifier-only time."""
-    from steadygrad.bench.train import run_pde_problem
+def test_pinvs_residual_is_served_whole_and_rows_carry_their_dtype():
+    """PInv's residual (as PINNacle writes it: columns of the output, d(a u_x)/dx) needs no
+    autodiff fallback; a fallback, where one happens, becomes the row's note."""
+    import warnings
+
+    import steadygrad.deepxde as sgd
+    from steadygrad.bench.train import _noted_warnings, run_pde_problem
 
     row = run_pde_problem("poisson_inverse", "mollifier-auto", 0.1, True, 0, "cpu", iterations=3)
     assert row["status"] == "ok" and row["dtype"] == "float32", row
-    assert "not a mollifier field" in row["fallback"]
+    assert "fallback" not in row
     assert 0 < row["param_rel_err"] and row["trace"] and row["s_to_20pct"] is None
     plain = run_pde_problem("poisson_inverse", "autodiff", 0.1, True, 0, "cpu", iterations=3)
     assert "fallback" not in plain and plain["noise"] == 0.1
+    notes = {}
+    with warnings.catch_warnings(record=True) as passed:
+        warnings.simplefilter("always")
+        with _noted_warnings(notes):
+            warnings.warn("part went to autodiff", sgd.FallbackWarning)
+            warnings.warn("first", sgd.FallbackWarning)
+            warnings.warn("unrelated", UserWarning)
+    assert notes == {"fallback": "part went to autodiff"}
+    assert [str(w.message) for w in passed] == ["unrelated"]
