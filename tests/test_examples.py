@@ -10,25 +10,31 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.slow
-def test_time_weights_training_example(tmp_path):
-    png = tmp_path / "loss.png"
+def _example(script: str, *args: str, cwd=None) -> subprocess.CompletedProcess:
+    """Run ``examples/<script>`` with ``args``; asserts it exits 0."""
     res = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "examples", "neural_ode_time_weights.py"),
-            "--iterations",
-            "150",
-            "--plot",
-            str(png),
-            "--json",
-        ],
+        [sys.executable, os.path.join(ROOT, "examples", script), *args],
         capture_output=True,
         text=True,
         timeout=600,
-        cwd=tmp_path,
+        cwd=cwd,
     )
     assert res.returncode == 0, res.stderr[-2000:]
+    return res
+
+
+@pytest.mark.slow
+def test_time_weights_training_example(tmp_path):
+    png = tmp_path / "loss.png"
+    res = _example(
+        "neural_ode_time_weights.py",
+        "--iterations",
+        "150",
+        "--plot",
+        str(png),
+        "--json",
+        cwd=tmp_path,
+    )
     out = json.loads(res.stdout.strip().splitlines()[-1])
     raw, corr = out["raw"], out["corrected"]
     # raw gradients carry the parasitic (-1)^n mode into the weights; corrected ones do not
@@ -42,18 +48,5 @@ def test_time_weights_training_example(tmp_path):
 @pytest.mark.slow
 def test_step_cost_example_prints_one_line_per_backend():
     for args in (["autodiff"], ["mollifier", "--precision", "input"]):
-        res = subprocess.run(
-            [
-                sys.executable,
-                os.path.join(ROOT, "examples", "step_cost.py"),
-                "poisson2d_classic",
-                *args,
-                "--steps",
-                "2",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert res.returncode == 0, res.stderr[-2000:]
+        res = _example("step_cost.py", "poisson2d_classic", *args, "--steps", "2")
         assert "ms/step on 1" in res.stdout.splitlines()[-1], res.stdout

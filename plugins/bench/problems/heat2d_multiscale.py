@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import Setup, deepxde, rel
-from .pinnacle import Points, network, pinnacle_problem, width
+from .common import Setup, deepxde
+from .pinnacle import Points, forward_setup, pinnacle_problem, sampled_data
 
 K = (1 / (500 * np.pi) ** 2, 1 / np.pi**2)  # the x and y diffusivities
 M = (20 * np.pi, np.pi)  # the initial condition's wavenumbers
@@ -41,19 +41,10 @@ def heat2d_multiscale(noise, quick, rng) -> Setup:
         dde.icbc.DirichletBC(geom, lambda x: 0, lambda _, on: on),
     ]
     pts = POINTS[quick]
-    data = dde.data.TimePDE(
-        geom, pde, bcs, num_domain=pts.domain, num_boundary=pts.boundary, num_initial=pts.initial
-    )
+    data = sampled_data(dde, geom, pde, bcs, pts)
     axes = (np.linspace(0, 1, 81), np.linspace(0, 1, 21), np.linspace(0, 5, 6))
     X = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
-    u = exact(X)
-    return Setup(
-        data,
-        network(dde, 3, 1, quick),
-        lambda m: {"u_l2": rel(m.predict(X), u)},
-        None,
-        width(1.0, 1.0, 5.0),
-    )
+    return forward_setup(dde, data, quick, X, exact(X), (1.0, 1.0, 5.0))
 
 
 PROBLEMS = {"heat2d_multiscale": pinnacle_problem(heat2d_multiscale, 200)}

@@ -15,8 +15,8 @@ import numpy as np
 
 from ..spectral_reference import KS_PINNACLE
 from ..spectral_reference import kuramoto_sivashinsky as ks_solve
-from .common import Setup, deepxde, rel
-from .pinnacle import Points, network, pinnacle_problem, reference_file, width
+from .common import Setup, deepxde
+from .pinnacle import Points, forward_setup, pinnacle_problem, reference_file, sampled_data
 
 POINTS = {True: Points(1024, 256, 256), False: Points(8192, 2048, 2048)}
 
@@ -46,23 +46,10 @@ def kuramoto_sivashinsky(noise, quick, rng) -> Setup:
 
     ic = dde.icbc.IC(geom, lambda x: np.cos(x[:, :1]) * (1 + np.sin(x[:, :1])), lambda _, on: on)
     pts = POINTS[quick]
-    data = dde.data.TimePDE(
-        geom,
-        pde,
-        [ic],
-        num_domain=pts.domain,
-        num_boundary=pts.boundary,
-        num_initial=pts.initial,
-    )
+    data = sampled_data(dde, geom, pde, [ic], pts)
     table = reference_file("kuramoto_sivashinsky", "Kuramoto_Sivashinsky.dat", 2)
     X, u = reference() if table is None else (table[:, :2], table[:, 2:3])
-    return Setup(
-        data,
-        network(dde, 2, 1, quick),
-        lambda m: {"u_l2": rel(m.predict(X), u)},
-        None,
-        width(2 * np.pi, 1.0),
-    )
+    return forward_setup(dde, data, quick, X, u, (2 * np.pi, 1.0))
 
 
 PROBLEMS = {"kuramoto_sivashinsky": pinnacle_problem(kuramoto_sivashinsky, 500)}

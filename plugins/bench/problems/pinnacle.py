@@ -18,15 +18,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .common import Problem
+from .common import Problem, Setup, rel
 
 __all__ = [
     "PUBLISHED",
     "Points",
+    "forward_setup",
     "network",
     "pinnacle_problem",
     "reference_dir",
     "reference_file",
+    "sampled_data",
     "width",
 ]
 
@@ -70,6 +72,21 @@ def network(dde, inputs: int, outputs: int, quick: bool):
     """PINNacle's tanh MLP (Glorot normal), or the --quick one."""
     depth, units = QUICK_NET if quick else FULL_NET
     return dde.nn.FNN([inputs, *[units] * depth, outputs], "tanh", "Glorot normal")
+
+
+def sampled_data(dde, geom, pde, conditions: list, points: Points):
+    """DeepXDE's data on sampled points: ``TimePDE`` when ``points`` has initial ones."""
+    counts = dict(num_domain=points.domain, num_boundary=points.boundary)
+    if points.initial:
+        return dde.data.TimePDE(geom, pde, conditions, num_initial=points.initial, **counts)
+    return dde.data.PDE(geom, pde, conditions, **counts)
+
+
+def forward_setup(dde, data, quick: bool, X: np.ndarray, exact: np.ndarray, extents) -> Setup:
+    """A forward problem's Setup: PINNacle's network (one output), scored by the L2RE of u
+    at ``X`` against ``exact``, the mollifier at 5% of each of ``extents``."""
+    net = network(dde, X.shape[1], 1, quick)
+    return Setup(data, net, lambda m: {"u_l2": rel(m.predict(X), exact)}, None, width(*extents))
 
 
 def width(*extents: float) -> tuple[float, ...]:

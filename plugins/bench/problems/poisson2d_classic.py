@@ -13,8 +13,8 @@ from functools import lru_cache
 import numpy as np
 
 from ..fd_reference import laplace_with_holes
-from .common import Setup, deepxde, rel
-from .pinnacle import Points, network, pinnacle_problem, reference_file, width
+from .common import Setup, deepxde
+from .pinnacle import Points, forward_setup, pinnacle_problem, reference_file, sampled_data
 
 HOLES = [(0.3, 0.3, 0.1), (-0.3, 0.3, 0.1), (0.3, -0.3, 0.1), (-0.3, -0.3, 0.1)]
 POINTS = {True: Points(1024, 256), False: Points(8192, 2048)}
@@ -47,16 +47,10 @@ def poisson2d_classic(noise, quick, rng) -> Setup:
         dde.icbc.DirichletBC(geom, lambda x: 0, lambda x, on: on and not edge(x, on)),
     ]
     pts = POINTS[quick]
-    data = dde.data.PDE(geom, pde, bcs, num_domain=pts.domain, num_boundary=pts.boundary)
+    data = sampled_data(dde, geom, pde, bcs, pts)
     table = reference_file("poisson2d_classic", "poisson_classic.dat", 2)
     X, exact = reference() if table is None else (table[:, :2], table[:, 2:3])
-    return Setup(
-        data,
-        network(dde, 2, 1, quick),
-        lambda m: {"u_l2": rel(m.predict(X), exact)},
-        None,
-        width(1.0, 1.0),
-    )
+    return forward_setup(dde, data, quick, X, exact, (1.0, 1.0))
 
 
 PROBLEMS = {"poisson2d_classic": pinnacle_problem(poisson2d_classic, 1000)}

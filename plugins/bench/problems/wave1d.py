@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import Setup, deepxde, rel
-from .pinnacle import Points, network, pinnacle_problem, width
+from .common import Setup, deepxde
+from .pinnacle import Points, forward_setup, pinnacle_problem, sampled_data
 
 POINTS = {True: Points(1024, 256), False: Points(8192, 2048)}
 
@@ -43,17 +43,10 @@ def wave1d(noise, quick, rng) -> Setup:
         dde.icbc.DirichletBC(geom, exact, ends),
     ]
     pts = POINTS[quick]
-    data = dde.data.PDE(geom, pde, bcs, num_domain=pts.domain, num_boundary=pts.boundary)
+    data = sampled_data(dde, geom, pde, bcs, pts)
     g = np.linspace(0, 1, 101)
     X = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
-    u = exact(X)
-    return Setup(
-        data,
-        network(dde, 2, 1, quick),
-        lambda m: {"u_l2": rel(m.predict(X), u)},
-        None,
-        width(1.0, 1.0),
-    )
+    return forward_setup(dde, data, quick, X, exact(X), (1.0, 1.0))
 
 
 PROBLEMS = {"wave1d": pinnacle_problem(wave1d, 1000)}
