@@ -175,8 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument(
         "problems",
         nargs="*",
-        help="problem names, or standard (PINNacle's); default: all but standard; see "
-        "docs/benchmarks.md",
+        help="problem names, or standard (PINNacle's); default: all but standard and "
+        "architectures; see docs/benchmarks.md",
     )
     add_flags(b, BenchOptions)
 

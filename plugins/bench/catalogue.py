@@ -58,9 +58,10 @@ SUITES: dict[str, Suite] = {
 ALL_PROBLEMS = [*PDE_PROBLEMS, *SUITES]
 #: names that stand for several problems
 GROUPS = {"standard": STANDARD}
-#: what ``steadygrad bench`` runs without names: all but the standard suite (its own command,
-#: ``bench standard``: it takes longer than the rest together)
-DEFAULT_PROBLEMS = [p for p in ALL_PROBLEMS if p not in STANDARD]
+#: what ``steadygrad bench`` runs without names: all but the standard suite and the
+#: architectures (their own commands, ``bench standard`` and ``bench architectures``: each
+#: takes about as long as the rest together)
+DEFAULT_PROBLEMS = [p for p in ALL_PROBLEMS if p not in (*STANDARD, "architectures")]
 
 
 def expand(names, known=ALL_PROBLEMS) -> list[str]:
