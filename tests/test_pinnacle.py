@@ -183,6 +183,10 @@ def test_standard_group_unknown_names_and_reference_option(tmp_path):
     inverse = [r for r in rows if r["problem"] in ("poisson_inverse", "heat_inverse")]
     assert {r["noise"] for r in inverse} == {0.1}  # PINNacle's noise unless --noise says else
     assert {r["variant"] for r in inverse} == {"limit", "autodiff", "mollifier-auto"}
+    # our own problems run the fixed modes; mollifier-auto is the standard problems' variant
+    planned = run_benchmarks(quick=True, dry_run=True)
+    assert not [r for r in planned if r["variant"] == "mollifier-auto"], planned
+    assert not set(STANDARD) & {r["problem"] for r in planned}
     rows = run_benchmarks(["poisson_inverse"], quick=True, dry_run=True, noise=(0.0, 0.05))
     assert {r["noise"] for r in rows} == {0.0, 0.05}
     with pytest.raises(ValueError, match="--reference .* is not a folder"):
