@@ -130,7 +130,7 @@ def _timed_case(*args) -> list[dict]:
 
 
 def run_benchmarks(problems: Sequence[str] | None = None, **options: Any) -> list[dict]:
-    """Run benchmark problems (default: all but the ``standard`` group) and write
+    """Run benchmark problems (default: all but ``standard`` and ``architectures``) and write
     ``out/results.{md,json}`` and plots; returns the rows.  ``options``: the keywords of
     :class:`~steadygrad.bench.options.BenchOptions` (an unknown one raises ``TypeError``, a
     bad value ``ValueError``, both before anything is written).
@@ -241,7 +241,7 @@ def compare_to_limits(rows: list[dict]) -> None:
     """Give each trained inverse row its parameter error over the limit's (``err_vs_limit``)
     and the training seconds to reach ``LIMIT_FACTOR`` x the limit's error (``s_to_limit``; None:
     not within the run), when its problem and noise level have a converged limit row."""
-    from .train import LIMIT_FACTOR
+    from .train import LIMIT_FACTOR, first_reach
 
     limits = {
         (r["problem"], r["noise"]): r["param_rel_err"]
@@ -253,8 +253,7 @@ def compare_to_limits(rows: list[dict]) -> None:
         if r.get("variant") == "limit" or best is None or r.get("param_rel_err") is None:
             continue
         r["err_vs_limit"] = r["param_rel_err"] / best
-        hit = [p["s"] for p in r.get("trace") or [] if p["param_rel_err"] <= LIMIT_FACTOR * best]
-        r["s_to_limit"] = hit[0] if hit else None
+        r["s_to_limit"] = first_reach(r.get("trace") or [], "param_rel_err", LIMIT_FACTOR * best)
 
 
 def compare_at_equal_time(rows: list[dict]) -> None:
@@ -266,7 +265,7 @@ def compare_at_equal_time(rows: list[dict]) -> None:
     - ``common_target``: the largest of their best errors (an error every run reached);
       ``s_to_common``: the training seconds each took to reach it.
     """
-    from .train import score_key
+    from .train import first_reach, score_key
 
     groups: dict = {}
     for r in rows:
@@ -280,7 +279,7 @@ def compare_at_equal_time(rows: list[dict]) -> None:
             within = [p for p in r["trace"] if p["s"] <= equal * (1 + 1e-9)] or r["trace"][:1]
             r["equal_s"], r["err_at_equal_s"] = equal, within[-1][key]
             r["common_target"] = target
-            r["s_to_common"] = next(p["s"] for p in r["trace"] if p[key] <= target)
+            r["s_to_common"] = first_reach(r["trace"], key, target)
 
 
 def _parallel(pde_args: list, jobs: int, record: Record, bar) -> None:

@@ -181,6 +181,12 @@ def score_key(row: dict) -> str:
     return "param_rel_err" if "param_rel_err" in row else "u_l2"
 
 
+def first_reach(trace: list[dict], key: str, bound: float) -> float | None:
+    """The training seconds of the first trace sample whose ``key`` is <= ``bound`` (None:
+    never within the run)."""
+    return next((p["s"] for p in trace if p.get(key, np.inf) <= bound), None)
+
+
 def time_to_targets(trace: list[dict]) -> dict:
     """Training seconds at which the error (``score_key``: the parameter's, else the
     solution's) first reached each target (None: never within the run), e.g.
@@ -188,8 +194,7 @@ def time_to_targets(trace: list[dict]) -> dict:
     out = {}
     key = score_key(trace[0]) if trace else "param_rel_err"
     for target in TARGETS:
-        hit = [p["s"] for p in trace if p.get(key, np.inf) <= target]
-        out[f"s_to_{round(100 * target)}pct"] = hit[0] if hit else None
+        out[f"s_to_{round(100 * target)}pct"] = first_reach(trace, key, target)
     return out
 
 
