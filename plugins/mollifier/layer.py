@@ -21,14 +21,14 @@ from torch import nn
 
 from .autowidth import WidthChoice, check_extent, choose_width, is_auto
 from .cost import describe_field
-from .density import INITIAL_ORDER, points_for
+from .density import INITIAL_ORDER, MAX_POINTS, points_for
 from .field import MollifiedField, derivative_of, error_bound_of
 from .finite import FiniteCheck
 from .modes import MODES, Call, Mode, PlanCache, strategies
 from .options import DEFAULTS, LayerOptions
 from .precision import PrecisionState
 from .source import Network
-from .stencil import Stencil
+from .stencil import MIN_POINTS, Stencil
 from .values import check_points, per_axis
 
 __all__ = ["DEFAULTS", "MODES", "MollifierLayer"]
@@ -70,6 +70,8 @@ class MollifierLayer(nn.Module):
         self.precision = PrecisionState(self.options.precision, self.options.rtol)
         self.strategies: dict[str, Mode] = strategies()
         self._orders_seen: int | None = None  # highest per-axis order requested (points='auto')
+        self._floor = MIN_POINTS  # points='auto': raised where the lattice under-resolves
+        self._resolved: set = set()  # (width, density) configurations found resolved
         self._stencils: dict = {}
         self._plans = PlanCache()
         self._announced: set = set()
@@ -81,6 +83,7 @@ class MollifierLayer(nn.Module):
         # caches (device tensors, a weak reference) are not pickled
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
         caches = {"_stencils": {}, "_plans": PlanCache(), "_announced": set(), "last_plan": None}
+        caches["_resolved"] = set()
         return {**state, **caches}
 
     # ---- configuration ------------------------------------------------------------------
@@ -116,7 +119,8 @@ class MollifierLayer(nn.Module):
             return self.points
         seen = INITIAL_ORDER if self._orders_seen is None else self._orders_seen
         top = min(seen, self.kernel.max_order)
-        return points_for(self.kernel, range(top + 1), self.precision.rtol, interpolated=True)
+        p = points_for(self.kernel, range(top + 1), self.precision.rtol, interpolated=True)
+        return max(p, self._floor)
 
     def _saw_order(self, order: int) -> None:
         """A field of this layer was asked for a derivative of ``order`` along a mollified axis."""
@@ -156,9 +160,31 @@ class MollifierLayer(nn.Module):
         mode, st, plan = self._plan(x, strategy)
         network = Network(self.net, self.module, self.finite)
         call = Call(network, self.precision, self.options, self._saw_order)
-        field = mode.field(x, st, plan, call)
+        field = self._resolve(x, strategy, call, mode.field(x, st, plan, call))
         if x.shape[0]:
             self._describe(field)
+        return field
+
+    def _resolve(self, x, strategy: Mode, call: Call, field: MollifiedField) -> MollifiedField:
+        """points='auto': double the density while the lattice's values show that it
+        under-resolves the network (its order-0 interpolation estimate over rtol/2 of |u|, e.g.
+        Fourier features finer than the width), checked once per width and density."""
+        while self.points == "auto" and field.mode == "lattice" and x.shape[0]:
+            p, key = self.density(), (self.width, self.density())
+            if key in self._resolved:
+                break
+            error = field.resolution()
+            if error <= 0.5 * self.precision.rtol or p >= MAX_POINTS:
+                self._resolved.add(key)
+                break
+            self._floor = min(2 * p, MAX_POINTS)
+            logger.info(
+                "mollifier: the network varies faster than %d points per half-width resolve "
+                "(interpolation estimate %.2g of |u|, rtol %g): %d points per half-width",
+                p, error, self.precision.rtol, self._floor,
+            )  # fmt: skip
+            mode, st, plan = self._plan(x, strategy)
+            field = mode.field(x, st, plan, call)
         return field
 
     def _describe(self, field: MollifiedField) -> None:

@@ -112,38 +112,70 @@ class LatticeField(BoxField):
             for a, (k, h) in enumerate(zip(self._lattice_orders(alpha), self.plan.spacing))
         ]
 
+    def resolution(self) -> float:
+        """How well the lattice resolves the mollified network: the order-0 interpolation
+        estimate along the mollified axes relative to max|u| (worst component).  Measured on
+        aligned axes too: a network varying faster than the spacing aliases in the
+        convolution itself, and the convolved values then vary on the spacing's scale."""
+        box = self._grid_conv(self._orders((0,) * self.dim)).detach()  # cached for output()
+        worst = 0.0
+        for values in box:
+            scale = finite_or_zero(float(values.abs().max()))
+            for a, h in enumerate(self.plan.spacing):
+                if scale and self.plan.perm[a] in self.stencil.axes:
+                    e = interpolation_estimate(values, a, 0, h, self.plan.reach)
+                    worst = max(worst, e / scale)
+        return worst
+
     def _enforce_accuracy(self, component: int, alpha: tuple, out: torch.Tensor):
         """Refine the lattice along non-mollified axes whose interpolation estimate
-        exceeds rtol of the derivative's magnitude (warn when that is impossible)."""
+        exceeds rtol of the derivative's magnitude (warn when that is impossible, or when a
+        refinement did not lower the estimate: then it measures rounding, not interpolation)."""
         P = self.precision
+        before: dict = {}  # axis -> its estimate before the last refinement
         for _ in range(8):
             scale = finite_or_zero(float(out.detach().abs().max())) if out.numel() else 0.0
             if scale == 0.0:
                 return out
             parts = self.interpolation_estimate(alpha, component)
-            axes = [self.plan.perm[a] for a, e in enumerate(parts) if e > 0.5 * P.rtol * scale]
-            if not axes:
+            over = {self.plan.perm[a]: e for a, e in enumerate(parts) if e > 0.5 * P.rtol * scale}
+            if not over:
                 return out
-            coarse = [a for a in axes if a not in self.stencil.axes]
-            redone = self.source.refine(coarse, self.precision.upcast) if coarse else None
+            # an interpolation error falls 2^(6 - k) >= 8x per halving; rounding noise grows
+            stuck = [a for a, e in over.items() if a in before and e > 0.5 * before[a]]
+            coarse = [a for a in over if a not in self.stencil.axes]
+            redone = None
+            if coarse and not stuck:
+                redone = self.source.refine(coarse, self.precision.upcast)
             if redone is None:
-                rounding = (
-                    "; the values are not float64, so the estimate may be rounding noise "
-                    "(coordinates far from the origin): try precision='float64' first"
-                    if self.values.dtype != torch.float64
-                    else ""
-                )
-                P.report(
-                    f"derivative {alpha}: lattice-mode interpolation error estimate "
-                    f"{sum(parts):.3g} exceeds rtol={P.rtol:g} of its magnitude {scale:.3g} "
-                    f"(axes {axes}); use more points per half-width (points=) or "
-                    f"mode='scattered'{rounding}",
-                    key=("interpolation", alpha),
-                )
+                self._report_estimate(alpha, sum(parts), scale, list(over), bool(stuck))
                 return out
+            before = {a: over[a] for a in coarse}
             self._set_values(*redone)
             out = self._compute(component, alpha)
         return out
+
+    def _report_estimate(self, alpha, estimate: float, scale: float, axes, stuck: bool):
+        P = self.precision
+        if stuck:
+            cause = (
+                "; refining the lattice did not lower it, so it is rounding noise of the "
+                f"{str(self.values.dtype).replace('torch.', '')} network values: "
+                "precision='float64' (or a larger rtol)"
+            )
+        elif self.values.dtype != torch.float64:
+            cause = (
+                "; the values are not float64, so the estimate may be rounding noise "
+                "(coordinates far from the origin): try precision='float64' first"
+            )
+        else:
+            cause = ""
+        P.report(
+            f"derivative {alpha}: lattice-mode interpolation error estimate {estimate:.3g} "
+            f"exceeds rtol={P.rtol:g} of its magnitude {scale:.3g} (axes {axes}); use more "
+            f"points per half-width (points=) or mode='scattered'{cause}",
+            key=("interpolation", alpha),
+        )
 
 
 class LatticeSource(BoxSource):
