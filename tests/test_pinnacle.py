@@ -238,3 +238,30 @@ def test_pinvs_residual_is_served_whole_and_rows_carry_their_dtype():
             warnings.warn("unrelated", UserWarning)
     assert notes == {"fallback": "part went to autodiff"}
     assert [str(w.message) for w in passed] == ["unrelated"]
+
+
+def test_space_only_variant_mollifies_the_spatial_axes_of_a_time_problem():
+    """``mollifier-space`` (on request): a TimePDE problem's spatial axes at their widths,
+    time left to the lattice's interpolant, and it trains; a problem without time is refused."""
+    import numpy as np
+    import steadygrad.deepxde as sgd
+    from steadygrad.bench.problems import PDE_PROBLEMS
+    from steadygrad.bench.problems.common import DEFAULT_VARIANTS
+    from steadygrad.bench.train import run_pde_problem
+    from steadygrad.bench.variants import enable_variant
+
+    assert "mollifier-space" not in DEFAULT_VARIANTS  # on request only
+    setup = PDE_PROBLEMS["heat2d_multiscale"].builder(None, True, np.random.default_rng(0))
+    try:
+        enable_variant(sgd, "mollifier-space", setup)
+        layer = sgd.active().layer
+        assert layer.axes == (0, 1) and layer.width == setup.width[:2]
+        plain = PDE_PROBLEMS["poisson2d_classic"].builder(None, True, np.random.default_rng(0))
+        with pytest.raises(ValueError, match="needs a TimePDE"):
+            enable_variant(sgd, "mollifier-space", plain)
+    finally:
+        sgd.disable()
+    row = run_pde_problem(
+        "kuramoto_sivashinsky", "mollifier-space", None, True, 0, "cpu", iterations=2
+    )
+    assert row["status"] == "ok" and "fallback" not in row, row

@@ -12,6 +12,11 @@ def enable_variant(sgd, variant: str, setup, scale: float | str = 1.0) -> None:
     """Route DeepXDE through the variant's derivative backend."""
     if variant == "autodiff":
         sgd.enable("autodiff")
+    elif variant == "mollifier-space":
+        axes = _spatial_axes(setup)
+        width = _scaled(setup.width, scale)
+        width = width if width == "auto" else tuple(_tuple(width, axes + (0,))[a] for a in axes)
+        sgd.enable("mollifier", width=width, axes=axes, mode="auto")
     else:
         mode, width, spacing = variant.split("-")[1], _scaled(setup.width, scale), setup.spacing
         if mode == "grid" and (setup.axes is not None or _below_two(width, spacing)):
@@ -21,6 +26,14 @@ def enable_variant(sgd, variant: str, setup, scale: float | str = 1.0) -> None:
         # not strict: a derivative the mollifier cannot serve falls back to autodiff, and the
         # row says so (``fallback``); it never claims a mollifier time it did not measure
         sgd.enable("mollifier", width=width, spacing=spacing, axes=setup.axes, mode=mode)
+
+
+def _spatial_axes(setup) -> tuple:
+    """The spatial input axes of a time-dependent DeepXDE problem (time is the last input)."""
+    geom = getattr(setup.data, "geom", None)
+    if not hasattr(geom, "timedomain"):
+        raise ValueError("mollifier-space leaves time unmollified: it needs a TimePDE problem")
+    return tuple(range(geom.dim - 1))
 
 
 def _below_two(width, spacing) -> bool:
