@@ -114,3 +114,6 @@ def test_one_info_line_per_point_set_with_the_cost_estimate(caplog):
     line = describe_point_set(3000, 3, "lattice", 100_000, 2, 2, "float64", upcast=True)
     assert "precision='input'" in line and "beyond rtol" in line and "autodiff" in line
     assert "precision=" not in describe_point_set(3000, 3, "lattice", 100_000, 2, 2, "float32")
+    # every axis of 3D points mollified: the line names the lattice over fewer axes
+    assert "axes=" in describe_point_set(3000, 3, "lattice", 100_000, 2, 2, "float32", False, True)
+    assert "axes=" not in line

@@ -46,10 +46,12 @@ def describe_point_set(
     order: int | None,
     dtype: str,
     upcast: bool = False,
+    every_axis: bool = False,
 ) -> str:
     """One line: mode, network evaluations, density, evaluation dtype and expected cost;
     ``upcast``: the points are float32 and the precision policy evaluates the network in
-    float64 (``dtype``) to keep the derivatives within rtol."""
+    float64 (``dtype``) to keep the derivatives within rtol; ``every_axis``: all of the
+    points' axes are mollified (a lattice over fewer of them may cost less)."""
     where = "lattice nodes" if mode in ("grid", "lattice") else "stencil evaluations"
     line = (
         f"{points:,} points in {dim}D: {mode} mode, {evaluations:,} {where} "
@@ -65,6 +67,8 @@ def describe_point_set(
             " (slower: a larger width, or --derivatives autodiff / enable('autodiff'), would be "
             "faster"
         )
+        if every_axis and dim > 2:  # measured on 2D + t problems (docs/benchmarks.md)
+            line += "; so may mollifying fewer axes (axes=, e.g. space and not time)"
         cheaper = relative_cost(evaluations, points, order)
         if upcast:  # what float32 would cost, and what it gives up
             line += (
@@ -87,7 +91,8 @@ def describe_field(field, orders_seen: int | None, dtype: str) -> tuple[tuple, s
     density = round(field.stencil.widths[0] / field.stencil.spacings[0])
     key = (tuple(x.shape), field.mode, density, orders_seen)
     upcast = dtype == "float64" and x.dtype != torch.float64
+    every = len(field.stencil.axes) == x.shape[1]
     line = describe_point_set(
-        x.shape[0], x.shape[1], field.mode, evaluations, density, orders_seen, dtype, upcast
+        x.shape[0], x.shape[1], field.mode, evaluations, density, orders_seen, dtype, upcast, every
     )
     return key, line
