@@ -15,7 +15,8 @@ def enable_variant(sgd, variant: str, setup, scale: float | str = 1.0) -> None:
     elif variant == "mollifier-space":
         axes = _spatial_axes(setup)
         width = _scaled(setup.width, scale)
-        width = width if width == "auto" else tuple(_tuple(width, axes + (0,))[a] for a in axes)
+        if width != "auto":  # the problem's width per input axis, time's (the last) dropped
+            width = _tuple(width, axes + (0,))[: len(axes)]
         sgd.enable("mollifier", width=width, axes=axes, mode="auto")
     else:
         mode, width, spacing = variant.split("-")[1], _scaled(setup.width, scale), setup.spacing

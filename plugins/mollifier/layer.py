@@ -170,7 +170,8 @@ class MollifierLayer(nn.Module):
         under-resolves the network (its order-0 interpolation estimate over rtol/2 of |u|, e.g.
         Fourier features finer than the width), checked once per width and density."""
         while self.points == "auto" and field.mode == "lattice" and x.shape[0]:
-            p, key = self.density(), (self.width, self.density())
+            p = self.density()
+            key = (self.width, p)
             if key in self._resolved:
                 break
             error = field.resolution()
@@ -244,6 +245,7 @@ class MollifierLayer(nn.Module):
         """Replace the half-width (same forms as the constructor's ``width``)."""
         self.options = self.options.replace(width=width)
         self._stencils.clear()
+        self._floor = MIN_POINTS  # the resolution check measures the new width afresh
 
     # ---- derivatives of an output ---------------------------------------------------------
     derivative = staticmethod(derivative_of)
