@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -47,6 +48,12 @@ def test_time_weights_training_example(tmp_path):
 
 @pytest.mark.slow
 def test_step_cost_example_prints_one_line_per_backend():
-    for args in (["autodiff"], ["mollifier", "--precision", "input"]):
-        res = _example("step_cost.py", "poisson2d_classic", *args, "--steps", "2")
-        assert "ms/step on 1" in res.stdout.splitlines()[-1], res.stdout
+    cases = (
+        ["poisson2d_classic", "autodiff"],
+        ["poisson2d_classic", "mollifier", "--precision", "input"],
+        ["heat_inverse", "mollifier", "--space-only"],
+    )
+    for args in cases:
+        res = _example("step_cost.py", *args, "--steps", "2")
+        last = res.stdout.splitlines()[-1]
+        assert re.search(r"\d+ ms/step, peak \d+ MB, on \d+ points$", last), res.stdout
