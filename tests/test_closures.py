@@ -2,7 +2,8 @@
 y^3, a latent ODE (encoder outside func, a captured tensor inside), and a CNF whose func takes
 the exact trace by autograd.  Each loss reads every output time; each gradient is checked
 against rk4's at the same step (both 4th order: they agree to O(h^4)), on the default path
-and on the stored-state sweeps."""
+and on the stored-state sweeps (recompute, checkpoint), whose forward pass finds the
+closures at every step."""
 
 import pytest
 import steadygrad  # noqa: F401  (registers the methods in torchdiffeq)
@@ -70,7 +71,8 @@ def test_closure_gradients_match_rk4(case):
         return torch.autograd.grad(loss(ys), params)
 
     ref = torch.cat([g.flatten() for g in grads("rk4")])
-    for method, options in [("ab4", {}), ("ab4", {"recompute": True}), ("leapfrog", {})]:
+    cases = [("ab4", {}), ("ab4", {"recompute": True}), ("ab4", {"checkpoint": True})]
+    for method, options in cases + [("leapfrog", {})]:
         got = torch.cat([g.flatten() for g in grads(method, **options)])
         tol = 1e-6 if method == "ab4" else 2e-2  # leapfrog is 2nd order
         assert float((got - ref).norm() / ref.norm()) < tol, (method, options)

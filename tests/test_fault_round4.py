@@ -25,39 +25,52 @@ def _switched(W):
     return lambda t, y: -y * (W if 0.25 < float(t) < 0.35 else 1.0)
 
 
-@pytest.mark.parametrize("memory", [{"recompute": True}, {"checkpoint": True}])
-def test_closure_used_mid_interval_is_refused_by_memory_modes(memory):
-    W = torch.tensor(2.0, requires_grad=True)
-    y0 = torch.tensor([1.0]).requires_grad_()
-    t = torch.linspace(0, 1, 11)
-    from steadygrad.multistep import HiddenParameterError
-
-    with pytest.raises(HiddenParameterError, match=r"t = 0\.3"):
-        out = odeint(_switched(W), y0, t, method="ab2", options={"step_size": 0.01, **memory})
-        out.sum().backward()
-    assert W.grad is None
+MEMORY = [{}, {"recompute": True}, {"checkpoint": True}]
 
 
-def test_closure_used_mid_interval_gets_its_gradient_without_memory_modes():
-    """The default keeps f's graph: W's gradient is autograd's, checked against central
-    differences (float64), also when y0 does not require grad."""
+@pytest.mark.parametrize("memory", MEMORY, ids=["default", "recompute", "checkpoint"])
+def test_closure_used_mid_interval_gets_its_gradient(memory):
+    """Every path finds a closure used only between the probe times (the memory modes in
+    their forward pass, at every step): W's gradient against central differences (float64),
+    with y0 requiring grad or not, and with t requiring grad (the sweeps' path)."""
     W = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
     t = torch.linspace(0, 1, 11, dtype=torch.float64)
 
-    def loss(w, y0):
-        return odeint(_switched(w), y0, t, method="ab2", options={"step_size": 0.01}).sum()
+    def loss(w, y0, t=t):
+        opts = {"step_size": 0.01, **memory}
+        return odeint(_switched(w), y0, t, method="ab2", options=opts).sum()
 
-    fd = (
-        loss(2 + 1e-6, torch.ones(1, dtype=torch.float64))
-        - loss(2 - 1e-6, torch.ones(1, dtype=torch.float64))
-    ) / 2e-6
-    for y0 in (
-        torch.ones(1, dtype=torch.float64).requires_grad_(),
-        torch.ones(1, dtype=torch.float64),
-    ):
+    one = torch.ones(1, dtype=torch.float64)
+    fd = (loss(2 + 1e-6, one) - loss(2 - 1e-6, one)) / 2e-6
+    for y0, tt in ((one.clone().requires_grad_(), t), (one, t), (one, t.clone().requires_grad_())):
         W.grad = None
-        loss(W, y0).backward()
+        loss(W, y0, tt).backward()
         assert float(W.grad) == pytest.approx(float(fd), rel=1e-6)
+
+
+def test_closure_met_only_in_the_backward_sweep_is_refused():
+    """The safety net: a func that starts using W after its forward pass (here: after 150
+    calls) is refused in the backward sweep, naming the time, instead of a missing gradient."""
+    W = torch.tensor(2.0, requires_grad=True)
+    calls = [0]
+
+    def func(t, y):
+        calls[0] += 1
+        return -y * (W if calls[0] > 150 else 1.0)
+
+    from steadygrad.multistep import HiddenParameterError
+
+    y0 = torch.tensor([1.0]).requires_grad_()
+    out = odeint(
+        func,
+        y0,
+        torch.linspace(0, 1, 11),
+        method="ab2",
+        options={"step_size": 0.01, "recompute": True},
+    )
+    with pytest.raises(HiddenParameterError, match=r"t = "):
+        out.sum().backward()
+    assert W.grad is None
 
 
 def test_step_longer_than_the_interval_is_refused():

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["HiddenParameterError", "check_closures", "hidden_leaves"]
+__all__ = ["ClosureFinder", "HiddenParameterError", "check_closures", "hidden_leaves"]
 
 
 class HiddenParameterError(ValueError):
@@ -48,3 +48,22 @@ def check_closures(out: torch.Tensor, params: Sequence[torch.Tensor], at: str = 
             "are computed. A tensor computed outside func from parameters (non-leaf, e.g. "
             "W = 2 * base) is listed itself (params=[W]), or computed inside func"
         )
+
+
+class ClosureFinder:
+    """``func`` as the hand-written backward sweeps evaluate it (state requiring grad, grad
+    mode on), collecting in ``found`` the tensors requiring grad it reaches beyond ``known``;
+    returns the value detached.  A forward pass through it sees every evaluation's closures
+    and keeps no graph."""
+
+    def __init__(self, func, known: Sequence[torch.Tensor]):
+        self.func, self.known, self.found = func, tuple(known), {}
+
+    def __call__(self, t: torch.Tensor, x: torch.Tensor):
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            out = self.func(t, x)
+        if not torch.is_tensor(out) or not out.requires_grad:
+            return out
+        self.found.update((id(v), v) for v in hidden_leaves(out, (x, *self.known)))
+        return out.detach()

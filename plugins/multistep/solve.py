@@ -16,7 +16,7 @@ import math
 import torch
 
 from .adjoint import Problem, backward, maybe_time_indexed
-from .closures import check_closures, hidden_leaves
+from .closures import ClosureFinder, hidden_leaves
 from .grid import Grid, hermite, make_grid
 from .integrate import Checkpointed, Func, check_finite, integrate, states
 from .methods import LinearMultistep
@@ -25,20 +25,17 @@ from .options import SolveOptions
 __all__ = ["odeint_multistep"]
 
 
-def _closures(func: Func, y0: torch.Tensor, grid: Grid, params: tuple) -> tuple:
+def _probe_closures(func: Func, y0: torch.Tensor, grid: Grid, params: tuple) -> tuple:
     """Tensors requiring grad that func reaches without being told (closures over tensors or
     modules, globals), found in the autograd graph of its value at the first, middle and last
-    grid time; they join ``params`` (``params`` names the rest: a listed non-leaf tensor is
-    not searched past).  A closure used only at other times is caught where it is used: by
-    autograd on the default path (its gradient is then exact), by the hand-written backward
-    sweep's check (``Problem.vjp``) otherwise."""
-    found: dict = {}
+    grid time (``params`` names the rest: a listed non-leaf tensor is not searched past).
+    They decide, before the solve, whether anything needs a gradient; the solve itself then
+    finds the closures of every step (autograd's graph on the default path, a
+    :class:`ClosureFinder` on the others)."""
+    finder = ClosureFinder(func, params)
     for n in sorted({0, grid.steps // 2, grid.steps}):
-        with torch.enable_grad():
-            out = func(grid.times[n], y0.detach())
-        if torch.is_tensor(out):
-            found.update((id(v), v) for v in hidden_leaves(out, params))
-    return tuple(found.values())
+        finder(grid.times[n], y0)
+    return tuple(finder.found.values())
 
 
 def _hermite_slope(theta: float) -> tuple[float, float, float, float]:
@@ -98,26 +95,35 @@ class _Outputs:
         return (d00 * traj[n] + d01 * traj[n + 1]) / h + d10 * F[n] + d11 * F[n + 1]
 
 
+def _forward(P: Problem, outputs: _Outputs, y0: torch.Tensor) -> torch.Tensor:
+    """The outputs (len(t), *y0.shape), without autograd graph.  With ``P.store`` the states
+    the backward sweeps read are left in ``P.traj`` (every node, or checkpoints); without it
+    only the nodes the outputs need are kept."""
+    with torch.no_grad():
+        if P.traj is not None:  # states already computed (see _solve_with_graph)
+            traj = P.traj
+        elif P.store and P.checkpoint:
+            nodes = outputs.x_nodes() | outputs.f_nodes()
+            P.traj = Checkpointed(
+                P.func, y0, P.times, P.method, P.start, P.checkpoint, nodes, P.on_step
+            )
+            traj = P.traj.kept
+        elif P.store:
+            traj = P.traj = integrate(P.func, y0, P.times, P.method, P.start, on_step=P.on_step)
+        else:  # no backward will come (e.g. an adjoint method's forward): keep needed nodes
+            nodes = outputs.x_nodes() | outputs.f_nodes()
+            kept = integrate(P.func, y0, P.times, P.method, P.start, nodes, P.on_step)
+            traj = dict(zip(sorted(nodes), kept))
+        F = {n: P.func(P.times[n], traj[n]) for n in outputs.f_nodes()}
+        return outputs.values(traj, F)
+
+
 class _MultistepSolve(torch.autograd.Function):
+    """The hand-written backward over a solve already run by :func:`_forward` (``out``): its
+    inputs include every tensor the forward pass found func using."""
+
     @staticmethod
-    def forward(ctx, P: Problem, outputs: _Outputs, correction: bool, y0, t, *params):
-        with torch.no_grad():
-            if P.traj is not None:  # states already computed (see _solve_with_graph)
-                traj = P.traj
-            elif P.store and P.checkpoint:
-                nodes = outputs.x_nodes() | outputs.f_nodes()
-                P.traj = Checkpointed(
-                    P.func, y0, P.times, P.method, P.start, P.checkpoint, nodes, P.on_step
-                )
-                traj = P.traj.kept
-            elif P.store:
-                traj = P.traj = integrate(P.func, y0, P.times, P.method, P.start, on_step=P.on_step)
-            else:  # no backward will come (e.g. an adjoint method's forward): keep needed nodes
-                nodes = outputs.x_nodes() | outputs.f_nodes()
-                kept = integrate(P.func, y0, P.times, P.method, P.start, nodes, P.on_step)
-                traj = dict(zip(sorted(nodes), kept))
-            F = {n: P.func(P.times[n], traj[n]) for n in outputs.f_nodes()}
-            out = outputs.values(traj, F)
+    def forward(ctx, P: Problem, outputs: _Outputs, out, correction: bool, y0, t, *params):
         ctx.problem, ctx.outputs, ctx.correction = P, outputs, correction
         return out
 
@@ -133,9 +139,9 @@ class _MultistepSolve(torch.autograd.Function):
         x_seeds, f_seeds = outputs.seeds(grad_out)
         y0_grad, param_grads = backward(P, x_seeds, f_seeds, ctx.correction)
         t_grad = None
-        if ctx.needs_input_grad[4]:
+        if ctx.needs_input_grad[5]:
             t_grad = _time_gradient(P, outputs, grad_out, y0_grad)
-        return (None, None, None, y0_grad, t_grad, *param_grads)
+        return (None, None, None, None, y0_grad, t_grad, *param_grads)
 
 
 def _time_gradient(P: Problem, outputs: _Outputs, grad_out: torch.Tensor, y0_grad: torch.Tensor):
@@ -165,17 +171,18 @@ def _solve_with_graph(P: Problem, outputs: _Outputs, y0: torch.Tensor, correctio
     check_finite(torch.stack([xs[n].detach() for n in nodes]), nodes, P.times, P.method)
     P.traj = [x.detach() for x in xs]
     if correction and maybe_time_indexed(P):
+        # the sweeps take over: every tensor the steps reached joins the parameters
+        P.params += tuple(hidden_leaves(xs[-1], (y0, *P.params)))
         return None
     with torch.enable_grad():
         F = {n: P.func(P.times[n], xs[n]) for n in outputs.f_nodes()}
         return outputs.values(xs, F)
 
 
-def _solve_outputs(P: Problem, outputs: _Outputs, y0: torch.Tensor, memory_mode: bool):
+def _solve_outputs(P: Problem, outputs: _Outputs, y0: torch.Tensor):
     """A solve whose inputs need no gradient, grad mode on: only the output nodes are kept,
-    each with the autograd graph of any tensor func uses that requires grad (a closure over
-    a parameter not listed), so its gradient is autograd's.  ``memory_mode``
-    (recompute/checkpoint asked) refuses such a closure instead of keeping its graph."""
+    each with the autograd graph of any tensor func uses that requires grad (a closure the
+    probes did not meet), so its gradient is autograd's."""
     nodes = outputs.x_nodes() | outputs.f_nodes()
     with torch.enable_grad():
         kept = {
@@ -188,9 +195,29 @@ def _solve_outputs(P: Problem, outputs: _Outputs, y0: torch.Tensor, memory_mode:
     check_finite(
         torch.stack([kept[n].detach() for n in sorted(kept)]), sorted(kept), P.times, P.method
     )
-    if memory_mode and out.requires_grad:
-        check_closures(out, P.params, ", met during the solve")
     return out
+
+
+def _solve_by_sweeps(P: Problem, outputs: _Outputs, y0, t, correction: bool) -> torch.Tensor:
+    """One forward pass without graph through a :class:`ClosureFinder`, so that every tensor
+    func reaches at any step (or at an output's f) joins the parameters; then the
+    hand-written backward (:class:`_MultistepSolve`).  A closure the probes missed, met when
+    no state was stored, costs a second forward pass."""
+    func, finder = P.func, ClosureFinder(P.func, P.params)
+    P.func = finder
+    try:
+        out = _forward(P, outputs, y0.detach())
+        if finder.found and not P.store:
+            P.store = True
+            out = _forward(P, outputs, y0.detach())
+    finally:
+        P.func = func
+        if isinstance(P.traj, Checkpointed):
+            P.traj.func = func
+    P.params += tuple(finder.found.values())
+    if not P.store:
+        return out
+    return _MultistepSolve.apply(P, outputs, out, correction, y0, t, *P.params)
 
 
 def _working_precision(func: Func, y0: torch.Tensor) -> tuple[Func, torch.Tensor]:
@@ -274,18 +301,21 @@ def _describe(value) -> str:
 
 
 def _solve(func, y0, t, grid: Grid, method, opts: SolveOptions, params: tuple) -> torch.Tensor:
-    if torch.is_grad_enabled():
-        params = params + _closures(func, y0, grid, params)
-    problem = Problem(func, method, grid.times, grid.h, opts.starter(method), params)
-    problem.on_step = opts.on_step
-    problem.store = torch.is_grad_enabled() and any(v.requires_grad for v in (y0, t, *params))
-    problem.checkpoint = _checkpoint_every(opts.checkpoint, grid.steps)
+    grad = torch.is_grad_enabled()
+    if grad:
+        params = params + _probe_closures(func, y0, grid, params)
+    P = Problem(func, method, grid.times, grid.h, opts.starter(method), params)
+    P.on_step = opts.on_step
+    P.store = grad and any(v.requires_grad for v in (y0, t, *params))
+    P.checkpoint = _checkpoint_every(opts.checkpoint, grid.steps)
     outputs = _Outputs(grid, opts.interp)
-    t_grad = torch.is_tensor(t) and t.requires_grad
-    if torch.is_grad_enabled() and not problem.store and not t_grad:
-        return _solve_outputs(problem, outputs, y0, bool(opts.recompute or problem.checkpoint))
-    if problem.store and not (opts.recompute or problem.checkpoint or t_grad):
-        out = _solve_with_graph(problem, outputs, y0, opts.correction)
-        if out is not None:
-            return out
-    return _MultistepSolve.apply(problem, outputs, opts.correction, y0, t, *params)
+    if not grad:
+        return _forward(P, outputs, y0)
+    if opts.recompute or P.checkpoint or (torch.is_tensor(t) and t.requires_grad):
+        return _solve_by_sweeps(P, outputs, y0, t, opts.correction)
+    if not P.store:
+        return _solve_outputs(P, outputs, y0)
+    out = _solve_with_graph(P, outputs, y0, opts.correction)
+    if out is not None:
+        return out
+    return _solve_by_sweeps(P, outputs, y0, t, opts.correction)
