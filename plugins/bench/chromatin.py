@@ -195,20 +195,15 @@ def direct_estimate(
     kx, ky = np.meshgrid(k, k, indexing="ij")
     k2 = kx**2 + ky**2
     smooth = kernel.transfer(kx * width) * kernel.transfer(ky * width) if width > 0 else 1.0
-    field = {t: np.real(np.fft.ifft2(np.fft.fft2(frames[t]) * smooth)) for t in times}
+    field = np.real(np.fft.ifft2(np.fft.fft2(np.stack([frames[t] for t in times])) * smooth))
     transfer = np.broadcast_to(smooth, k2.shape)  # 1.0 when unmollified
     well = unbiased_polynomial(DOUBLE_WELL, filtered_variance(transfer, noise_variance))
-
-    def lap(f):
-        return np.real(np.fft.ifft2(-k2 * np.fft.fft2(f)))
-
-    estimates = []
-    for before, t, after in zip(times, times[1:], times[2:]):
-        p = field[t]
-        p_t = (field[after] - field[before]) / (after - before)
-        lap_mu = lap(np.polynomial.polynomial.polyval(p, well)) - L_INTERFACE**2 * lap(lap(p))
-        estimates.append((p_t - lap_mu + 2 * p) / (2 * phi_e))
-    out = np.mean(estimates, 0)
+    # all interior frames at once: Lap mu = F^-1[-k^2 F f(phi) - L^2 k^4 F phi]
+    p, dt = field[1:-1], np.diff(np.asarray(times, dtype=float))
+    p_t = (field[2:] - field[:-2]) / (dt[1:] + dt[:-1])[:, None, None]
+    f_hat = np.fft.fft2(np.polynomial.polynomial.polyval(p, well))
+    lap_mu = np.real(np.fft.ifft2(-k2 * f_hat - L_INTERFACE**2 * k2**2 * np.fft.fft2(p)))
+    out = np.mean((p_t - lap_mu + 2 * p) / (2 * phi_e), 0)
     return out if harmonics is None else lowpass(out, harmonics)
 
 
