@@ -7,6 +7,7 @@ for d/dx_i of that tensor adds one to alpha and is served from the same network 
 from __future__ import annotations
 
 import numbers
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -186,7 +187,11 @@ class MollifiedField:
     def _set_values(self, values: torch.Tensor, z: torch.Tensor | None, plan=None) -> None:
         self.values, self.z = values, z
         self.plan = plan if plan is not None else self.plan
-        self._cache: dict = {}  # (component, alpha) -> D^alpha u, tagged
+        # (component, alpha) -> D^alpha u, tagged.  Weak: those tensors' autograd nodes hold
+        # this field (connect.py), and a strong cache would close a reference cycle through
+        # C++ that Python's gc cannot collect (every step's field and lattice would leak)
+        self._cache = weakref.WeakValueDictionary()
+        self._pending: dict = {}  # computed together before their request: held until served
         self._passes: dict = {}  # grid/lattice: per-axis orders -> partial convolutions of the box
         self._stencil_values: dict = {}  # scattered: (component, beta) -> d^beta G
         self._gmax: dict = {}
@@ -363,7 +368,7 @@ class MollifiedField:
     def _together(self, component: int, alphas: list) -> None:
         """Cache those of ``alphas`` (checked tuples) that the policies have checked and that are
         not cached yet, computed together (nothing when fewer than two)."""
-        fresh = [a for a in dict.fromkeys(alphas) if (component, a) not in self._cache]
+        fresh = [a for a in dict.fromkeys(alphas) if not self._held((component, a))]
         together = [a for a in fresh if (component, a) in self.precision.checked]
         if len(together) < 2:
             return
@@ -372,8 +377,15 @@ class MollifiedField:
         except ValueError as err:
             raise UnservableDerivative(str(err)) from None
         for alpha, out in zip(together, values):
-            out = _tag(out.to(self.x.dtype), self, component, alpha)
-            self._cache[(component, alpha)] = out
+            self._pending[(component, alpha)] = _tag(out.to(self.x.dtype), self, component, alpha)
+
+    def _held(self, key: tuple) -> bool:
+        return key in self._pending or self._cache.get(key) is not None
+
+    def release(self) -> None:
+        """Drop the derivatives computed ahead of a request that never came (they would keep
+        this field alive: see ``_cache``)."""
+        self._pending.clear()
 
     def _prefetch(self, component: int) -> None:
         """Compute the expected derivatives of ``component`` together (once per field)."""
@@ -390,10 +402,13 @@ class MollifiedField:
         self.saw(alpha)
         key = (component, alpha)
         self.requested.setdefault(key)
-        if key in self._expected and key not in self._cache:
+        if key in self._expected and not self._held(key):
             self._prefetch(component)
-        if key in self._cache:
-            return self._cache[key]
+        out = self._pending.pop(key, None)
+        out = self._cache.get(key) if out is None else out
+        if out is not None:
+            self._cache[key] = out
+            return out
         out = self._compute(component, alpha)
         P = self.precision
         low = self.values.dtype != torch.float64

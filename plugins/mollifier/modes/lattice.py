@@ -7,6 +7,8 @@ by refining the lattice along the non-mollified axes.
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 
 from ..background import lattice_plan
@@ -201,6 +203,8 @@ class LatticeMode(Mode):
             doubled where the interpolation estimate asked for it; kept across calls.
         requests: (plan, the derivatives its last field served): the next field on the same
             plan computes them together (one sparse product).
+        last: a weak reference to that field, whose derivatives computed ahead of a request
+            are dropped when the next field is made (``MollifiedField.release``).
     """
 
     name = "lattice"
@@ -208,9 +212,10 @@ class LatticeMode(Mode):
     def __init__(self):
         self.divisions: dict = {}
         self.requests: tuple | None = None
+        self.last = None
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "requests": None}
+        return {**self.__dict__, "requests": None, "last": None}
 
     def check(self, x, options) -> None:
         _extend_only(self.name, options)
@@ -236,6 +241,9 @@ class LatticeMode(Mode):
             return None
 
     def field(self, x, st, plan, call: Call) -> LatticeField:
+        previous = self.last() if self.last is not None else None
+        if previous is not None:
+            previous.release()
         last = self.requests
         expected = tuple(last[1]) if last is not None and last[0] is plan else ()
         source = LatticeSource(call.network, call.saw, plan, self, x, st, call.options.max_nodes)
@@ -248,5 +256,5 @@ class LatticeMode(Mode):
             input_grad=call.options.input_grad,
             expected=expected,
         )
-        self.requests = (plan, field.requested)
+        self.requests, self.last = (plan, field.requested), weakref.ref(field)
         return field
