@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -48,8 +49,6 @@ def _cmd_run(args, script_args: Sequence[str]) -> int:
     from .adapters.deepxde import run_script
 
     if args.collective_timeout is not None:
-        import os
-
         from .data_parallel import TIMEOUT_VARIABLE, collective_timeout
 
         try:
@@ -58,6 +57,9 @@ def _cmd_run(args, script_args: Sequence[str]) -> int:
             print(f"steadygrad run: --collective-timeout: {err}", file=sys.stderr)
             return 2
         os.environ[TIMEOUT_VARIABLE] = str(args.collective_timeout)
+    if not os.path.isfile(args.script):
+        print(f"steadygrad run: no such script: {args.script}", file=sys.stderr)
+        return 2
     options = {}
     if args.derivatives == "mollifier":
         if args.width is None:

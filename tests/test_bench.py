@@ -51,15 +51,12 @@ def test_bench_quick_pde_and_ode(cli, tmp_path):
     )  # tqdm progress
 
 
-def test_bench_rejects_unknown_problem(cli, tmp_path):
-    res = cli(["bench", "nope", "--out", str(tmp_path)], cwd=ROOT, timeout=300)
-    assert res.returncode != 0 and "unknown problem" in res.stderr
-    res = cli(
-        ["bench", "poisson1d", "--variants", "autodiff,fd", "--out", str(tmp_path)],
-        cwd=ROOT,
-        timeout=300,
-    )
-    assert res.returncode != 0 and "unknown variant(s) ['fd']" in res.stderr
+def test_bench_rejects_unknown_problem(main_here, tmp_path):
+    code, err = main_here(["bench", "nope", "--out", str(tmp_path)])
+    assert code != 0 and "unknown problem" in err
+    argv = ["bench", "poisson1d", "--variants", "autodiff,fd", "--out", str(tmp_path)]
+    code, err = main_here(argv)
+    assert code != 0 and "unknown variant(s) ['fd']" in err
 
 
 @pytest.mark.slow
@@ -154,20 +151,16 @@ def test_a_failing_case_becomes_an_error_row(tmp_path, monkeypatch):
     assert "spiral_fit" in (tmp_path / "results.md").read_text()
 
 
-def test_cli_bad_out_and_iterations(cli, tmp_path):
+def test_cli_bad_out_and_iterations(main_here, tmp_path):
     target = tmp_path / "file.txt"
     target.write_text("x")
-    res = cli(["bench", "poisson1d", "--out", str(target)], cwd=ROOT, timeout=300)
-    assert (
-        res.returncode == 2
-        and "is a file" in res.stderr
-        and len(res.stderr.strip().splitlines()) == 1
-    )
+    code, err = main_here(["bench", "poisson1d", "--out", str(target)])
+    assert code == 2 and "is a file" in err and len(err.strip().splitlines()) == 1, err
     out = tmp_path / "results"
     out.mkdir()
     (out / "results.partial.jsonl").write_text("keep\n")
-    res = cli(["bench", "poisson1d", "--iterations", "0", "--out", str(out)], cwd=ROOT, timeout=300)
-    assert res.returncode == 2 and "--iterations must be >= 1" in res.stderr
+    code, err = main_here(["bench", "poisson1d", "--iterations", "0", "--out", str(out)])
+    assert code == 2 and "--iterations must be >= 1" in err
     assert (out / "results.partial.jsonl").read_text() == "keep\n"
 
 

@@ -198,11 +198,11 @@ def test_runner_on_unmodified_beam_script(cli, tmp_path):
     assert err < 0.05, err
 
 
-def test_runner_errors(cli):
-    res = cli(["run", "examples/beam.py"])
-    assert res.returncode != 0 and "--width is required" in res.stderr
-    res = cli(["run", "no_such_script.py", "--width", "0.1"])
-    assert res.returncode != 0 and "no such script" in res.stderr
+def test_runner_errors(main_here):
+    code, err = main_here(["run", "examples/beam.py"])
+    assert code != 0 and "--width is required" in err
+    code, err = main_here(["run", "no_such_script.py", "--width", "0.1"])
+    assert code == 2 and err.strip() == "steadygrad run: no such script: no_such_script.py"
 
 
 @pytest.mark.slow
