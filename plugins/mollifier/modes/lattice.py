@@ -167,15 +167,16 @@ class LatticeField(BoxField):
             )
         elif self.values.dtype != torch.float64:
             cause = (
-                "; the values are not float64, so the estimate may be rounding noise "
-                "(coordinates far from the origin): try precision='float64' first"
+                "; the values are not float64, so the estimate may be rounding noise: "
+                "precision='float64' tells which"
             )
         else:
             cause = ""
         P.report(
-            f"derivative {alpha}: lattice-mode interpolation error estimate {estimate:.3g} "
-            f"exceeds rtol={P.rtol:g} of its magnitude {scale:.3g} (axes {axes}); use more "
-            f"points per half-width (points=) or mode='scattered'{cause}",
+            f"derivative {alpha}: lattice-mode interpolation error estimate {estimate:.3g} is "
+            f"{estimate / scale:.2g} of its magnitude {scale:.3g}, above rtol/2 = "
+            f"{P.rtol / 2:g} (axes {axes}); use more points per half-width (points=) or "
+            f"mode='scattered'{cause}",
             key=("interpolation", alpha),
         )
 
