@@ -301,7 +301,7 @@ def test_lattice_warning_for_far_float32_points_points_to_float64():
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(1, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
     layer = MollifierLayer(net, width=0.1, mode="lattice", precision="input")
-    with pytest.warns(UserWarning, match="try precision='float64' first"):
+    with pytest.warns(UserWarning, match="rounding noise: precision='float64' tells which"):
         layer.derivative(layer(1e4 + torch.rand(50, 1)), (2,))
 
 
