@@ -199,23 +199,20 @@ def _solve_outputs(P: Problem, outputs: _Outputs, y0: torch.Tensor):
 
 
 def _solve_by_sweeps(P: Problem, outputs: _Outputs, y0, t, correction: bool) -> torch.Tensor:
-    """One forward pass without graph through a :class:`ClosureFinder`, so that every tensor
-    func reaches at any step (or at an output's f) joins the parameters; then the
-    hand-written backward (:class:`_MultistepSolve`).  A closure the probes missed, met when
-    no state was stored, costs a second forward pass."""
+    """One forward pass without graph, its states stored, through a :class:`ClosureFinder`,
+    so that every tensor func reaches at any step (or at an output's f) joins the
+    parameters; then the hand-written backward (:class:`_MultistepSolve`), unless nothing
+    needs a gradient after all."""
     func, finder = P.func, ClosureFinder(P.func, P.params)
-    P.func = finder
+    P.func, P.store = finder, True
     try:
         out = _forward(P, outputs, y0.detach())
-        if finder.found and not P.store:
-            P.store = True
-            out = _forward(P, outputs, y0.detach())
     finally:
         P.func = func
         if isinstance(P.traj, Checkpointed):
             P.traj.func = func
     P.params += tuple(finder.found.values())
-    if not P.store:
+    if not any(v.requires_grad for v in (y0, t, *P.params)):
         return out
     return _MultistepSolve.apply(P, outputs, out, correction, y0, t, *P.params)
 
