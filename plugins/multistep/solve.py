@@ -298,19 +298,16 @@ def _describe(value) -> str:
 
 
 def _solve(func, y0, t, grid: Grid, method, opts: SolveOptions, params: tuple) -> torch.Tensor:
-    grad = torch.is_grad_enabled()
-    if grad:
-        params = params + _probe_closures(func, y0, grid, params)
     P = Problem(func, method, grid.times, grid.h, opts.starter(method), params)
-    P.on_step = opts.on_step
-    P.store = grad and any(v.requires_grad for v in (y0, t, *params))
+    P.on_step, P.store = opts.on_step, False
     P.checkpoint = _checkpoint_every(opts.checkpoint, grid.steps)
     outputs = _Outputs(grid, opts.interp)
-    if not grad:
+    if not torch.is_grad_enabled():
         return _forward(P, outputs, y0)
     if opts.recompute or P.checkpoint or (torch.is_tensor(t) and t.requires_grad):
         return _solve_by_sweeps(P, outputs, y0, t, opts.correction)
-    if not P.store:
+    P.params += _probe_closures(func, y0, grid, params)
+    if not any(v.requires_grad for v in (y0, t, *P.params)):
         return _solve_outputs(P, outputs, y0)
     out = _solve_with_graph(P, outputs, y0, opts.correction)
     if out is not None:
