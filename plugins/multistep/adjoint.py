@@ -52,7 +52,6 @@ class Problem:
     start: str
     params: tuple
     traj: torch.Tensor | None = None
-    store: bool = True  # keep every node for a backward pass (False: outputs only)
     checkpoint: int = 0  # nodes per checkpoint segment (0: every node stored)
     on_step: object = None  # forward solve only: on_step(t_n, x_n, h) once per step
 

@@ -95,20 +95,20 @@ class _Outputs:
         return (d00 * traj[n] + d01 * traj[n + 1]) / h + d10 * F[n] + d11 * F[n + 1]
 
 
-def _forward(P: Problem, outputs: _Outputs, y0: torch.Tensor) -> torch.Tensor:
-    """The outputs (len(t), *y0.shape), without autograd graph.  With ``P.store`` the states
+def _forward(P: Problem, outputs: _Outputs, y0: torch.Tensor, store: bool) -> torch.Tensor:
+    """The outputs (len(t), *y0.shape), without autograd graph.  With ``store`` the states
     the backward sweeps read are left in ``P.traj`` (every node, or checkpoints); without it
     only the nodes the outputs need are kept."""
     with torch.no_grad():
         if P.traj is not None:  # states already computed (see _solve_with_graph)
             traj = P.traj
-        elif P.store and P.checkpoint:
+        elif store and P.checkpoint:
             nodes = outputs.x_nodes() | outputs.f_nodes()
             P.traj = Checkpointed(
                 P.func, y0, P.times, P.method, P.start, P.checkpoint, nodes, P.on_step
             )
             traj = P.traj.kept
-        elif P.store:
+        elif store:
             traj = P.traj = integrate(P.func, y0, P.times, P.method, P.start, on_step=P.on_step)
         else:  # no backward will come (e.g. an adjoint method's forward): keep needed nodes
             nodes = outputs.x_nodes() | outputs.f_nodes()
@@ -204,9 +204,9 @@ def _solve_by_sweeps(P: Problem, outputs: _Outputs, y0, t, correction: bool) -> 
     parameters; then the hand-written backward (:class:`_MultistepSolve`), unless nothing
     needs a gradient after all."""
     func, finder = P.func, ClosureFinder(P.func, P.params)
-    P.func, P.store = finder, True
+    P.func = finder
     try:
-        out = _forward(P, outputs, y0.detach())
+        out = _forward(P, outputs, y0.detach(), store=True)
     finally:
         P.func = func
         if isinstance(P.traj, Checkpointed):
@@ -299,11 +299,11 @@ def _describe(value) -> str:
 
 def _solve(func, y0, t, grid: Grid, method, opts: SolveOptions, params: tuple) -> torch.Tensor:
     P = Problem(func, method, grid.times, grid.h, opts.starter(method), params)
-    P.on_step, P.store = opts.on_step, False
+    P.on_step = opts.on_step
     P.checkpoint = _checkpoint_every(opts.checkpoint, grid.steps)
     outputs = _Outputs(grid, opts.interp)
     if not torch.is_grad_enabled():
-        return _forward(P, outputs, y0)
+        return _forward(P, outputs, y0, store=False)
     if opts.recompute or P.checkpoint or (torch.is_tensor(t) and t.requires_grad):
         return _solve_by_sweeps(P, outputs, y0, t, opts.correction)
     P.params += _probe_closures(func, y0, grid, params)
