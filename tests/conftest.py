@@ -49,22 +49,3 @@ def cli():
     runs ``python -m steadygrad``; a list starting with an absolute path (``sys.executable``,
     ``torchrun``) runs as given."""
     return run_command
-
-
-@pytest.fixture
-def main_here(capsys, monkeypatch):
-    """``python -m steadygrad ARGV`` run in this process (no interpreter start, for commands
-    that stop before any work), from the repository root: ``main_here(argv)`` -> (exit code,
-    stderr)."""
-    from steadygrad.cli import main
-
-    monkeypatch.chdir(ROOT)
-
-    def run(argv: list) -> tuple:
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as err:
-            code = err.code
-        return code, capsys.readouterr().err
-
-    return run

@@ -51,12 +51,14 @@ def test_bench_quick_pde_and_ode(cli, tmp_path):
     )  # tqdm progress
 
 
-def test_bench_rejects_unknown_problem(main_here, tmp_path):
-    code, err = main_here(["bench", "nope", "--out", str(tmp_path)])
-    assert code != 0 and "unknown problem" in err
+def test_bench_rejects_unknown_problem(tmp_path, capsys):
+    from steadygrad.cli import main
+
+    assert main(["bench", "nope", "--out", str(tmp_path)]) != 0
+    assert "unknown problem" in capsys.readouterr().err
     argv = ["bench", "poisson1d", "--variants", "autodiff,fd", "--out", str(tmp_path)]
-    code, err = main_here(argv)
-    assert code != 0 and "unknown variant(s) ['fd']" in err
+    assert main(argv) != 0
+    assert "unknown variant(s) ['fd']" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -151,16 +153,19 @@ def test_a_failing_case_becomes_an_error_row(tmp_path, monkeypatch):
     assert "spiral_fit" in (tmp_path / "results.md").read_text()
 
 
-def test_cli_bad_out_and_iterations(main_here, tmp_path):
+def test_cli_bad_out_and_iterations(tmp_path, capsys):
+    from steadygrad.cli import main
+
     target = tmp_path / "file.txt"
     target.write_text("x")
-    code, err = main_here(["bench", "poisson1d", "--out", str(target)])
+    code = main(["bench", "poisson1d", "--out", str(target)])
+    err = capsys.readouterr().err
     assert code == 2 and "is a file" in err and len(err.strip().splitlines()) == 1, err
     out = tmp_path / "results"
     out.mkdir()
     (out / "results.partial.jsonl").write_text("keep\n")
-    code, err = main_here(["bench", "poisson1d", "--iterations", "0", "--out", str(out)])
-    assert code == 2 and "--iterations must be >= 1" in err
+    code = main(["bench", "poisson1d", "--iterations", "0", "--out", str(out)])
+    assert code == 2 and "--iterations must be >= 1" in capsys.readouterr().err
     assert (out / "results.partial.jsonl").read_text() == "keep\n"
 
 

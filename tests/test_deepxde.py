@@ -198,11 +198,14 @@ def test_runner_on_unmodified_beam_script(cli, tmp_path):
     assert err < 0.05, err
 
 
-def test_runner_errors(main_here):
-    code, err = main_here(["run", "examples/beam.py"])
-    assert code != 0 and "--width is required" in err
-    code, err = main_here(["run", "no_such_script.py", "--width", "0.1"])
-    assert code == 2 and err.strip() == "steadygrad run: no such script: no_such_script.py"
+def test_runner_errors(capsys):
+    from steadygrad.cli import main
+
+    assert main(["run", os.path.join(ROOT, "examples", "beam.py")]) != 0
+    assert "--width is required" in capsys.readouterr().err
+    assert main(["run", "no_such_script.py", "--width", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "steadygrad run: no such script: no_such_script.py"
 
 
 @pytest.mark.slow
